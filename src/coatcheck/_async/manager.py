@@ -1,0 +1,316 @@
+"""The session manager: token in, policy decision, one store write out.
+
+This file is the single source of truth; ``scripts/unasync.py`` generates the synchronous
+twin in ``coatcheck/_sync/manager.py`` (``make check`` fails when it is stale).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import replace
+from typing import Any
+
+from ..core import events
+from ..core.clock import Clock, system_clock
+from ..core.errors import InvalidToken, SessionGone, SessionTooLarge
+from ..core.policy import Policy, Verdict
+from ..core.records import Kind, SessionRecord, encode_data
+from ..core.session import Session
+from ..core.tokens import SessionKey, new_token, parse_token
+from ..stores.base import DEFAULT_PURGE_BATCH, AsyncStore
+
+
+class AsyncSessionManager:
+    """Applies a :class:`Policy` to sessions kept in a store.
+
+    One instance serves a whole application; it holds no per-request state.
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        policy: Policy | None = None,
+        *,
+        clock: Clock = system_clock,
+        log_key: bytes | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy or Policy()
+        self.clock = clock
+        self.events = events.EventLog(log_key)
+
+    async def inspect(
+        self, token: object, *, client_ip: str | None = None
+    ) -> tuple[Verdict, SessionRecord | None]:
+        """What a presented token is, without creating anything.
+
+        Malformed tokens are refused before any store call. A token found expired is deleted
+        from the store on the spot and reported with the reason.
+        """
+        try:
+            key = parse_token(token)
+        except InvalidToken:
+            return Verdict.UNKNOWN, None
+        record = await self.store.load(key)
+        if record is None:
+            return Verdict.UNKNOWN, None
+        verdict = self.policy.verdict(record, self.clock(), client_ip)
+        if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE):
+            await self.store.delete(key)
+            self._emit(events.EXPIRED, record, reason=verdict.value)
+        elif verdict is Verdict.IP_MISMATCH:
+            self._emit(events.REFUSED, record, reason=verdict.value, level=logging.WARNING)
+        return verdict, record if verdict is Verdict.VALID else None
+
+    async def load(
+        self,
+        token: str | None,
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Session:
+        """The session for a request: the stored one if the token is live, else a new one.
+
+        A new session records why the token was not accepted in ``expired_reason`` and is not
+        written anywhere until something is stored in it.
+        """
+        if not token:
+            return Session(None, client_ip=client_ip, user_agent=user_agent)
+        verdict, record = await self.inspect(token, client_ip=client_ip)
+        return Session(
+            record,
+            verdict=verdict,
+            client_ip=client_ip,
+            user_agent=user_agent,
+        )
+
+    async def save(self, session: Session) -> None:
+        """Persist what the request changed, in one conditional write (or none at all).
+
+        Raises :class:`SessionGone` if the session was ended elsewhere meanwhile: the change is
+        not applied and the old session is not brought back.
+        """
+        if session.ended:
+            return
+        record = session.record
+        now = self.clock()
+        if record is None:
+            if session.modified:
+                await self._insert(session, session.snapshot(), user_id=None, now=now)
+            return
+        plan = self.policy.plan_write(record, session.patch, now)
+        if plan is None:
+            return
+        data = plan.patch.apply_to(record.data) if plan.patch else record.data
+        if plan.patch:
+            self._check_size(data)
+        version = await self.store.update(record.key, plan)
+        session.mark_saved(
+            replace(
+                record,
+                data=data,
+                last_seen_at=plan.last_seen_at,
+                expires_at=plan.expires_at,
+                version=version,
+            )
+        )
+        self._emit(events.EXTENDED, session.record, level=logging.DEBUG)
+
+    async def create(
+        self,
+        user_id: str | None,
+        *,
+        kind: Kind = "browser",
+        data: dict[str, Any] | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> tuple[str, SessionRecord]:
+        """Create and store a session directly (CLI, service API, tests); returns the token once."""
+        session = Session(None, kind=kind, client_ip=client_ip, user_agent=user_agent)
+        token = await self._insert(session, dict(data or {}), user_id=user_id, now=self.clock())
+        assert session.record is not None
+        return token, session.record
+
+    async def login(
+        self,
+        session: Session,
+        user_id: str,
+        *,
+        carry: bool | Collection[str] = True,
+        kind: Kind | None = None,
+    ) -> str:
+        """Authenticate: a new token and record, the old one dead at once (no fixation).
+
+        ``carry`` chooses which data moves to the new session: all of it (``True``), none
+        (``False``) or the named keys. Data of a session that belonged to another user is never
+        carried. The per-user limit is enforced here, atomically with the rotation.
+        """
+        if session.user_id is not None and session.user_id != user_id:
+            carry = False
+        data = _carried(session, carry)
+        return await self._insert(
+            session, data, user_id=user_id, now=self.clock(), kind=kind, authenticated=True
+        )
+
+    async def rotate(self, session: Session, *, reauthenticated: bool = False) -> str:
+        """A new token for the same user and data (privilege change or re-authentication)."""
+        return await self._insert(
+            session,
+            session.snapshot(),
+            user_id=session.user_id,
+            now=self.clock(),
+            authenticated=reauthenticated,
+            keep_created=not reauthenticated,
+        )
+
+    async def logout(self, session: Session) -> None:
+        """End this session server-side; the token is dead immediately."""
+        if session.record is not None:
+            await self.store.delete(session.record.key)
+            self._emit(events.REVOKED, session.record, reason="logout")
+        session.record = None
+        session.token = None
+        session.ended = True
+
+    async def revoke(self, token: str, *, reason: str = "revoked") -> bool:
+        """End the session a token belongs to; False if there was none."""
+        try:
+            key = parse_token(token)
+        except InvalidToken:
+            return False
+        return await self.revoke_key(key, reason=reason)
+
+    async def revoke_key(self, key: SessionKey, *, reason: str = "revoked") -> bool:
+        gone = await self.store.delete(key)
+        if gone:
+            self.events.emit(events.REVOKED, key, reason=reason)
+        return gone
+
+    async def revoke_user(
+        self, user_id: str, *, keep: SessionKey | None = None, reason: str = "revoked"
+    ) -> int:
+        """End every session of a user (or every other one, with ``keep``)."""
+        count = await self.store.delete_user(user_id, keep=keep)
+        self.events.emit(events.REVOKED, keep, user_id=user_id, reason=f"{reason}: {count} ended")
+        return count
+
+    async def logout_other_sessions(self, session: Session) -> int:
+        """"Log out everywhere else": every session of this user but this one."""
+        if session.record is None or session.user_id is None:
+            return 0
+        return await self.revoke_user(
+            session.user_id, keep=session.record.key, reason="logout_others"
+        )
+
+    async def revoke_all(self) -> int:
+        """End every session of every user (incident response)."""
+        count = await self.store.delete_all()
+        self.events.emit(events.REVOKED, None, reason=f"revoke_all: {count} ended")
+        return count
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        """The user's live sessions, oldest first."""
+        now = self.clock()
+        return [
+            r
+            for r in await self.store.list_user(user_id, now)
+            if self.policy.verdict(r, now) is Verdict.VALID
+        ]
+
+    async def purge(self, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
+        """Delete sessions whose stored expiry has passed, in batches; returns how many."""
+        return await self.store.purge_expired(self.clock(), batch_size=batch_size)
+
+    async def count_active(self, since: float) -> int:
+        """Live sessions written at or after ``since`` (a request inside the touch interval
+        writes nothing, so "active" is accurate to ``policy.touch_interval``)."""
+        return await self.store.count_active(since, self.clock())
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def _insert(
+        self,
+        session: Session,
+        data: dict[str, Any],
+        *,
+        user_id: str | None,
+        now: float,
+        kind: Kind | None = None,
+        authenticated: bool = False,
+        keep_created: bool = False,
+    ) -> str:
+        self._check_size(data)
+        old = session.record
+        token, key = new_token(user_id)
+        created = old.created_at if keep_created and old is not None else now
+        record = SessionRecord(
+            key=key,
+            user_id=user_id,
+            kind=kind or session.kind,
+            created_at=created,
+            last_seen_at=now,
+            authenticated_at=now if authenticated else (old.authenticated_at if old else None),
+            expires_at=self.policy.expires_at(created, now),
+            client_ip=session.client_ip or (old.client_ip if old else None),
+            user_agent=session.user_agent or (old.user_agent if old else None),
+            data=data,
+        )
+        limit = self.policy.user_limit() if user_id is not None else None
+        try:
+            evicted = await self.store.insert(
+                record, replaces=old.key if old else None, limit=limit
+            )
+        except SessionGone:
+            if not authenticated:
+                raise
+            # The pre-login session ended meanwhile (expired, revoked): the user has just
+            # proven who they are, so the login itself still stands, on a fresh record.
+            evicted = await self.store.insert(record, limit=limit)
+        for digest in evicted:
+            self.events.emit(
+                events.EVICTED, SessionKey(key.shard, digest), user_id=user_id, reason="limit"
+            )
+        if old is not None:
+            self._emit(events.ROTATED, old, reason="login" if authenticated else "rotate")
+        self._emit(events.LOGGED_IN if authenticated else events.CREATED, record)
+        session.mark_saved(record)
+        session.token = token
+        session.kind = record.kind
+        session.expired_reason = None
+        return token
+
+    def _check_size(self, data: dict[str, Any]) -> None:
+        size = len(encode_data(data).encode())
+        if size > self.policy.max_data_bytes:
+            raise SessionTooLarge(
+                f"session data is {size} bytes as JSON, over the limit of "
+                f"{self.policy.max_data_bytes} (Policy.max_data_bytes); nothing was saved"
+            )
+
+    def _emit(
+        self,
+        event: str,
+        record: SessionRecord | None,
+        *,
+        reason: str | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        if record is not None:
+            self.events.emit(
+                event,
+                record.key,
+                user_id=record.user_id,
+                kind=record.kind,
+                reason=reason,
+                level=level,
+            )
+
+
+def _carried(session: Session, carry: bool | Collection[str]) -> dict[str, Any]:
+    if carry is True:
+        return session.snapshot()
+    if carry is False:
+        return {}
+    return {k: session[k] for k in carry if k in session}

@@ -1,0 +1,42 @@
+"""Every error coatcheck raises, so callers can catch one family and tell each case apart."""
+
+from __future__ import annotations
+
+
+class CoatcheckError(Exception):
+    """Base class of every coatcheck error."""
+
+
+class ConfigError(CoatcheckError, ValueError):
+    """A setting or store URL is malformed; the message says which and why."""
+
+
+class InvalidToken(CoatcheckError, ValueError):  # noqa: N818 - public name, reads as a verdict
+    """A presented token is not one coatcheck could have issued (rejected before any store call)."""
+
+
+class SessionDataError(CoatcheckError, TypeError):
+    """A session value cannot be stored as JSON; the message names the key."""
+
+
+class SessionTooLarge(CoatcheckError, ValueError):  # noqa: N818
+    """Serialized session data exceeds the configured limit; nothing was truncated or written."""
+
+
+class SessionGone(CoatcheckError):  # noqa: N818
+    """The session was deleted (logout, revocation, rotation, expiry) before this write.
+
+    Raised instead of silently re-creating the record: deleting is final.
+    """
+
+
+class SessionConflict(CoatcheckError):
+    """A version-checked write lost to a concurrent write of the same session."""
+
+
+class SessionLimitReached(CoatcheckError):
+    """The user already has the maximum number of browser sessions and the policy refuses more."""
+
+
+class StoreUnavailable(CoatcheckError):  # noqa: N818
+    """The store's server cannot be reached or failed; the cause is chained. Retrying later works."""

@@ -1,0 +1,132 @@
+"""The session rules as pure functions over records and the clock: no I/O, easy to test.
+
+Everything that decides *whether* a session is alive, must be written, or must make room for a
+new one lives here; stores only carry the decisions out.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import ConfigError
+from .records import Patch, SessionRecord, UserLimit
+
+
+class Verdict(enum.Enum):
+    """What a presented token turned out to be."""
+
+    VALID = "valid"
+    UNKNOWN = "unknown"  # malformed, never issued, revoked, rotated or already purged
+    EXPIRED_IDLE = "expired_idle"
+    EXPIRED_ABSOLUTE = "expired_absolute"
+    IP_MISMATCH = "ip_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Timeouts, write coalescing and per-user limits. Defaults follow OWASP ASVS level 2.
+
+    idle_timeout: seconds without a request after which a session is dead (sliding).
+    absolute_lifetime: seconds after creation after which a session is dead, however active.
+    touch_interval: a request that changes nothing writes only if the last write is older.
+        The idle clock therefore has up to this much slack; keep it well below idle_timeout.
+    max_sessions_per_user: browser sessions one user may hold (None = unlimited). API sessions
+        are exempt.
+    on_limit: "evict_oldest" ends the user's oldest browser session(s) to make room;
+        "refuse" raises SessionLimitReached and keeps the existing ones.
+    bind_ip: a session presented from another client IP than it was created from is refused.
+    max_data_bytes: the largest JSON encoding of a session's data that may be saved.
+    """
+
+    idle_timeout: float = 30 * 60
+    absolute_lifetime: float = 12 * 60 * 60
+    touch_interval: float = 60
+    max_sessions_per_user: int | None = None
+    on_limit: Literal["evict_oldest", "refuse"] = "evict_oldest"
+    bind_ip: bool = False
+    max_data_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("idle_timeout", "absolute_lifetime"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.touch_interval < self.idle_timeout:
+            raise ConfigError(
+                f"touch_interval must be >= 0 and below idle_timeout ({self.idle_timeout}), "
+                f"got {self.touch_interval!r}"
+            )
+        if self.max_sessions_per_user is not None and self.max_sessions_per_user < 1:
+            raise ConfigError(
+                f"max_sessions_per_user must be None or >= 1, got {self.max_sessions_per_user!r}"
+            )
+        if self.on_limit not in ("evict_oldest", "refuse"):
+            raise ConfigError(f"on_limit must be 'evict_oldest' or 'refuse', got {self.on_limit!r}")
+        if self.max_data_bytes < 2:
+            raise ConfigError(f"max_data_bytes must be at least 2, got {self.max_data_bytes!r}")
+
+    def expires_at(self, created_at: float, last_seen_at: float) -> float:
+        """The moment a session dies if nothing touches it: the earlier of both deadlines."""
+        return min(last_seen_at + self.idle_timeout, created_at + self.absolute_lifetime)
+
+    def verdict(
+        self, record: SessionRecord, now: float, client_ip: str | None = None
+    ) -> Verdict:
+        """Is this record a live session for this request? Recomputed from the record's own
+        timestamps under the current policy, whatever expiry the store still holds."""
+        if now >= record.created_at + self.absolute_lifetime:
+            return Verdict.EXPIRED_ABSOLUTE
+        if now >= record.last_seen_at + self.idle_timeout:
+            return Verdict.EXPIRED_IDLE
+        if self.bind_ip and record.client_ip is not None and client_ip != record.client_ip:
+            return Verdict.IP_MISMATCH
+        return Verdict.VALID
+
+    def needs_touch(self, record: SessionRecord, now: float) -> bool:
+        """True when the last write is old enough that a read should slide the idle deadline."""
+        return now - record.last_seen_at >= self.touch_interval
+
+    def plan_write(self, record: SessionRecord, patch: Patch, now: float) -> WritePlan | None:
+        """What saving this request costs: nothing for a read inside the touch interval."""
+        if not patch and not self.needs_touch(record, now):
+            return None
+        return WritePlan(patch, now, self.expires_at(record.created_at, now))
+
+    def user_limit(self) -> UserLimit | None:
+        """The per-user limit in the form stores enforce atomically."""
+        if self.max_sessions_per_user is None:
+            return None
+        return UserLimit(self.max_sessions_per_user, refuse=self.on_limit == "refuse")
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    """One conditional store write: apply ``patch`` and slide the deadline to ``expires_at``."""
+
+    patch: Patch
+    last_seen_at: float
+    expires_at: float
+
+
+def choose_evictions(
+    existing: list[SessionRecord], limit: UserLimit | None, now: float
+) -> list[SessionRecord] | None:
+    """Which live browser sessions must go so one more fits: oldest first.
+
+    Returns an empty list when there is room, ``None`` when the limit refuses the new session.
+    Stores that enforce limits in Python (memory, SQLite) call this inside their transaction;
+    the PostgreSQL and Redis stores implement the same rule in SQL and Lua.
+    """
+    if limit is None:
+        return []
+    live = sorted(
+        (r for r in existing if r.kind == "browser" and r.expires_at > now),
+        key=lambda r: (r.created_at, r.key.digest),
+    )
+    excess = len(live) - limit.max_sessions + 1
+    if excess <= 0:
+        return []
+    if limit.refuse:
+        return None
+    return live[:excess]

@@ -1,0 +1,93 @@
+"""Plain data that crosses the line between the policy and the stores."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import SessionDataError
+from .tokens import SessionKey
+
+Kind = Literal["browser", "api"]
+KINDS: tuple[Kind, ...] = ("browser", "api")
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """One server-side session as a store holds it. Times are float seconds since the epoch."""
+
+    key: SessionKey
+    user_id: str | None
+    kind: Kind
+    created_at: float
+    last_seen_at: float
+    authenticated_at: float | None
+    expires_at: float
+    client_ip: str | None = None
+    user_agent: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready view for operators: everything but the data values."""
+        return {
+            "id": self.key.hex[:16],
+            "user_id": self.user_id,
+            "kind": self.kind,
+            "created_at": self.created_at,
+            "last_seen_at": self.last_seen_at,
+            "authenticated_at": self.authenticated_at,
+            "expires_at": self.expires_at,
+            "client_ip": self.client_ip,
+            "user_agent": self.user_agent,
+            "data_keys": sorted(self.data),
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """What one request changed: keys set (to JSON text) and keys deleted.
+
+    Stores apply a patch atomically against the *current* record, so two requests that change
+    different keys both keep their change. When both change the same key, the later save wins.
+    """
+
+    set: dict[str, str] = field(default_factory=dict)
+    delete: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.set or self.delete)
+
+    def apply_to(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The data after this patch (used by stores that merge in Python inside a transaction)."""
+        merged = {k: v for k, v in data.items() if k not in self.delete}
+        merged.update({k: json.loads(v) for k, v in self.set.items()})
+        return merged
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimit:
+    """At most ``max_sessions`` browser sessions per user; evict the oldest or refuse the new one."""
+
+    max_sessions: int
+    refuse: bool = False
+
+
+def encode_value(key: str, value: Any) -> str:
+    """JSON text of one session value, or :class:`SessionDataError` naming the key."""
+    if not isinstance(key, str):
+        raise SessionDataError(f"session keys must be str, got {type(key).__name__}: {key!r}")
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise SessionDataError(
+            f"session value for key {key!r} cannot be stored as JSON "
+            f"({type(value).__name__}): {exc}"
+        ) from exc
+
+
+def encode_data(data: dict[str, Any]) -> str:
+    """JSON text of a whole data mapping (stores that keep one document per session)."""
+    return json.dumps(data, allow_nan=False, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,118 @@
+"""The session a request works with: dict-like, remembering exactly what the request changed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from .policy import Verdict
+from .records import Kind, Patch, SessionRecord, encode_value
+from .tokens import SessionKey
+
+_MISSING: Any = object()
+
+
+class Session(MutableMapping[str, Any]):
+    """Session data for one request.
+
+    Reads see the loaded record plus this request's own changes. Every assignment is checked
+    for JSON right away (so the error points at the line that set it) and recorded in a patch;
+    the manager saves that patch once, atomically, at the end of the request.
+    """
+
+    def __init__(
+        self,
+        record: SessionRecord | None,
+        *,
+        token: str | None = None,
+        verdict: Verdict | None = None,
+        kind: Kind = "browser",
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        self.record = record
+        self.token = token
+        self.kind: Kind = record.kind if record else kind
+        self.client_ip = client_ip
+        self.user_agent = user_agent
+        self.expired_reason: Verdict | None = verdict if verdict is not Verdict.VALID else None
+        self._set: dict[str, str] = {}
+        self._deleted: set[str] = set()
+        self.ended = False
+
+    @property
+    def is_new(self) -> bool:
+        """True until the session exists in the store."""
+        return self.record is None
+
+    @property
+    def key(self) -> SessionKey | None:
+        return self.record.key if self.record else None
+
+    @property
+    def user_id(self) -> str | None:
+        return self.record.user_id if self.record else None
+
+    @property
+    def authenticated_at(self) -> float | None:
+        return self.record.authenticated_at if self.record else None
+
+    @property
+    def patch(self) -> Patch:
+        return Patch(dict(self._set), frozenset(self._deleted))
+
+    @property
+    def modified(self) -> bool:
+        return bool(self._set or self._deleted)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._set:
+            return json.loads(self._set[key])
+        if key in self._deleted or self.record is None:
+            raise KeyError(key)
+        return self.record.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._set[key] = encode_value(key, value)
+        self._deleted.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._set.pop(key, None)
+        self._deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._set:
+            return True
+        if key in self._deleted or self.record is None:
+            return False
+        return key in self.record.data
+
+    def __iter__(self) -> Iterator[str]:
+        base = self.record.data if self.record else {}
+        yield from (k for k in base if k not in self._deleted and k not in self._set)
+        yield from self._set
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def clear(self) -> None:
+        """Delete every key (recorded key by key, so concurrent writers keep theirs)."""
+        for key in list(self):
+            del self[key]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The data as this request sees it, as a plain dict."""
+        return {k: self[k] for k in self}
+
+    def mark_saved(self, record: SessionRecord) -> None:
+        """Called by the manager after a successful save: the patch is now in the store."""
+        self.record = record
+        self._set.clear()
+        self._deleted.clear()
+
+    def __repr__(self) -> str:
+        who = self.user_id if self.user_id is not None else "anonymous"
+        return f"<Session {who} kind={self.kind} new={self.is_new} modified={self.modified}>"

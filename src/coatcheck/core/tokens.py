@@ -1,0 +1,93 @@
+"""Session tokens: what the browser holds, and the key the store is allowed to see.
+
+Format (version 1): ``cc1_`` followed by 48 URL-safe base64 characters encoding 36 bytes:
+a 4-byte *shard* and 32 random bytes (256 bits from :mod:`secrets`).
+
+* The store never sees the token: records are keyed by ``SHA-256(token)``. A leaked table of
+  digests cannot be replayed as cookies, and a lookup by digest leaks nothing useful through
+  index timing, because an attacker cannot choose digests that are close to a live one.
+* The shard lets Redis Cluster keep every key of one user in one hash slot, so per-user limits
+  and "log out everywhere" stay atomic. An anonymous session gets a random shard; a logged-in
+  session gets ``SHA-256("coatcheck-shard\\0" + user_id)[:4]``. The shard is not secret and
+  carries no entropy the token relies on: the 32 random bytes do that.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from .errors import InvalidToken
+
+PREFIX = "cc1_"
+SHARD_BYTES = 4
+SECRET_BYTES = 32
+_BODY_CHARS = 48  # base64 of 36 bytes, no padding needed
+TOKEN_LENGTH = len(PREFIX) + _BODY_CHARS
+_BODY_RE = re.compile(r"[A-Za-z0-9_-]{48}")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKey:
+    """What a store may know about a token: its routing shard and its SHA-256 digest."""
+
+    shard: bytes
+    digest: bytes
+
+    @property
+    def hex(self) -> str:
+        return self.digest.hex()
+
+
+def user_shard(user_id: str) -> bytes:
+    """The shard shared by every session of one user (Redis Cluster co-location)."""
+    return hashlib.sha256(b"coatcheck-shard\0" + user_id.encode()).digest()[:SHARD_BYTES]
+
+
+def new_token(user_id: str | None = None) -> tuple[str, SessionKey]:
+    """A fresh token and its store key. Anonymous sessions get a random shard."""
+    shard = user_shard(user_id) if user_id is not None else secrets.token_bytes(SHARD_BYTES)
+    raw = shard + secrets.token_bytes(SECRET_BYTES)
+    token = PREFIX + base64.urlsafe_b64encode(raw).decode("ascii")
+    return token, SessionKey(shard, _digest(token))
+
+
+def parse_token(token: object) -> SessionKey:
+    """The store key of a presented token, or :class:`InvalidToken` without touching any store.
+
+    Checks type, prefix, exact length and alphabet before decoding, so empty, huge, binary or
+    foreign values are refused in constant work.
+    """
+    if not isinstance(token, str):
+        raise InvalidToken("token must be a string")
+    if len(token) != TOKEN_LENGTH:
+        raise InvalidToken(f"token must be {TOKEN_LENGTH} characters, got {min(len(token), 9999)}")
+    if not token.startswith(PREFIX):
+        raise InvalidToken(f"token must start with {PREFIX!r}")
+    body = token[len(PREFIX) :]
+    if not _BODY_RE.fullmatch(body):
+        raise InvalidToken("token has characters outside the URL-safe base64 alphabet")
+    try:
+        raw = base64.urlsafe_b64decode(body)
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex already guarantees it
+        raise InvalidToken("token is not valid base64") from exc
+    return SessionKey(raw[:SHARD_BYTES], _digest(token))
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def digests_equal(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison for digests held outside an index (memory store, sealed data)."""
+    return hmac.compare_digest(a, b)
+
+
+def log_id(key: SessionKey, log_key: bytes) -> str:
+    """A keyed, truncated hash of the store key for log lines: correlatable, never replayable."""
+    return hmac.new(log_key, key.digest, hashlib.sha256).hexdigest()[:16]

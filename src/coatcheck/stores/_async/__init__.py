@@ -1,0 +1,1 @@
+"""Async sources of the stores that have native async drivers (PostgreSQL, Redis)."""

@@ -1,0 +1,107 @@
+"""The one contract every store keeps, in a synchronous and an asynchronous form.
+
+Rules every implementation follows (the conformance suite in ``tests/stores`` checks them):
+
+* Records are keyed by ``SessionKey.digest`` (SHA-256 of the token); the token never arrives.
+* ``load`` returns what is stored, expired or not: the policy, not the store, decides liveness.
+* Every write is conditional on the record still existing. ``update`` of a missing record
+  raises :class:`SessionGone` and writes nothing: a slow request cannot resurrect a session
+  that was logged out, revoked, rotated or purged. With ``expected_version`` it also raises
+  :class:`SessionConflict` when another write came first.
+* ``update`` applies a :class:`Patch` atomically against the current data and bumps
+  ``version`` by one, so concurrent requests that change different keys both keep them.
+* ``insert`` with ``replaces`` is rotation: in one atomic step the old record must exist (else
+  :class:`SessionGone`) and is deleted, the new one is inserted, and the per-user limit is
+  enforced for browser sessions (oldest evicted, or :class:`SessionLimitReached` with nothing
+  changed). It returns the digests of evicted sessions.
+* Server failures surface as :class:`StoreUnavailable`, never as a driver exception, and the
+  store recovers by itself once the server is back.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..core.policy import WritePlan
+from ..core.records import SessionRecord, UserLimit
+from ..core.tokens import SessionKey
+
+DEFAULT_PURGE_BATCH = 1000
+
+
+class Store(Protocol):
+    """Synchronous store (WSGI apps, the CLI, scripts)."""
+
+    url: str
+
+    def migrate(self) -> None:
+        """Create tables and indexes if missing (idempotent; also done on first use)."""
+
+    def load(self, key: SessionKey) -> SessionRecord | None: ...
+
+    def insert(
+        self,
+        record: SessionRecord,
+        *,
+        replaces: SessionKey | None = None,
+        limit: UserLimit | None = None,
+    ) -> list[bytes]: ...
+
+    def update(
+        self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
+    ) -> int: ...
+
+    def delete(self, key: SessionKey) -> bool: ...
+
+    def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int: ...
+
+    def delete_all(self) -> int: ...
+
+    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        """The user's unexpired sessions, oldest first."""
+
+    def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
+        """Delete expired records in batches of at most ``batch_size``; returns how many."""
+
+    def count_active(self, since: float, now: float) -> int:
+        """Unexpired sessions whose last write is at or after ``since``."""
+
+    def close(self) -> None: ...
+
+
+class AsyncStore(Protocol):
+    """Asynchronous store (ASGI apps); the same contract, awaited."""
+
+    url: str
+
+    async def migrate(self) -> None: ...
+
+    async def load(self, key: SessionKey) -> SessionRecord | None: ...
+
+    async def insert(
+        self,
+        record: SessionRecord,
+        *,
+        replaces: SessionKey | None = None,
+        limit: UserLimit | None = None,
+    ) -> list[bytes]: ...
+
+    async def update(
+        self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
+    ) -> int: ...
+
+    async def delete(self, key: SessionKey) -> bool: ...
+
+    async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int: ...
+
+    async def delete_all(self) -> int: ...
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]: ...
+
+    async def purge_expired(
+        self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH
+    ) -> int: ...
+
+    async def count_active(self, since: float, now: float) -> int: ...
+
+    async def close(self) -> None: ...

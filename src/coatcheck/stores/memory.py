@@ -1,0 +1,155 @@
+"""In-process store for tests and single-process experiments (``memory://``).
+
+Values are kept as JSON text, exactly as a server store would hold them, so a test on memory
+catches the same "not JSON" and aliasing mistakes as production. Nothing survives a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+
+from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
+from ..core.policy import WritePlan, choose_evictions
+from ..core.records import SessionRecord, UserLimit
+from ..core.tokens import SessionKey
+from .base import DEFAULT_PURGE_BATCH
+
+
+class _Stored:
+    __slots__ = ("data", "record")
+
+    def __init__(self, record: SessionRecord, data: dict[str, str]) -> None:
+        self.record = record
+        self.data = data
+
+
+class MemoryStore:
+    """A dict behind a lock; one instance is one isolated store."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._rows: dict[bytes, _Stored] = {}
+        self._lock = threading.Lock()
+
+    def migrate(self) -> None:
+        return None
+
+    def load(self, key: SessionKey) -> SessionRecord | None:
+        with self._lock:
+            row = self._rows.get(key.digest)
+            return None if row is None else self._decode(row)
+
+    def insert(
+        self,
+        record: SessionRecord,
+        *,
+        replaces: SessionKey | None = None,
+        limit: UserLimit | None = None,
+    ) -> list[bytes]:
+        data = {k: json.dumps(v, separators=(",", ":")) for k, v in record.data.items()}
+        with self._lock:
+            if replaces is not None and replaces.digest not in self._rows:
+                raise SessionGone("the session being replaced no longer exists")
+            evicted: list[bytes] = []
+            if record.kind == "browser" and record.user_id is not None:
+                others = [
+                    r.record
+                    for d, r in self._rows.items()
+                    if r.record.user_id == record.user_id
+                    and (replaces is None or d != replaces.digest)
+                ]
+                victims = choose_evictions(others, limit, record.created_at)
+                if victims is None:
+                    raise SessionLimitReached(
+                        f"user {record.user_id!r} already has {limit.max_sessions if limit else 0}"
+                        " browser session(s)"
+                    )
+                evicted = [v.key.digest for v in victims]
+            if replaces is not None:
+                del self._rows[replaces.digest]
+            for digest in evicted:
+                del self._rows[digest]
+            self._rows[record.key.digest] = _Stored(replace(record, data={}), data)
+            return evicted
+
+    def update(
+        self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
+    ) -> int:
+        with self._lock:
+            row = self._rows.get(key.digest)
+            if row is None:
+                raise SessionGone("the session no longer exists")
+            if expected_version is not None and row.record.version != expected_version:
+                raise SessionConflict(
+                    f"session changed concurrently (version {row.record.version}, "
+                    f"expected {expected_version})"
+                )
+            for k in plan.patch.delete:
+                row.data.pop(k, None)
+            row.data.update(plan.patch.set)
+            row.record = replace(
+                row.record,
+                last_seen_at=plan.last_seen_at,
+                expires_at=plan.expires_at,
+                version=row.record.version + 1,
+            )
+            return row.record.version
+
+    def delete(self, key: SessionKey) -> bool:
+        with self._lock:
+            return self._rows.pop(key.digest, None) is not None
+
+    def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+        with self._lock:
+            doomed = [
+                d
+                for d, r in self._rows.items()
+                if r.record.user_id == user_id and (keep is None or d != keep.digest)
+            ]
+            for d in doomed:
+                del self._rows[d]
+            return len(doomed)
+
+    def delete_all(self) -> int:
+        with self._lock:
+            count = len(self._rows)
+            self._rows.clear()
+            return count
+
+    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        with self._lock:
+            rows = [
+                self._decode(r)
+                for r in self._rows.values()
+                if r.record.user_id == user_id and r.record.expires_at > now
+            ]
+        return sorted(rows, key=lambda r: (r.created_at, r.key.digest))
+
+    def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
+        total = 0
+        while True:
+            with self._lock:
+                batch = [d for d, r in self._rows.items() if r.record.expires_at <= now]
+                batch = batch[:batch_size]
+                for d in batch:
+                    del self._rows[d]
+            total += len(batch)
+            if len(batch) < batch_size:
+                return total
+
+    def count_active(self, since: float, now: float) -> int:
+        with self._lock:
+            return sum(
+                1
+                for r in self._rows.values()
+                if r.record.last_seen_at >= since and r.record.expires_at > now
+            )
+
+    def close(self) -> None:
+        return None
+
+    @staticmethod
+    def _decode(row: _Stored) -> SessionRecord:
+        return replace(row.record, data={k: json.loads(v) for k, v in row.data.items()})

@@ -1,0 +1,293 @@
+"""The embedded default store (``sqlite:///path/to/file.db``): zero set-up, one file.
+
+WAL mode lets readers run beside one writer; ``synchronous=NORMAL`` makes a write cost a WAL
+append instead of a disk flush (an application crash loses nothing; a power cut may lose the
+last few touches, which for sessions only means a slightly earlier idle expiry). Each write is
+one ``BEGIN IMMEDIATE`` transaction, which is what makes patches and rotation atomic.
+Each thread gets its own connection; the file and its directory are created on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import (
+    ConfigError,
+    SessionConflict,
+    SessionGone,
+    SessionLimitReached,
+    StoreUnavailable,
+)
+from ..core.policy import WritePlan, choose_evictions
+from ..core.records import SessionRecord, UserLimit, encode_data
+from ..core.tokens import SessionKey
+from .base import DEFAULT_PURGE_BATCH
+
+_COLUMNS = (
+    "id, shard, user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, "
+    "client_ip, user_agent, data, version"
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS coatcheck_sessions (
+    id BLOB PRIMARY KEY,
+    shard BLOB NOT NULL,
+    user_id TEXT,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    authenticated_at REAL,
+    expires_at REAL NOT NULL,
+    client_ip TEXT,
+    user_agent TEXT,
+    data TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coatcheck_sessions_expires ON coatcheck_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS coatcheck_sessions_user
+    ON coatcheck_sessions (user_id, created_at) WHERE user_id IS NOT NULL;
+"""
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///relative.db`` or ``sqlite:////abs/path.db`` (SQLAlchemy's convention)."""
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(f"SQLite store URL must look like sqlite:///path/to/file.db, got {url!r}")
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    if not path:
+        raise ConfigError(f"SQLite store URL {url!r} names no file")
+    return path
+
+
+class SQLiteStore:
+    """Sessions in one SQLite file; safe across threads and processes on one machine."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 5000) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # One connection per thread; check_same_thread is off only so close() can reach all.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        self._local.conn = conn
+        with self._migrate_lock:
+            self._all.append(conn)
+        if not self._migrated:
+            self._create_schema(conn)
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        with self._migrate_lock:
+            if self._migrated:
+                return
+            try:
+                conn.executescript(_SCHEMA)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"cannot create SQLite schema: {exc}") from exc
+            self._migrated = True
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._connect()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r} failed: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: takes the write lock up front, so read-merge-write is atomic."""
+        with self._read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def migrate(self) -> None:
+        self._migrated = False
+        self._create_schema(self._connect())
+
+    def load(self, key: SessionKey) -> SessionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM coatcheck_sessions WHERE id = ?",  # noqa: S608
+                (key.digest,),
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def insert(
+        self,
+        record: SessionRecord,
+        *,
+        replaces: SessionKey | None = None,
+        limit: UserLimit | None = None,
+    ) -> list[bytes]:
+        with self._write() as conn:
+            if replaces is not None:
+                gone = conn.execute(
+                    "DELETE FROM coatcheck_sessions WHERE id = ?", (replaces.digest,)
+                ).rowcount
+                if not gone:
+                    raise SessionGone("the session being replaced no longer exists")
+            evicted: list[bytes] = []
+            if record.kind == "browser" and record.user_id is not None and limit is not None:
+                others = [
+                    _record(r)
+                    for r in conn.execute(
+                        f"SELECT {_COLUMNS} FROM coatcheck_sessions "  # noqa: S608
+                        "WHERE user_id = ? AND kind = 'browser'",
+                        (record.user_id,),
+                    )
+                ]
+                victims = choose_evictions(others, limit, record.created_at)
+                if victims is None:
+                    raise SessionLimitReached(
+                        f"user {record.user_id!r} already has {limit.max_sessions} "
+                        "browser session(s)"
+                    )
+                evicted = [v.key.digest for v in victims]
+                conn.executemany(
+                    "DELETE FROM coatcheck_sessions WHERE id = ?", [(d,) for d in evicted]
+                )
+            conn.execute(
+                f"INSERT INTO coatcheck_sessions ({_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.key.digest,
+                    record.key.shard,
+                    record.user_id,
+                    record.kind,
+                    record.created_at,
+                    record.last_seen_at,
+                    record.authenticated_at,
+                    record.expires_at,
+                    record.client_ip,
+                    record.user_agent,
+                    encode_data(record.data),
+                    record.version,
+                ),
+            )
+            return evicted
+
+    def update(
+        self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
+    ) -> int:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT version, data FROM coatcheck_sessions WHERE id = ?", (key.digest,)
+            ).fetchone()
+            if row is None:
+                raise SessionGone("the session no longer exists")
+            version, data = row
+            if expected_version is not None and version != expected_version:
+                raise SessionConflict(
+                    f"session changed concurrently (version {version}, expected {expected_version})"
+                )
+            if plan.patch:
+                data = encode_data(plan.patch.apply_to(json.loads(data)))
+            conn.execute(
+                "UPDATE coatcheck_sessions SET data = ?, last_seen_at = ?, expires_at = ?, "
+                "version = ? WHERE id = ?",
+                (data, plan.last_seen_at, plan.expires_at, version + 1, key.digest),
+            )
+            return int(version) + 1
+
+    def delete(self, key: SessionKey) -> bool:
+        with self._write() as conn:
+            return bool(
+                conn.execute("DELETE FROM coatcheck_sessions WHERE id = ?", (key.digest,)).rowcount
+            )
+
+    def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+        with self._write() as conn:
+            return int(
+                conn.execute(
+                    "DELETE FROM coatcheck_sessions WHERE user_id = ? AND id IS NOT ?",
+                    (user_id, keep.digest if keep else None),
+                ).rowcount
+            )
+
+    def delete_all(self) -> int:
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM coatcheck_sessions").rowcount)
+
+    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM coatcheck_sessions "  # noqa: S608
+                "WHERE user_id = ? AND expires_at > ? ORDER BY created_at, id",
+                (user_id, now),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
+        total = 0
+        while True:
+            with self._write() as conn:
+                deleted = int(
+                    conn.execute(
+                        "DELETE FROM coatcheck_sessions WHERE id IN (SELECT id FROM "
+                        "coatcheck_sessions WHERE expires_at <= ? LIMIT ?)",
+                        (now, batch_size),
+                    ).rowcount
+                )
+            total += deleted
+            if deleted < batch_size:
+                return total
+
+    def count_active(self, since: float, now: float) -> int:
+        with self._read() as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM coatcheck_sessions WHERE last_seen_at >= ? "
+                "AND expires_at > ?",
+                (since, now),
+            ).fetchone()
+        return int(count)
+
+    def close(self) -> None:
+        with self._migrate_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+
+def _record(row: tuple[Any, ...]) -> SessionRecord:
+    (digest, shard, user_id, kind, created, seen, auth, expires, ip, ua, data, version) = row
+    return SessionRecord(
+        key=SessionKey(bytes(shard), bytes(digest)),
+        user_id=user_id,
+        kind=kind,
+        created_at=created,
+        last_seen_at=seen,
+        authenticated_at=auth,
+        expires_at=expires,
+        client_ip=ip,
+        user_agent=ua,
+        data=json.loads(data),
+        version=version,
+    )

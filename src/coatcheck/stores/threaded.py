@@ -1,0 +1,81 @@
+"""The async face of a synchronous store (memory, SQLite): one implementation, two APIs.
+
+SQLite has no asynchronous driver in the standard library, so its async store runs the very
+same synchronous code on a small thread pool instead of blocking the event loop. The memory
+store needs no thread and is called inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from ..core.policy import WritePlan
+from ..core.records import SessionRecord, UserLimit
+from ..core.tokens import SessionKey
+from .base import DEFAULT_PURGE_BATCH, Store
+
+T = TypeVar("T")
+
+
+class AsyncOverSync:
+    """Adapts a synchronous :class:`Store` to :class:`AsyncStore`."""
+
+    def __init__(self, store: Store, *, threads: int | None = 4) -> None:
+        self.sync = store
+        self.url = store.url
+        self._pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="coatcheck-store") if threads else None
+        )
+
+    async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        if self._pool is None:
+            return fn(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    async def migrate(self) -> None:
+        await self._run(self.sync.migrate)
+
+    async def load(self, key: SessionKey) -> SessionRecord | None:
+        return await self._run(self.sync.load, key)
+
+    async def insert(
+        self,
+        record: SessionRecord,
+        *,
+        replaces: SessionKey | None = None,
+        limit: UserLimit | None = None,
+    ) -> list[bytes]:
+        return await self._run(self.sync.insert, record, replaces=replaces, limit=limit)
+
+    async def update(
+        self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
+    ) -> int:
+        return await self._run(self.sync.update, key, plan, expected_version=expected_version)
+
+    async def delete(self, key: SessionKey) -> bool:
+        return await self._run(self.sync.delete, key)
+
+    async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+        return await self._run(self.sync.delete_user, user_id, keep=keep)
+
+    async def delete_all(self) -> int:
+        return await self._run(self.sync.delete_all)
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        return await self._run(self.sync.list_user, user_id, now)
+
+    async def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
+        return await self._run(self.sync.purge_expired, now, batch_size=batch_size)
+
+    async def count_active(self, since: float, now: float) -> int:
+        return await self._run(self.sync.count_active, since, now)
+
+    async def close(self) -> None:
+        await self._run(self.sync.close)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)

@@ -1,0 +1,105 @@
+"""Fixtures shared by every test: stores by URL, both manager APIs, an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from coatcheck import (
+    AsyncSessionManager,
+    FakeClock,
+    Policy,
+    SessionManager,
+    open_async_store,
+    open_store,
+)
+from coatcheck.stores.threaded import AsyncOverSync
+
+pytest_plugins = ["fixtures_postgres", "fixtures_redis"]
+
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "cluster"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """An isolated, empty store of each kind (server stores get a private table or prefix)."""
+    kind = request.param
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/sessions.db"
+    if kind == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return str(request.getfixturevalue("redis_cluster_url"))
+
+
+class SyncView:
+    """Calls an async object's methods as if they were synchronous, on one private loop,
+    so one test body exercises both the sync and the async API."""
+
+    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            if inspect.isawaitable(result):
+                return self._loop.run_until_complete(result)
+            return result
+
+        return call
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["sync", "async"])
+def api(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_manager(
+    store_url: str, api: str, clock: FakeClock
+) -> Iterator[Callable[..., Any]]:
+    """Builds managers on the test's store; every manager built sees the same sessions."""
+    loop = asyncio.new_event_loop() if api == "async" else None
+    made: list[Any] = []
+    # A memory store is private to its instance: share one so "several managers" still works.
+    shared = open_store(store_url) if store_url == "memory://" else None
+
+    def make(policy: Policy | None = None) -> Any:
+        if loop is None:
+            manager: Any = SessionManager(shared or open_store(store_url), policy, clock=clock)
+            made.append(manager)
+            return manager
+        store = AsyncOverSync(shared, threads=None) if shared else open_async_store(store_url)
+        made.append(AsyncSessionManager(store, policy, clock=clock))
+        return SyncView(made[-1], loop)
+
+    yield make
+    for manager in made:
+        if loop is not None:
+            loop.run_until_complete(manager.close())
+        else:
+            manager.close()
+    if loop is not None:
+        loop.close()
+
+
+@pytest.fixture
+def manager(make_manager: Callable[..., Any]) -> Any:
+    return make_manager()

@@ -1,0 +1,44 @@
+"""Reaching the real servers the tests need, and failing loudly in CI when one is missing."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+HOW_TO_START = {
+    "postgresql": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
+    "--appendonly no",
+}
+
+
+def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (in CI) when a server the test needs is not listening."""
+    if reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}; start it with: {HOW_TO_START[name]}"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for servers the tests start themselves)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
