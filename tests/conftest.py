@@ -49,6 +49,8 @@ class SyncView:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
+        if name == "store":
+            return SyncView(attr, self._loop)
         if not callable(attr):
             return attr
 
@@ -72,9 +74,7 @@ def api(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_manager(
-    store_url: str, api: str, clock: FakeClock
-) -> Iterator[Callable[..., Any]]:
+def make_manager(store_url: str, api: str, clock: FakeClock) -> Iterator[Callable[..., Any]]:
     """Builds managers on the test's store; every manager built sees the same sessions."""
     loop = asyncio.new_event_loop() if api == "async" else None
     made: list[Any] = []

@@ -14,8 +14,7 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 HOW_TO_START = {
     "postgresql": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-    "redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
-    "--appendonly no",
+    "redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no",
 }
 
 

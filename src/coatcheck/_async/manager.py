@@ -196,7 +196,7 @@ class AsyncSessionManager:
         return count
 
     async def logout_other_sessions(self, session: Session) -> int:
-        """"Log out everywhere else": every session of this user but this one."""
+        """ "Log out everywhere else": every session of this user but this one."""
         if session.record is None or session.user_id is None:
             return 0
         return await self.revoke_user(

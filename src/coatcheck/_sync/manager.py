@@ -197,7 +197,7 @@ class SessionManager:
         return count
 
     def logout_other_sessions(self, session: Session) -> int:
-        """"Log out everywhere else": every session of this user but this one."""
+        """ "Log out everywhere else": every session of this user but this one."""
         if session.record is None or session.user_id is None:
             return 0
         return self.revoke_user(

@@ -11,7 +11,7 @@ class ConfigError(CoatcheckError, ValueError):
     """A setting or store URL is malformed; the message says which and why."""
 
 
-class InvalidToken(CoatcheckError, ValueError):  # noqa: N818 - public name, reads as a verdict
+class InvalidToken(CoatcheckError, ValueError):
     """A presented token is not one coatcheck could have issued (rejected before any store call)."""
 
 
@@ -19,11 +19,11 @@ class SessionDataError(CoatcheckError, TypeError):
     """A session value cannot be stored as JSON; the message names the key."""
 
 
-class SessionTooLarge(CoatcheckError, ValueError):  # noqa: N818
+class SessionTooLarge(CoatcheckError, ValueError):
     """Serialized session data exceeds the configured limit; nothing was truncated or written."""
 
 
-class SessionGone(CoatcheckError):  # noqa: N818
+class SessionGone(CoatcheckError):
     """The session was deleted (logout, revocation, rotation, expiry) before this write.
 
     Raised instead of silently re-creating the record: deleting is final.
@@ -38,5 +38,5 @@ class SessionLimitReached(CoatcheckError):
     """The user already has the maximum number of browser sessions and the policy refuses more."""
 
 
-class StoreUnavailable(CoatcheckError):  # noqa: N818
-    """The store's server cannot be reached or failed; the cause is chained. Retrying later works."""
+class StoreUnavailable(CoatcheckError):
+    """The store's server cannot be reached or failed (cause chained); retrying later works."""

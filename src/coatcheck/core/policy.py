@@ -70,9 +70,7 @@ class Policy:
         """The moment a session dies if nothing touches it: the earlier of both deadlines."""
         return min(last_seen_at + self.idle_timeout, created_at + self.absolute_lifetime)
 
-    def verdict(
-        self, record: SessionRecord, now: float, client_ip: str | None = None
-    ) -> Verdict:
+    def verdict(self, record: SessionRecord, now: float, client_ip: str | None = None) -> Verdict:
         """Is this record a live session for this request? Recomputed from the record's own
         timestamps under the current policy, whatever expiry the store still holds."""
         if now >= record.created_at + self.absolute_lifetime:

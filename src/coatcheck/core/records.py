@@ -69,7 +69,7 @@ class Patch:
 
 @dataclass(frozen=True, slots=True)
 class UserLimit:
-    """At most ``max_sessions`` browser sessions per user; evict the oldest or refuse the new one."""
+    """At most ``max_sessions`` browser sessions per user: evict the oldest, or refuse."""
 
     max_sessions: int
     refuse: bool = False

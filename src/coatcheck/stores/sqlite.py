@@ -117,7 +117,7 @@ class SQLiteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: takes the write lock up front, so read-merge-write is atomic."""
+        """One IMMEDIATE transaction: the write lock up front makes read-merge-write atomic."""
         with self._read() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:

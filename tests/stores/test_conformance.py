@@ -1,0 +1,505 @@
+"""One behavioural contract, run against every store and through both the sync and async API.
+
+Each test gets an empty store of one kind (memory, SQLite, PostgreSQL, Redis, Redis Cluster)
+and an injected clock: timeouts are crossed by moving the clock, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from coatcheck import (
+    FakeClock,
+    Policy,
+    SessionConflict,
+    SessionDataError,
+    SessionGone,
+    SessionLimitReached,
+    SessionTooLarge,
+    Verdict,
+)
+from coatcheck.core.policy import WritePlan
+from coatcheck.core.records import Patch
+from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, parse_token
+
+MINUTE = 60.0
+HOUR = 3600.0
+
+
+def new_user_session(manager: Any, user: str = "alice", **data: Any) -> str:
+    """Log a fresh browser session in as ``user`` with ``data``; returns the token."""
+    session = manager.load(None)
+    for k, v in data.items():
+        session[k] = v
+    return str(manager.login(session, user))
+
+
+def alive(manager: Any, token: str) -> bool:
+    return not manager.load(token).is_new
+
+
+# --- creation and loading --------------------------------------------------------------
+
+
+def test_new_session_is_not_stored_until_it_holds_something(manager: Any) -> None:
+    session = manager.load(None)
+    manager.save(session)
+    assert session.is_new and session.token is None
+    session["cart"] = [1, 2]
+    manager.save(session)
+    assert not session.is_new
+    token = session.token
+    assert token.startswith(PREFIX) and len(token) == TOKEN_LENGTH
+    again = manager.load(token)
+    assert again["cart"] == [1, 2]
+    assert again.user_id is None and again.kind == "browser"
+
+
+def test_store_holds_only_the_digest_of_the_token(manager: Any) -> None:
+    token, record = manager.create("alice")
+    assert record.key == parse_token(token)
+    loaded = manager.store.load(parse_token(token))
+    assert loaded is not None and loaded.key.digest == parse_token(token).digest
+    assert token.encode() not in repr(loaded).encode()
+
+
+def test_values_round_trip_as_json(manager: Any) -> None:
+    values = {
+        "int": 7,
+        "float": 2.5,
+        "text": "grüß dich ✓",
+        "none": None,
+        "bool": True,
+        "nested": {"a": [1, {"b": None}], "c": "x"},
+        "odd:key with spaces": "v",
+        "": "empty key",
+    }
+    token = new_user_session(manager, **values)
+    loaded = manager.load(token)
+    assert loaded.snapshot() == values
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "x",
+        "cc1_",
+        PREFIX + "A" * 47,
+        PREFIX + "A" * 49,
+        "cc2_" + "A" * 48,
+        PREFIX + "!" * 48,
+        PREFIX + "A" * 47 + "=",
+        PREFIX + "\u00e9" * 48,
+        PREFIX + "A" * 100_000,
+        "\x00" * 52,
+    ],
+)
+def test_malformed_tokens_give_a_new_session(manager: Any, bad: str) -> None:
+    session = manager.load(bad)
+    assert session.is_new
+    assert session.expired_reason in (None, Verdict.UNKNOWN)
+    verdict, record = manager.inspect(bad)
+    assert verdict is Verdict.UNKNOWN and record is None
+
+
+def test_well_formed_but_unknown_token_is_unknown(manager: Any) -> None:
+    token, _ = manager.create("alice")
+    manager.revoke(token)
+    session = manager.load(token)
+    assert session.is_new and session.expired_reason is Verdict.UNKNOWN
+
+
+def test_non_json_value_is_refused_naming_the_key(manager: Any) -> None:
+    session = manager.load(None)
+    with pytest.raises(SessionDataError, match="'when'"):
+        session["when"] = object()
+    with pytest.raises(SessionDataError, match="'nan'"):
+        session["nan"] = float("nan")
+    with pytest.raises(TypeError):
+        session["s"] = {1, 2}
+    assert "when" not in session
+
+
+def test_oversized_data_is_refused_and_nothing_is_written(make_manager: Any) -> None:
+    manager = make_manager(Policy(max_data_bytes=1000))
+    token = new_user_session(manager, small="x")
+    session = manager.load(token)
+    session["big"] = "x" * 2000
+    with pytest.raises(SessionTooLarge, match="1000"):
+        manager.save(session)
+    fresh = manager.load(token)
+    assert "big" not in fresh and fresh["small"] == "x"
+    with pytest.raises(SessionTooLarge):
+        new_user_session(manager, big="y" * 5000)
+
+
+# --- timeouts and touching -------------------------------------------------------------
+
+
+def test_idle_timeout_ends_the_session(manager: Any, clock: FakeClock) -> None:
+    token = new_user_session(manager, k=1)
+    clock.advance(30 * MINUTE - 1)
+    assert alive(manager, token)
+    clock.advance(30 * MINUTE + 1)
+    session = manager.load(token)
+    assert session.is_new and session.expired_reason is Verdict.EXPIRED_IDLE
+    # Expired means gone: the record was deleted, so the next look is "unknown".
+    assert manager.load(token).expired_reason is Verdict.UNKNOWN
+
+
+def test_activity_slides_the_idle_deadline(manager: Any, clock: FakeClock) -> None:
+    token = new_user_session(manager)
+    for _ in range(6):
+        clock.advance(20 * MINUTE)
+        session = manager.load(token)
+        assert not session.is_new
+        manager.save(session)
+    assert alive(manager, token)
+
+
+def test_absolute_lifetime_ends_even_an_active_session(manager: Any, clock: FakeClock) -> None:
+    token = new_user_session(manager)
+    elapsed = 0.0
+    while elapsed < 12 * HOUR - 20 * MINUTE:
+        clock.advance(10 * MINUTE)
+        elapsed += 10 * MINUTE
+        session = manager.load(token)
+        assert not session.is_new, f"died early at {elapsed / HOUR:.2f} h"
+        manager.save(session)
+    clock.advance(30 * MINUTE)
+    session = manager.load(token)
+    assert session.is_new and session.expired_reason is Verdict.EXPIRED_ABSOLUTE
+
+
+def test_a_stricter_policy_applies_to_sessions_already_stored(
+    make_manager: Any, clock: FakeClock
+) -> None:
+    token = new_user_session(make_manager())
+    clock.advance(10 * MINUTE)
+    strict = make_manager(Policy(idle_timeout=5 * MINUTE, touch_interval=30))
+    assert strict.load(token).expired_reason is Verdict.EXPIRED_IDLE
+
+
+def test_read_inside_touch_interval_writes_nothing(manager: Any, clock: FakeClock) -> None:
+    token = new_user_session(manager, k=1)
+    version = manager.load(token).record.version
+    for _ in range(5):
+        clock.advance(10)
+        session = manager.load(token)
+        assert session["k"] == 1
+        manager.save(session)
+    assert manager.load(token).record.version == version
+    clock.advance(15)  # 65 s since the last write: past the 60 s touch interval
+    session = manager.load(token)
+    manager.save(session)
+    touched = manager.load(token).record
+    assert touched.version == version + 1
+    assert touched.last_seen_at == clock.now
+
+
+def test_write_inside_touch_interval_is_saved(manager: Any, clock: FakeClock) -> None:
+    token = new_user_session(manager)
+    clock.advance(1)
+    session = manager.load(token)
+    session["n"] = 1
+    manager.save(session)
+    assert manager.load(token)["n"] == 1
+
+
+# --- login, rotation, logout -----------------------------------------------------------
+
+
+def test_login_rotates_the_token_and_kills_the_old_one(manager: Any, clock: FakeClock) -> None:
+    anon = manager.load(None)
+    anon["cart"] = ["book"]
+    manager.save(anon)
+    before = anon.token
+    clock.advance(5)
+    after = manager.login(anon, "alice")
+    assert after != before
+    assert manager.load(before).is_new
+    logged_in = manager.load(after)
+    assert logged_in.user_id == "alice"
+    assert logged_in.authenticated_at == clock.now
+    assert logged_in["cart"] == ["book"]
+    assert logged_in.record.key.shard != parse_token(before).shard or True
+
+
+def test_login_can_drop_or_pick_carried_data(manager: Any) -> None:
+    for carry, expected in [(False, {}), (["keep"], {"keep": 1}), (True, {"keep": 1, "x": 2})]:
+        session = manager.load(None)
+        session["keep"] = 1
+        session["x"] = 2
+        token = manager.login(session, "bob", carry=carry)
+        assert manager.load(token).snapshot() == expected
+
+
+def test_another_users_data_is_never_carried(manager: Any) -> None:
+    token = new_user_session(manager, "alice", secret="alice's")
+    session = manager.load(token)
+    new = manager.login(session, "mallory")
+    assert "secret" not in manager.load(new)
+    assert manager.load(token).is_new
+
+
+def test_rotate_keeps_user_and_data(manager: Any) -> None:
+    token = new_user_session(manager, role="user")
+    session = manager.load(token)
+    session["role"] = "admin"
+    new = manager.rotate(session)
+    assert manager.load(token).is_new
+    rotated = manager.load(new)
+    assert rotated.user_id == "alice" and rotated["role"] == "admin"
+
+
+def test_logout_deletes_server_side(manager: Any) -> None:
+    token = new_user_session(manager)
+    session = manager.load(token)
+    manager.logout(session)
+    assert manager.store.load(parse_token(token)) is None
+    assert manager.load(token).is_new
+    manager.save(session)  # saving an ended session is a no-op, not a resurrection
+    assert manager.store.load(parse_token(token)) is None
+
+
+# --- no resurrection, no lost updates --------------------------------------------------
+
+
+def test_slow_request_after_revocation_does_not_resurrect(make_manager: Any) -> None:
+    a, b = make_manager(), make_manager()
+    token = new_user_session(a, k=1)
+    slow = a.load(token)
+    b.revoke(token)
+    slow["late"] = True
+    with pytest.raises(SessionGone):
+        a.save(slow)
+    assert a.store.load(parse_token(token)) is None
+
+
+def test_slow_request_after_rotation_does_not_resurrect(make_manager: Any) -> None:
+    a, b = make_manager(), make_manager()
+    token = new_user_session(a, k=1)
+    slow = a.load(token)
+    fresh = b.rotate(b.load(token))
+    slow["late"] = True
+    with pytest.raises(SessionGone):
+        a.save(slow)
+    assert a.load(token).is_new
+    assert "late" not in a.load(fresh)
+
+
+def test_slow_touch_after_logout_does_not_resurrect(make_manager: Any, clock: FakeClock) -> None:
+    a, b = make_manager(), make_manager()
+    token = new_user_session(a)
+    clock.advance(2 * MINUTE)
+    slow = a.load(token)  # due for a touch
+    b.logout(b.load(token))
+    with pytest.raises(SessionGone):
+        a.save(slow)
+    assert a.store.load(parse_token(token)) is None
+
+
+def test_concurrent_changes_to_different_keys_both_survive(make_manager: Any) -> None:
+    a, b = make_manager(), make_manager()
+    token = new_user_session(a, shared=0, doomed=1)
+    first, second = a.load(token), b.load(token)
+    first["from_a"] = "a"
+    del first["doomed"]
+    second["from_b"] = "b"
+    a.save(first)
+    b.save(second)
+    final = a.load(token).snapshot()
+    assert final == {"shared": 0, "from_a": "a", "from_b": "b"}
+
+
+def test_same_key_last_save_wins(make_manager: Any) -> None:
+    a, b = make_manager(), make_manager()
+    token = new_user_session(a)
+    first, second = a.load(token), b.load(token)
+    first["color"] = "red"
+    second["color"] = "blue"
+    a.save(first)
+    b.save(second)
+    assert a.load(token)["color"] == "blue"
+
+
+def test_version_checked_update_detects_a_concurrent_write(manager: Any, clock: FakeClock) -> None:
+    token, record = manager.create("alice", data={"n": 0})
+    key = parse_token(token)
+    plan = WritePlan(Patch({"n": "1"}), clock.now, clock.now + 60)
+    version = manager.store.update(key, plan, expected_version=record.version)
+    assert version == record.version + 1
+    with pytest.raises(SessionConflict):
+        manager.store.update(key, plan, expected_version=record.version)
+    assert manager.store.load(key).version == version
+
+
+def test_update_of_missing_record_writes_nothing(manager: Any, clock: FakeClock) -> None:
+    token, _ = manager.create("alice")
+    key = parse_token(token)
+    manager.store.delete(key)
+    with pytest.raises(SessionGone):
+        manager.store.update(key, WritePlan(Patch({"x": "1"}), clock.now, clock.now + 60))
+    assert manager.store.load(key) is None
+    assert manager.list_user("alice") == []
+
+
+# --- per-user limits and logout everywhere ---------------------------------------------
+
+
+def test_limit_evicts_the_oldest_browser_session(make_manager: Any, clock: FakeClock) -> None:
+    manager = make_manager(Policy(max_sessions_per_user=2))
+    tokens = []
+    for _ in range(3):
+        tokens.append(new_user_session(manager))
+        clock.advance(1)
+    assert [alive(manager, t) for t in tokens] == [False, True, True]
+    api_token, _ = manager.create("alice", kind="api")
+    assert alive(manager, api_token), "api sessions are exempt from the limit"
+    assert all(alive(manager, t) for t in tokens[1:])
+    other = new_user_session(manager, "bob")
+    assert alive(manager, other) and alive(manager, tokens[2])
+
+
+def test_limit_of_one_keeps_only_the_newest(make_manager: Any, clock: FakeClock) -> None:
+    manager = make_manager(Policy(max_sessions_per_user=1))
+    first = new_user_session(manager)
+    clock.advance(1)
+    second = new_user_session(manager)
+    assert not alive(manager, first) and alive(manager, second)
+    # Re-login from the surviving session rotates it; the limit does not count it twice.
+    third = manager.login(manager.load(second), "alice")
+    assert alive(manager, third) and not alive(manager, second)
+
+
+def test_limit_refuse_keeps_everything_as_it_was(make_manager: Any, clock: FakeClock) -> None:
+    manager = make_manager(Policy(max_sessions_per_user=2, on_limit="refuse"))
+    tokens = [new_user_session(manager), new_user_session(manager)]
+    anon = manager.load(None)
+    anon["cart"] = "x"
+    manager.save(anon)
+    pre_login = anon.token
+    with pytest.raises(SessionLimitReached):
+        manager.login(anon, "alice")
+    assert all(alive(manager, t) for t in tokens)
+    assert manager.load(pre_login)["cart"] == "x", "a refused login leaves the old session"
+    # Expired sessions do not count against the limit.
+    clock.advance(31 * MINUTE)
+    assert alive(manager, new_user_session(manager))
+
+
+def test_logout_other_sessions(manager: Any) -> None:
+    mine = new_user_session(manager)
+    others = [new_user_session(manager) for _ in range(3)]
+    bobs = new_user_session(manager, "bob")
+    ended = manager.logout_other_sessions(manager.load(mine))
+    assert ended == 3
+    assert alive(manager, mine) and alive(manager, bobs)
+    assert not any(alive(manager, t) for t in others)
+
+
+def test_revoke_user_and_revoke_all(manager: Any) -> None:
+    alices = [new_user_session(manager) for _ in range(2)]
+    alices.append(manager.create("alice", kind="api")[0])
+    bob = new_user_session(manager, "bob")
+    assert manager.revoke_user("alice") == 3
+    assert not any(alive(manager, t) for t in alices) and alive(manager, bob)
+    anon = manager.load(None)
+    anon["x"] = 1
+    manager.save(anon)
+    assert manager.revoke_all() >= 2
+    assert not alive(manager, bob) and not alive(manager, anon.token)
+
+
+def test_list_user_sessions_oldest_first(manager: Any, clock: FakeClock) -> None:
+    tokens = []
+    for agent in ("firefox", "chrome", "curl"):
+        session = manager.load(None, client_ip="192.0.2.1", user_agent=agent)
+        tokens.append(manager.login(session, "alice"))
+        clock.advance(1)
+    new_user_session(manager, "bob")
+    listed = manager.list_user("alice")
+    assert [r.user_agent for r in listed] == ["firefox", "chrome", "curl"]
+    assert [r.key for r in listed] == [parse_token(t) for t in tokens]
+    assert all(r.client_ip == "192.0.2.1" and r.user_id == "alice" for r in listed)
+    clock.advance(31 * MINUTE)
+    assert manager.list_user("alice") == []
+
+
+# --- IP binding ------------------------------------------------------------------------
+
+
+def test_ip_binding_refuses_another_address(make_manager: Any) -> None:
+    manager = make_manager(Policy(bind_ip=True))
+    session = manager.load(None, client_ip="198.51.100.7")
+    token = manager.login(session, "alice")
+    assert not manager.load(token, client_ip="198.51.100.7").is_new
+    moved = manager.load(token, client_ip="203.0.113.9")
+    assert moved.is_new and moved.expired_reason is Verdict.IP_MISMATCH
+    assert not manager.load(token, client_ip="198.51.100.7").is_new, "not deleted by a stranger"
+
+
+def test_ip_binding_is_off_by_default(manager: Any) -> None:
+    token = manager.login(manager.load(None, client_ip="198.51.100.7"), "alice")
+    assert not manager.load(token, client_ip="203.0.113.9").is_new
+
+
+# --- purge, stats ----------------------------------------------------------------------
+
+
+def test_purge_removes_expired_sessions_in_batches(manager: Any, clock: FakeClock) -> None:
+    for i in range(7):
+        new_user_session(manager, f"user{i}")
+    clock.advance(20 * MINUTE)
+    keep = new_user_session(manager, "fresh")
+    clock.advance(15 * MINUTE)
+    assert manager.purge(batch_size=2) == 7
+    assert manager.purge(batch_size=2) == 0
+    assert alive(manager, keep)
+
+
+def test_count_active_since(manager: Any, clock: FakeClock) -> None:
+    start = clock.now
+    new_user_session(manager, "a")
+    clock.advance(10 * MINUTE)
+    new_user_session(manager, "b")
+    new_user_session(manager, "c")
+    assert manager.count_active(start) == 3
+    assert manager.count_active(start + 5 * MINUTE) == 2
+    clock.advance(25 * MINUTE)
+    assert manager.count_active(start) == 2, "the first one has expired"
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+def test_lifecycle_events_are_logged_without_the_token(
+    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = make_manager(Policy(max_sessions_per_user=1))
+    caplog.set_level(logging.DEBUG, logger="coatcheck.session")
+    anon = manager.load(None)
+    anon["x"] = 1
+    manager.save(anon)
+    first = manager.login(anon, "alice")
+    clock.advance(1)
+    second = new_user_session(manager)
+    manager.logout(manager.load(second))
+    token3 = new_user_session(manager)
+    clock.advance(HOUR)
+    manager.load(token3)
+    seen = [getattr(r, "event", None) for r in caplog.records]
+    for event in ("created", "rotated", "logged_in", "evicted", "revoked", "expired"):
+        assert event in seen, f"no {event!r} event in {seen}"
+    text = "\n".join(r.getMessage() + json.dumps(r.__dict__, default=str) for r in caplog.records)
+    for token in (anon.token, first, second, token3):
+        if token:
+            assert token not in text
+            assert parse_token(token).hex not in text
+    revoked = next(r for r in caplog.records if getattr(r, "event", None) == "revoked")
+    assert revoked.reason == "logout" and len(revoked.session) == 16
