@@ -1,0 +1,45 @@
+# Every routine task is one command. `make test` and `make demo` set everything up first.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test check lint format demo bench generate clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "coatcheck needs Python 3.11 or newer on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	@touch $@
+
+install: $(STAMP)
+
+## The whole suite: generated code fresh, lint, types, then every test.
+test: check
+	$(BIN)/python -m pytest
+
+check: install
+	$(BIN)/python scripts/unasync.py --check
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy src
+
+generate: install
+	$(BIN)/python scripts/unasync.py
+
+format: install
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+
+## Until the session service exists: the operator CLI on the embedded SQLite store.
+demo: install
+	@PATH="$(CURDIR)/$(BIN):$$PATH" sh scripts/demo.sh
+
+bench: install
+	$(BIN)/python benchmarks/store_ops.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

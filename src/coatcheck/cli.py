@@ -1,0 +1,418 @@
+"""The operator command line: ``coatcheck migrate | sessions ... | purge | stats``.
+
+Every command is one small function from ``(manager, args)`` to a :class:`Reply`; ``main``
+parses, picks the function from :data:`COMMANDS`, prints the reply as JSON (``--json``) or as
+text, and turns coatcheck errors into one-line messages and exit codes (see ``docs/cli.md``):
+
+0 ok, 1 negative answer (token not active, nothing revoked), 2 usage or configuration error,
+3 store unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+from ._sync.manager import SessionManager
+from .core.errors import CoatcheckError, ConfigError, StoreUnavailable
+from .core.policy import Policy, Verdict
+from .core.records import KINDS
+from .stores import DEFAULT_URL, open_store
+
+EXIT_OK = 0
+EXIT_NEGATIVE = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+ENV_STORE = "COATCHECK_STORE_URL"
+ENV_IDLE = "COATCHECK_IDLE_TIMEOUT"
+ENV_ABSOLUTE = "COATCHECK_ABSOLUTE_LIFETIME"
+
+_DEFAULT_POLICY = Policy()
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UA_WIDTH = 40
+
+
+class UsageError(Exception):
+    """A command line the CLI refuses (exit 2); raised by commands, printed by ``main``."""
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Rows of text cells; with no headers it is a key/value listing."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a command answers: ``data`` for ``--json``, ``text`` otherwise, and the exit code.
+
+    ``note`` is a human remark for stderr, shown in text mode only.
+    """
+
+    data: Any
+    text: Table | str | int
+    code: int = EXIT_OK
+    note: str | None = None
+
+
+def _cell(value: object) -> str:
+    """One table cell: times as UTC ISO, None as '-', and no terminal control characters
+    (user agents and user ids come from outside)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(_cell(v) for v in value) or "-"
+    text = str(value)
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # beyond datetime's range: say it as it is
+        return str(timestamp)
+
+
+def _format_table(table: Table) -> str:
+    rows = [[_cell(v) for v in row] for row in table.rows]
+    lines = [list(table.headers), *rows] if table.headers else rows
+    if not lines:
+        return ""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _print(reply: Reply, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(reply.data, indent=2))
+        return
+    text = _format_table(reply.text) if isinstance(reply.text, Table) else str(reply.text)
+    if text:
+        print(text)
+    if reply.note:
+        print(reply.note, file=sys.stderr)
+
+
+def _humanized(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A record summary with its ``*_at`` times as UTC ISO, for text output."""
+    return {k: _utc(v) if k.endswith("_at") else v for k, v in summary.items()}
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``15m``, ``2h``, ``7d`` or plain seconds, as positive float seconds."""
+    match = _DURATION_RE.fullmatch(text.strip())
+    seconds = float(match[1]) * _UNITS[match[2] or "s"] if match else 0.0
+    if seconds <= 0:
+        raise ValueError(
+            f"malformed duration {text!r}: use a positive number with a unit s, m, h or d "
+            "(30s, 15m, 2h, 7d)"
+        )
+    return seconds
+
+
+def _duration_arg(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _read_token(value: str) -> str:
+    """The token argument, or with ``-`` the token read from stdin (kept out of argv)."""
+    if value != "-":
+        return value
+    if sys.stdin is None:
+        raise UsageError("token '-' means read it from stdin, but there is no stdin")
+    token = getpass.getpass("token: ") if sys.stdin.isatty() else sys.stdin.readline()
+    token = token.strip()
+    if not token:
+        raise UsageError("token '-' means read it from stdin, but stdin held no token")
+    return token
+
+
+def _redacted(url: str) -> str:
+    """The store URL with any password masked, fit to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def _migrate(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    manager.store.migrate()
+    store = _redacted(manager.store.url)
+    return Reply({"migrated": True, "store": store}, f"store ready: {store}")
+
+
+def _create(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    token, record = manager.create(args.user, kind=args.kind)
+    return Reply(
+        {"token": token, "session": record.summary()},
+        token,
+        note="coatcheck: this token is shown once and cannot be shown again; store it now.",
+    )
+
+
+def _check(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    verdict, record = manager.inspect(_read_token(args.token))
+    active = verdict is Verdict.VALID
+    summary = record.summary() if record is not None else None
+    rows = [("active", active), ("reason", verdict.value)]
+    rows += list(_humanized(summary).items()) if summary else []
+    return Reply(
+        {"active": active, "reason": verdict.value, "session": summary},
+        Table((), rows),
+        EXIT_OK if active else EXIT_NEGATIVE,
+    )
+
+
+_LIST_COLUMNS = {
+    "id": "ID",
+    "kind": "KIND",
+    "created_at": "CREATED",
+    "last_seen_at": "LAST SEEN",
+    "expires_at": "EXPIRES",
+    "client_ip": "IP",
+    "user_agent": "USER AGENT",
+}
+
+
+def _list(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    summaries = [r.summary() for r in manager.list_user(args.user)]
+    rows = []
+    for summary in map(_humanized, summaries):
+        agent = _cell(summary["user_agent"])
+        summary["user_agent"] = agent[: _UA_WIDTH - 1] + "…" if len(agent) > _UA_WIDTH else agent
+        rows.append([summary[key] for key in _LIST_COLUMNS])
+    return Reply(
+        {"user_id": args.user, "sessions": summaries},
+        Table(list(_LIST_COLUMNS.values()), rows),
+        note=None if rows else f"coatcheck: no live sessions for user {_cell(args.user)}",
+    )
+
+
+def _revoke(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    ended = manager.revoke(_read_token(args.token), reason="cli")
+    return Reply(
+        {"revoked": ended},
+        "revoked" if ended else "no such session",
+        EXIT_OK if ended else EXIT_NEGATIVE,
+    )
+
+
+def _revoke_user(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    count = manager.revoke_user(args.user, reason="cli")
+    return Reply({"user_id": args.user, "revoked": count}, count)
+
+
+def _revoke_all(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    if not args.yes:
+        raise UsageError("revoke-all ends every session of every user; add --yes to confirm")
+    count = manager.revoke_all()
+    return Reply({"revoked": count}, count)
+
+
+def _purge(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    count = manager.purge(batch_size=args.batch_size)
+    return Reply({"purged": count}, count)
+
+
+def _stats(manager: SessionManager, args: argparse.Namespace) -> Reply:
+    since = manager.clock() - args.since
+    count = manager.count_active(since)
+    return Reply({"active": count, "since": since, "window_seconds": args.since}, count)
+
+
+Handler = Callable[[SessionManager, argparse.Namespace], Reply]
+
+COMMANDS: dict[str, Handler] = {
+    "migrate": _migrate,
+    "sessions create": _create,
+    "sessions check": _check,
+    "sessions list": _list,
+    "sessions revoke": _revoke,
+    "sessions revoke-user": _revoke_user,
+    "sessions revoke-all": _revoke_all,
+    "purge": _purge,
+    "stats": _stats,
+}
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump) and the CLI's usage exit code."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
+def _global_options() -> argparse.ArgumentParser:
+    """Options valid before or after any subcommand (SUPPRESS: absent means "not given")."""
+    common = _Parser(add_help=False)
+    opt = common.add_argument_group("global options")
+    opt.add_argument(
+        "--store",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help=f"store URL (env {ENV_STORE}, default {DEFAULT_URL})",
+    )
+    opt.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    opt.add_argument(
+        "--idle-timeout",
+        metavar="DURATION",
+        type=_duration_arg,
+        default=argparse.SUPPRESS,
+        help=f"policy idle timeout, e.g. 30m (env {ENV_IDLE}, default 30m)",
+    )
+    opt.add_argument(
+        "--absolute-lifetime",
+        metavar="DURATION",
+        type=_duration_arg,
+        default=argparse.SUPPRESS,
+        help=f"policy absolute lifetime, e.g. 12h (env {ENV_ABSOLUTE}, default 12h)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _global_options()
+    parser = _Parser(
+        prog="coatcheck",
+        description="Operate coatcheck session stores.",
+        parents=[common],
+        epilog="Exit codes: 0 ok, 1 negative answer, 2 usage/config error, 3 store unavailable.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(group: Any, name: str, text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = group.add_parser(
+            name, parents=[common], help=text, description=text
+        )
+        return sub
+
+    add(commands, "migrate", "create the store's tables and indexes")
+    sessions = add(commands, "sessions", "create, check, list and revoke sessions")
+    verbs = sessions.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    create = add(verbs, "create", "create a session and print its token once")
+    create.add_argument("--user", required=True, metavar="ID")
+    create.add_argument("--kind", choices=KINDS, default="browser")
+
+    from_stdin = "the token, or - to read it from stdin (recommended: keeps it out of argv)"
+    check = add(verbs, "check", "is a token a live session? exit 0 if so, 1 if not")
+    check.add_argument("token", metavar="TOKEN", help=from_stdin)
+    listing = add(verbs, "list", "a user's live sessions")
+    listing.add_argument("--user", required=True, metavar="ID")
+    revoke = add(verbs, "revoke", "end the session of a token; exit 1 if there was none")
+    revoke.add_argument("token", metavar="TOKEN", help=from_stdin)
+    revoke_user = add(verbs, "revoke-user", "end every session of one user")
+    revoke_user.add_argument("user", metavar="ID")
+    revoke_all = add(verbs, "revoke-all", "end every session of every user (incident)")
+    revoke_all.add_argument("--yes", action="store_true", help="confirm")
+
+    purge = add(commands, "purge", "delete expired sessions")
+    purge.add_argument("--batch-size", type=_positive_int, default=1000, metavar="N")
+    stats = add(commands, "stats", "count sessions active within a recent window")
+    stats.add_argument(
+        "--since", type=_duration_arg, default=parse_duration("15m"), metavar="DURATION"
+    )
+    return parser
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def _env_duration(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    idle = getattr(args, "idle_timeout", None) or _env_duration(
+        ENV_IDLE, _DEFAULT_POLICY.idle_timeout
+    )
+    absolute = getattr(args, "absolute_lifetime", None) or _env_duration(
+        ENV_ABSOLUTE, _DEFAULT_POLICY.absolute_lifetime
+    )
+    # The CLI never touches sessions; the interval only has to be valid for a short idle timeout.
+    touch = min(_DEFAULT_POLICY.touch_interval, idle / 2)
+    return Policy(idle_timeout=idle, absolute_lifetime=absolute, touch_interval=touch)
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"coatcheck: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (the console script passes it to ``sys.exit``)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed by _Parser.error
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler = COMMANDS[" ".join(filter(None, [args.command, getattr(args, "verb", None)]))]
+    try:
+        policy = _policy(args)
+        url = getattr(args, "store", None) or os.environ.get(ENV_STORE) or DEFAULT_URL
+        manager = SessionManager(open_store(url), policy)
+        try:
+            reply = handler(manager, args)
+        finally:
+            manager.close()
+    except (UsageError, ConfigError) as exc:
+        return _fail(EXIT_USAGE, f"error: {exc}")
+    except StoreUnavailable as exc:
+        return _fail(EXIT_UNAVAILABLE, f"store unavailable: {exc}")
+    except CoatcheckError as exc:
+        return _fail(EXIT_NEGATIVE, f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted")
+    _print(reply, getattr(args, "json", False))
+    return reply.code

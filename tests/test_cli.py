@@ -1,0 +1,456 @@
+"""The operator CLI, run for real: in-process through ``main`` and as the installed script."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coatcheck import FakeClock, Policy, SessionConflict, SessionManager, open_store
+from coatcheck.cli import main, parse_duration
+
+ENV_VARS = ("COATCHECK_STORE_URL", "COATCHECK_IDLE_TIMEOUT", "COATCHECK_ABSOLUTE_LIFETIME")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's own environment must not leak into these runs."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/sessions.db"
+
+
+@pytest.fixture
+def cli(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """Runs ``coatcheck --store URL ARGS`` in-process; ``stdin`` feeds a token to ``-``."""
+
+    def run(*args: str, stdin: str | None = None, store: str | None = url) -> Run:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        capsys.readouterr()
+        code = main([*(["--store", store] if store else []), *args])
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def past_manager(url: str) -> Iterator[Any]:
+    """Builds managers on the CLI's SQLite file whose clock stands ``ago`` seconds back."""
+    made: list[SessionManager] = []
+
+    def make(ago: float, policy: Policy | None = None) -> SessionManager:
+        manager = SessionManager(open_store(url), policy, clock=FakeClock(time.time() - ago))
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        manager.close()
+
+
+def assert_one_line_error(run: Run, code: int) -> None:
+    assert run.code == code
+    assert run.out == ""
+    assert run.err.startswith("coatcheck")
+    assert run.err.count("\n") == 1, run.err
+    assert "Traceback" not in run.err
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- the session lifecycle ----------------------------------------------------------------------
+
+
+def test_create_check_list_revoke_check(cli: Any) -> None:
+    assert cli("migrate").code == 0
+
+    created = cli("sessions", "create", "--user", "alice")
+    assert created.code == 0
+    token = created.out.strip()
+    assert created.out == token + "\n"
+    assert token.startswith("cc1_")
+    assert token not in created.err
+    assert "not be shown again" in created.err or "shown once" in created.err
+
+    checked = cli("--json", "sessions", "check", token)
+    assert checked.code == 0
+    assert checked.json["active"] is True
+    assert checked.json["reason"] == "valid"
+    assert checked.json["session"]["user_id"] == "alice"
+    assert checked.json["session"]["kind"] == "browser"
+    session_id = checked.json["session"]["id"]
+
+    listed = cli("sessions", "list", "--user", "alice")
+    assert listed.code == 0
+    header, row = listed.out.splitlines()
+    assert header.split() == ["ID", "KIND", "CREATED", "LAST", "SEEN", "EXPIRES", "IP", "USER", "AGENT"]
+    assert row.split()[:2] == [session_id, "browser"]
+    assert row.split()[2] == iso(checked.json["session"]["created_at"])
+    assert row.split()[4] == iso(checked.json["session"]["expires_at"])
+
+    revoked = cli("sessions", "revoke", token)
+    assert (revoked.code, revoked.out.strip()) == (0, "revoked")
+
+    again = cli("sessions", "check", token, "--json")
+    assert again.code == 1
+    assert again.json == {"active": False, "reason": "unknown", "session": None}
+    assert cli("sessions", "revoke", token).code == 1
+    assert cli("--json", "sessions", "list", "--user", "alice").json["sessions"] == []
+
+
+def test_create_json_prints_token_and_summary(cli: Any) -> None:
+    created = cli("sessions", "create", "--user", "svc-1", "--kind", "api", "--json")
+    assert created.code == 0
+    assert created.err == ""
+    body = created.json
+    assert set(body) == {"token", "session"}
+    assert body["session"]["kind"] == "api"
+    assert body["session"]["user_id"] == "svc-1"
+    checked = cli("sessions", "check", body["token"], "--json").json
+    assert checked["session"]["id"] == body["session"]["id"]
+
+
+def test_check_text_output_is_a_readable_listing(cli: Any) -> None:
+    token = cli("sessions", "create", "--user", "alice").out.strip()
+    result = cli("sessions", "check", token)
+    assert result.code == 0
+    fields = dict(line.split(None, 1) for line in result.out.splitlines())
+    assert fields["active"] == "yes"
+    assert fields["reason"] == "valid"
+    assert fields["user_id"] == "alice"
+    assert fields["authenticated_at"] == "-"
+    datetime.strptime(fields["expires_at"], "%Y-%m-%dT%H:%M:%SZ")  # UTC ISO, not a float
+
+    bad = cli("sessions", "check", "not-a-token")
+    assert bad.code == 1
+    assert dict(line.split(None, 1) for line in bad.out.splitlines()) == {
+        "active": "no",
+        "reason": "unknown",
+    }
+
+
+def test_token_from_stdin(cli: Any) -> None:
+    token = cli("sessions", "create", "--user", "alice").out.strip()
+    checked = cli("sessions", "check", "-", "--json", stdin=token + "\n")
+    assert checked.code == 0
+    assert checked.json["active"] is True
+    assert cli("sessions", "revoke", "-", stdin=token + "\n").code == 0
+    assert cli("sessions", "check", "-", stdin=token).code == 1
+    assert_one_line_error(cli("sessions", "check", "-", stdin=""), 2)
+    assert_one_line_error(cli("sessions", "revoke", "-", stdin="\n"), 2)
+
+
+def test_list_table_shows_client_details_safely(cli: Any, past_manager: Any) -> None:
+    manager = past_manager(60)
+    agent = "Mozilla/5.0 \x1b[31mred\x1b[0m " + "x" * 60
+    _, record = manager.create("alice", client_ip="203.0.113.9", user_agent=agent)
+    manager.create("bob")
+
+    listed = cli("sessions", "list", "--user", "alice")
+    assert listed.code == 0
+    lines = listed.out.splitlines()
+    assert len(lines) == 2
+    row = lines[1]
+    assert "\x1b" not in row
+    assert "\\x1b[31mred" in row
+    assert row.endswith("…")
+    assert len(row.split("  ")[-1].strip()) == 40
+    assert row.split()[:7] == [
+        record.key.hex[:16],
+        "browser",
+        iso(record.created_at),
+        iso(record.last_seen_at),
+        iso(record.expires_at),
+        "203.0.113.9",
+        "Mozilla/5.0",
+    ]
+    as_json = cli("sessions", "list", "--user", "alice", "--json").json
+    assert [s["user_agent"] for s in as_json["sessions"]] == [agent]
+
+    empty = cli("sessions", "list", "--user", "nobody")
+    assert empty.code == 0
+    assert "no live sessions" in empty.err
+
+
+def test_json_flag_before_or_after_the_subcommand(cli: Any) -> None:
+    cli("sessions", "create", "--user", "alice")
+    before = cli("--json", "sessions", "list", "--user", "alice")
+    middle = cli("sessions", "--json", "list", "--user", "alice")
+    after = cli("sessions", "list", "--user", "alice", "--json")
+    assert before.json == middle.json == after.json
+    assert len(after.json["sessions"]) == 1
+
+
+# --- revocation ---------------------------------------------------------------------------------
+
+
+def test_revoke_user_ends_only_that_users_sessions(cli: Any) -> None:
+    alice = [cli("sessions", "create", "--user", "alice").out.strip() for _ in range(2)]
+    bob = cli("sessions", "create", "--user", "bob").out.strip()
+
+    result = cli("sessions", "revoke-user", "alice")
+    assert (result.code, result.out.strip()) == (0, "2")
+    assert all(cli("sessions", "check", t).code == 1 for t in alice)
+    assert cli("sessions", "check", bob).code == 0
+    assert cli("sessions", "revoke-user", "alice", "--json").json == {
+        "user_id": "alice",
+        "revoked": 0,
+    }
+
+
+def test_revoke_all_needs_yes(cli: Any) -> None:
+    tokens = [cli("sessions", "create", "--user", u).out.strip() for u in ("alice", "bob")]
+
+    refused = cli("sessions", "revoke-all")
+    assert_one_line_error(refused, 2)
+    assert "--yes" in refused.err
+    assert all(cli("sessions", "check", t).code == 0 for t in tokens)
+
+    done = cli("sessions", "revoke-all", "--yes", "--json")
+    assert (done.code, done.json) == (0, {"revoked": 2})
+    assert all(cli("sessions", "check", t).code == 1 for t in tokens)
+
+
+# --- policy, purge, stats -----------------------------------------------------------------------
+
+
+def test_check_judges_with_the_given_idle_timeout(
+    cli: Any, past_manager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = past_manager(10 * 60)  # last seen ten minutes ago, default policy (30m idle)
+    token, _ = manager.create("alice")
+    token2, _ = manager.create("alice")
+
+    assert cli("sessions", "check", token).code == 0
+    short = cli("--idle-timeout", "5m", "sessions", "check", token, "--json")
+    assert short.code == 1
+    assert short.json == {"active": False, "reason": "expired_idle", "session": None}
+
+    monkeypatch.setenv("COATCHECK_IDLE_TIMEOUT", "5m")
+    assert cli("sessions", "check", token2, "--idle-timeout", "1h").code == 0  # flag beats env
+    assert cli("sessions", "check", token2, "--json").json["reason"] == "expired_idle"
+
+
+def test_check_judges_with_the_given_absolute_lifetime(
+    cli: Any, past_manager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = past_manager(2 * 3600, Policy(idle_timeout=3 * 3600))
+    token, _ = manager.create("alice")
+
+    assert cli("--idle-timeout", "3h", "sessions", "check", token).code == 0
+    monkeypatch.setenv("COATCHECK_IDLE_TIMEOUT", "3h")
+    monkeypatch.setenv("COATCHECK_ABSOLUTE_LIFETIME", "1h")
+    result = cli("sessions", "check", token, "--json")
+    assert (result.code, result.json["reason"]) == (1, "expired_absolute")
+
+
+def test_purge_deletes_expired_sessions_only(cli: Any, past_manager: Any, url: str) -> None:
+    expired = past_manager(3600, Policy(idle_timeout=60, touch_interval=0))
+    for user in ("alice", "alice", "bob"):
+        expired.create(user)
+    live = cli("sessions", "create", "--user", "carol").out.strip()
+
+    purged = cli("purge", "--batch-size", "2")
+    assert (purged.code, purged.out.strip()) == (0, "3")
+    assert cli("purge", "--json").json == {"purged": 0}
+    assert cli("sessions", "check", live).code == 0
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        (rows,) = db.execute("SELECT count(*) FROM coatcheck_sessions").fetchone()
+    assert rows == 1
+
+
+def test_stats_counts_sessions_active_in_the_window(cli: Any, past_manager: Any) -> None:
+    for user in ("alice", "bob"):
+        cli("sessions", "create", "--user", user)
+    past_manager(2 * 3600, Policy(idle_timeout=5 * 3600)).create("carol")
+
+    default = cli("stats")
+    assert (default.code, default.out.strip()) == (0, "2")
+    wide = cli("stats", "--since", "3h", "--json")
+    assert wide.json["active"] == 3
+    assert wide.json["window_seconds"] == 3 * 3600
+    assert wide.json["since"] == pytest.approx(time.time() - 3 * 3600, abs=60)
+    assert cli("stats", "--since", "30s").out.strip() == "2"
+
+
+def test_memory_store(cli: Any) -> None:
+    assert cli("migrate", store="memory://").code == 0
+    created = cli("sessions", "create", "--user", "a", "--json", store="memory://")
+    assert created.code == 0
+    assert created.json["session"]["user_id"] == "a"
+    assert cli("purge", store="memory://").out.strip() == "0"
+    assert cli("stats", store="memory://").out.strip() == "0"
+
+
+# --- store selection ----------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_schema(cli: Any, url: str) -> None:
+    result = cli("migrate")
+    assert result.code == 0
+    assert url in result.out
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert "coatcheck_sessions" in names
+
+
+def test_store_from_env_and_default(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_db = tmp_path / "env.db"
+    monkeypatch.setenv("COATCHECK_STORE_URL", f"sqlite:///{env_db}")
+    token = cli("sessions", "create", "--user", "alice", store=None).out.strip()
+    assert env_db.exists()
+    assert cli("sessions", "check", token, store=None).code == 0
+    assert cli("sessions", "check", token).code == 1  # --store wins over the env var
+
+    monkeypatch.delenv("COATCHECK_STORE_URL")
+    monkeypatch.chdir(tmp_path)
+    assert cli("migrate", store=None).code == 0
+    assert (tmp_path / "coatcheck.db").exists()  # DEFAULT_URL, relative to the working dir
+
+
+def test_password_in_store_url_is_not_printed() -> None:
+    from coatcheck.cli import _redacted
+
+    assert _redacted("postgresql://app:s3cret@db:5432/x") == "postgresql://app:***@db:5432/x"
+    assert _redacted("sqlite:///a.db") == "sqlite:///a.db"
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["sessions"],
+        ["frobnicate"],
+        ["sessions", "create"],
+        ["sessions", "create", "--user", "a", "--kind", "robot"],
+        ["sessions", "check"],
+        ["stats", "--since", "5x"],
+        ["stats", "--since", "0s"],
+        ["--idle-timeout", "soon", "stats"],
+        ["purge", "--batch-size", "-3"],
+        ["purge", "--batch-size", "lots"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(cli: Any, args: list[str]) -> None:
+    assert_one_line_error(cli(*args), 2)
+
+
+def test_malformed_duration_in_env_exits_2(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COATCHECK_ABSOLUTE_LIFETIME", "forever")
+    result = cli("stats")
+    assert_one_line_error(result, 2)
+    assert "COATCHECK_ABSOLUTE_LIFETIME" in result.err
+
+
+@pytest.mark.parametrize("store", ["mongodb://localhost/x", "no-scheme-at-all", "sqlite:///"])
+def test_bad_store_url_exits_2(cli: Any, store: str) -> None:
+    assert_one_line_error(cli("migrate", store=store), 2)
+
+
+def test_unopenable_store_exits_3(cli: Any, tmp_path: Path) -> None:
+    result = cli("sessions", "list", "--user", "a", store=f"sqlite:///{tmp_path}")  # a directory
+    assert_one_line_error(result, 3)
+    assert result.err.startswith("coatcheck: store unavailable: ")
+
+
+def test_unreachable_postgres_exits_3(cli: Any) -> None:
+    pytest.importorskip("coatcheck.stores._sync.postgres", reason="no PostgreSQL store yet")
+    result = cli("stats", store="postgresql://postgres@127.0.0.1:1/test")
+    assert_one_line_error(result, 3)
+    assert result.err.startswith("coatcheck: store unavailable: ")
+
+
+def test_other_coatcheck_errors_are_one_line(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def conflict(*args: Any, **kwargs: Any) -> Any:
+        raise SessionConflict("two writers\nat once")
+
+    monkeypatch.setattr(SessionManager, "create", conflict)
+    result = cli("sessions", "create", "--user", "a")
+    assert_one_line_error(result, 1)
+    assert "SessionConflict: two writers at once" in result.err
+
+
+def test_help_exits_0(cli: Any) -> None:
+    result = cli("--help")
+    assert result.code == 0
+    assert "sessions" in result.out and "Exit codes" in result.out
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("15m", 900), ("2h", 7200), ("7d", 604800), ("90", 90), ("1.5h", 5400)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+# --- the installed entry points -----------------------------------------------------------------
+
+
+def test_console_script_and_module_entry_points(tmp_path: Path) -> None:
+    script = shutil.which("coatcheck", path=str(Path(sys.executable).parent))
+    assert script is not None, "the coatcheck console script is not installed in this venv"
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env["COATCHECK_STORE_URL"] = f"sqlite:///{tmp_path}/sub.db"
+
+    def run(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+
+    created = run(script, "sessions", "create", "--user", "alice")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+
+    checked = run(sys.executable, "-m", "coatcheck", "sessions", "check", "-", "--json", stdin=token)
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["session"]["user_id"] == "alice"
+    assert token not in checked.stdout
+
+    down = run(script, "--store", f"sqlite:///{tmp_path}", "stats")
+    assert down.returncode == 3
+    assert down.stderr.startswith("coatcheck: store unavailable: ")
+    assert down.stderr.count("\n") == 1 and "Traceback" not in down.stderr
+
+    usage = run(sys.executable, "-m", "coatcheck", "stats", "--since", "soon")
+    assert usage.returncode == 2
+    assert usage.stderr.startswith("coatcheck stats: error:")
