@@ -1,0 +1,146 @@
+"""Session cookie attributes, reading a ``Cookie`` header, writing ``Set-Cookie``, size guard.
+
+Defaults are the strictest a session cookie can have and still work: ``__Host-`` prefix (so no
+sibling subdomain can set or shadow it), ``Secure``, ``HttpOnly``, ``SameSite=Lax``, ``Path=/``,
+no ``Domain``. Only the loopback development mode may relax them (see :func:`development`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .core.errors import ConfigError
+
+MAX_COOKIE_BYTES = 4096  # what browsers keep per cookie (name + value + attributes)
+_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265 token
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class CookieTooLarge(ConfigError):
+    """A Set-Cookie would exceed what browsers keep: raised instead of sending a dead cookie."""
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSettings:
+    """How the session cookie is named and scoped.
+
+    name: ``__Host-session`` by default. Several apps on one host use distinct names (and
+        paths) so their cookies never collide.
+    path: ``/`` by default; an app mounted under ``/shop`` may use ``/shop`` (then the name
+        cannot carry the ``__Host-`` prefix, use ``__Secure-``).
+    domain: None (host-only) by default. Setting it shares the cookie with subdomains.
+    same_site: "Lax" (default), "Strict" or "None" (which requires Secure).
+    persistent: False sends a browser-session cookie; True adds Max-Age so the cookie survives
+        a browser restart (until the session's absolute lifetime).
+    secure / http_only: True; only :func:`development` turns Secure off, and nothing turns
+        HttpOnly off for a session cookie.
+    """
+
+    name: str = "__Host-session"
+    path: str = "/"
+    domain: str | None = None
+    same_site: Literal["Lax", "Strict", "None"] = "Lax"
+    persistent: bool = False
+    secure: bool = True
+    http_only: bool = True
+    loopback_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.fullmatch(self.name):
+            raise ConfigError(f"cookie name {self.name!r} is not a valid cookie token")
+        if not self.path.startswith("/") or any(c in self.path for c in ";\r\n,"):
+            raise ConfigError(f"cookie path must start with '/' and hold no ';': {self.path!r}")
+        if self.same_site not in ("Lax", "Strict", "None"):
+            raise ConfigError(f"same_site must be Lax, Strict or None, got {self.same_site!r}")
+        if not self.http_only:
+            raise ConfigError("a session cookie must be HttpOnly: scripts never need the token")
+        if self.name.startswith("__Host-") and (not self.secure or self.path != "/" or self.domain):
+            raise ConfigError(
+                "a __Host- cookie must be Secure, have Path=/ and no Domain; "
+                "rename it (e.g. __Secure-session) to scope it by path or domain"
+            )
+        if self.name.startswith("__Secure-") and not self.secure:
+            raise ConfigError("a __Secure- cookie must be Secure")
+        if self.same_site == "None" and not self.secure:
+            raise ConfigError("SameSite=None cookies must be Secure")
+        if not self.secure and not self.loopback_only:
+            raise ConfigError(
+                "an insecure session cookie is allowed only in loopback development mode "
+                "(coatcheck.cookies.development())"
+            )
+
+    def set_cookie(self, value: str, max_age: int | None = None) -> str:
+        """The ``Set-Cookie`` value carrying ``value``; refuses one browsers would drop."""
+        parts = [f"{self.name}={value}", f"Path={self.path}"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        if self.persistent and max_age is not None:
+            parts.append(f"Max-Age={max(0, int(max_age))}")
+        if self.secure:
+            parts.append("Secure")
+        parts.append("HttpOnly")
+        parts.append(f"SameSite={self.same_site}")
+        header = "; ".join(parts)
+        if len(header.encode()) > MAX_COOKIE_BYTES:
+            raise CookieTooLarge(
+                f"the {self.name} cookie would be {len(header.encode())} bytes, over the "
+                f"{MAX_COOKIE_BYTES} bytes browsers keep; store less in the session or use "
+                "server mode (sessions kept in a store, the cookie holds only the token)"
+            )
+        return header
+
+    def expire_cookie(self) -> str:
+        """A ``Set-Cookie`` that deletes the cookie in the browser."""
+        parts = [f"{self.name}=", f"Path={self.path}"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        parts += ["Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT"]
+        if self.secure:
+            parts.append("Secure")
+        parts += ["HttpOnly", f"SameSite={self.same_site}"]
+        return "; ".join(parts)
+
+
+def development(settings: CookieSettings | None = None, *, name: str = "session") -> CookieSettings:
+    """Cookie settings for plain ``http://127.0.0.1`` / ``localhost`` during development.
+
+    Drops ``Secure`` (browsers would not send it over http) and the ``__Host-`` prefix (which
+    requires Secure). The middleware refuses to serve such a cookie to any host but loopback.
+    """
+    base = settings or CookieSettings()
+    return replace(base, name=name, secure=False, loopback_only=True)
+
+
+def cookie_values(header: str | None, name: str) -> list[str]:
+    """Every value the ``Cookie`` header gives for ``name``, in order, duplicates kept.
+
+    Tolerant of junk: malformed pairs are skipped, never raised on. Callers decide what
+    several values mean (see the web layer's resolution of tossed cookies).
+    """
+    if not header:
+        return []
+    found = []
+    for pair in header.split(";"):
+        key, sep, value = pair.strip().partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            found.append(value)
+    return found
+
+
+def host_is_loopback(host: str | None) -> bool:
+    """True for 127.0.0.1, localhost and ::1, with or without a port."""
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]" in LOOPBACK_HOSTS
+    return (
+        host.rsplit(":", 1)[0] in LOOPBACK_HOSTS
+        if host.count(":") == 1
+        else (host in LOOPBACK_HOSTS)
+    )

@@ -1,0 +1,353 @@
+"""The request/response core shared by every web adapter (this file is the async source;
+``scripts/unasync.py`` generates the synchronous twin used by WSGI, Flask and Django).
+
+A request's path: :meth:`AsyncSessionHandler.begin` reads the cookie (no I/O) →
+the application touches the session, which loads it from the store on first use →
+:meth:`AsyncSessionHandler.finish` saves once and says which headers the response needs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Collection, Iterator, MutableMapping
+from typing import Any
+
+from ..._async.manager import AsyncSessionManager
+from ...cookies import cookie_values, host_is_loopback
+from ...core.errors import (
+    CoatcheckError,
+    SessionGone,
+    StoreUnavailable,
+)
+from ...core.policy import Verdict
+from ...core.session import Session
+from .. import csrf
+from ..errors import WebError, store_unavailable
+from ..request import RequestInfo, client_ip
+from ..settings import WebSettings
+
+FLASH_PREFIX = "_flash:"
+FORM_PREFIX = "_form:"
+MAX_COOKIE_CANDIDATES = 3
+
+
+class AsyncRequestSession(MutableMapping[str, Any]):
+    """The session as one request sees it: a dict plus login, logout, flash and CSRF helpers.
+
+    Nothing is read from the store until the session is first used, and everything the
+    request changes is saved once, when the response starts.
+    """
+
+    def __init__(self, handler: AsyncSessionHandler, request: RequestInfo) -> None:
+        self.handler = handler
+        self.request = request
+        self.client_ip = client_ip(request, handler.settings.trusted_proxies)
+        self.exempt = handler.settings.is_exempt(request.path)
+        self.cookie_values = cookie_values(request.header("cookie"), handler.cookie.name)
+        self.ended = False
+        self.conflict = False
+        self._session: Session | None = None
+
+    # -- loading ------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    async def load(self) -> AsyncRequestSession:
+        """Fetch the session from the store (once; later calls return at once)."""
+        if self._session is None:
+            if self.exempt:
+                raise RuntimeError(
+                    f"sessions are switched off for {self.request.path!r} (exempt_paths)"
+                )
+            self._session = await self.handler.resolve(self)
+        return self
+
+    def _require(self) -> Session:
+        if self._session is None:
+            raise _not_loaded()  # unasync: self.load()
+        assert self._session is not None
+        return self._session
+
+    # -- the mapping --------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        return self._require()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._require()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._require()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._require())
+
+    def __len__(self) -> int:
+        return len(self._require())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._require()
+
+    # -- who is this ----------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        """The underlying core :class:`Session` (loads it if needed in sync code)."""
+        return self._require()
+
+    @property
+    def is_new(self) -> bool:
+        return self._require().is_new
+
+    @property
+    def user_id(self) -> str | None:
+        return self._require().user_id
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self._require().user_id is not None
+
+    @property
+    def authenticated_at(self) -> float | None:
+        return self._require().authenticated_at
+
+    @property
+    def expired_reason(self) -> str | None:
+        """Why the presented cookie was not accepted: ``expired_idle``, ``expired_absolute``,
+        ``revoked`` (known to be ended), ``ip_mismatch``, ``unknown`` — or None."""
+        reason = self._require().expired_reason
+        return None if reason is None else reason.value
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def login(self, user_id: str, *, carry: Collection[str] = ()) -> None:
+        """Log in: a new token, the pre-login session destroyed (not promoted).
+
+        Only the keys named in ``carry`` move to the new session; everything else the
+        anonymous session held, its CSRF token included, dies with it.
+        """
+        session = self._require()
+        await self.handler.manager.login(session, str(user_id), carry=list(carry))
+
+    async def rotate(self, *, reauthenticated: bool = False) -> None:
+        """A new token for the same user (privilege change, or step-up re-authentication)."""
+        await self.handler.manager.rotate(self._require(), reauthenticated=reauthenticated)
+
+    async def logout(self) -> None:
+        """End the session server-side; the response expires the cookie and clears site data."""
+        await self.handler.manager.logout(self._require())
+        self.ended = True
+
+    async def logout_other_sessions(self) -> int:
+        """End every other session of this user (after a password change)."""
+        return await self.handler.manager.logout_other_sessions(self._require())
+
+    # -- flash, forms, CSRF ---------------------------------------------------------------
+
+    def flash(self, message: str, category: str = "info") -> None:
+        """A message for the next page this browser shows (read once)."""
+        key = f"{FLASH_PREFIX}{time.time_ns():020d}:{secrets.token_hex(4)}"
+        self[key] = {"message": str(message), "category": str(category)}
+
+    def pop_flashes(self) -> list[tuple[str, str]]:
+        """Pending flash messages as (category, message), oldest first; each is read once."""
+        session = self._require()
+        keys = sorted(k for k in session if k.startswith(FLASH_PREFIX))
+        out = []
+        for key in keys:
+            value = session[key]
+            del session[key]
+            if isinstance(value, dict):
+                out.append((str(value.get("category")), str(value.get("message"))))
+        return out
+
+    def form_state(self, name: str) -> FormState:
+        """Per-form (wizard) state kept across requests until :meth:`FormState.complete`."""
+        return FormState(self._require(), FORM_PREFIX + name)
+
+    def csrf_token(self) -> str:
+        """This session's synchronizer token for HTML forms (created on first use)."""
+        session = self._require()
+        token = session.get(csrf.SESSION_KEY)
+        if not isinstance(token, str):
+            token = csrf.new_token()
+            session[csrf.SESSION_KEY] = token
+        return token
+
+    def __repr__(self) -> str:
+        state = repr(self._session) if self._session is not None else "not loaded"
+        return f"<RequestSession {self.request.method} {self.request.path} {state}>"
+
+
+def _not_loaded() -> RuntimeError:
+    return RuntimeError(
+        "the session is not loaded yet: await session.load() first "
+        "(the Starlette/FastAPI dependencies do it for you)"
+    )
+
+
+class FormState(MutableMapping[str, Any]):
+    """One form's state inside the session, stored under one key and cleared on completion."""
+
+    def __init__(self, session: Session, key: str) -> None:
+        self._session = session
+        self._key = key
+
+    def _data(self) -> dict[str, Any]:
+        value = self._session.get(self._key)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        data = self._data()
+        data[key] = value
+        self._session[self._key] = data
+
+    def __delitem__(self, key: str) -> None:
+        data = self._data()
+        del data[key]
+        self._session[self._key] = data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def complete(self) -> None:
+        """The form is done: forget its state."""
+        self._session.pop(self._key, None)
+
+
+class AsyncSessionHandler:
+    """Turns requests into sessions and sessions into response headers, for one app."""
+
+    def __init__(self, manager: AsyncSessionManager, settings: WebSettings | None = None) -> None:
+        self.manager = manager
+        self.settings = settings or WebSettings()
+        self.cookie = self.settings.cookie
+
+    def begin(self, request: RequestInfo) -> AsyncRequestSession:
+        """Start a request: no I/O happens here. Raises WebError for requests refused up front
+        (development cookies on a non-loopback host, cross-site unsafe requests)."""
+        if self.cookie.loopback_only and not host_is_loopback(request.host):
+            raise WebError(
+                500,
+                "insecure_cookie_mode",
+                "Development cookie mode (no Secure flag) serves only 127.0.0.1, localhost "
+                "and ::1; configure secure cookies for any other host.",
+            )
+        state = AsyncRequestSession(self, request)
+        if not state.exempt and csrf.needs_check(request, self.settings, bool(state.cookie_values)):
+            problem = csrf.origin_problem(request, self.settings)
+            if problem:
+                raise WebError(403, "csrf_origin", f"Cross-site request refused: {problem}.")
+        return state
+
+    async def check_csrf_token(self, state: AsyncRequestSession, presented: str | None) -> None:
+        """The synchronizer-token half of CSRF protection (the origin half ran in begin)."""
+        if state.exempt or not csrf.needs_check(
+            state.request, self.settings, bool(state.cookie_values)
+        ):
+            return
+        await state.load()
+        session = state.session
+        if not csrf.token_matches(session.get(csrf.SESSION_KEY), presented):
+            raise WebError(
+                403,
+                "csrf_token",
+                "The form's CSRF token is missing or does not match this session; "
+                "reload the page and try again.",
+            )
+
+    async def resolve(self, state: AsyncRequestSession) -> Session:
+        """The session the request's cookie(s) name.
+
+        Several cookies of our name (one tossed by a sibling subdomain) are resolved without
+        trusting order: each well-formed value is looked up; exactly one live session wins.
+        Two live ones are ambiguous: the request is anonymous and may not write.
+        """
+        ip, ua = state.client_ip, state.request.header("user-agent")
+        candidates = list(dict.fromkeys(v for v in state.cookie_values if v))
+        try:
+            if len(candidates) <= 1:
+                session = await self.manager.load(
+                    candidates[0] if candidates else None, client_ip=ip, user_agent=ua
+                )
+                if state.cookie_values and not candidates:
+                    session.expired_reason = Verdict.UNKNOWN
+                return session
+            live: list[Session] = []
+            refused: list[Session] = []
+            for token in candidates[:MAX_COOKIE_CANDIDATES]:
+                found = await self.manager.load(token, client_ip=ip, user_agent=ua)
+                (refused if found.is_new else live).append(found)
+            if len(live) == 1:
+                return live[0]
+            fresh = await self.manager.load(None, client_ip=ip, user_agent=ua)
+            fresh.expired_reason = Verdict.UNKNOWN
+            if live:
+                state.conflict = True
+            elif refused:
+                fresh.expired_reason = refused[0].expired_reason
+            return fresh
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from exc
+
+    async def finish(self, state: AsyncRequestSession) -> list[tuple[str, str]]:
+        """Save what the request changed (one write at most) and return the headers to add.
+
+        Raises WebError when the change cannot be saved: the store is down (503), the session
+        ended meanwhile (409), conflicting cookies (400) — never a silently dropped write.
+        """
+        session = state._session
+        if session is None:
+            return []
+        if state.ended or session.ended:
+            return [
+                ("set-cookie", self.cookie.expire_cookie()),
+                ("clear-site-data", '"cookies"'),
+                ("cache-control", "no-store"),
+            ]
+        if state.conflict and (session.modified or session.token):
+            raise WebError(
+                400,
+                "conflicting_session_cookies",
+                "This request carried several different session cookies; nothing was saved. "
+                "Clear this site's cookies and log in again.",
+            )
+        try:
+            await self.manager.save(session)
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from exc
+        except SessionGone as exc:
+            raise WebError(
+                409,
+                "session_ended",
+                "Your session ended (logged out or revoked) before this change could be "
+                "saved; nothing was saved. Please log in again.",
+                [("set-cookie", self.cookie.expire_cookie())],
+            ) from exc
+        except CoatcheckError:
+            raise
+        headers = [("vary", "Cookie")]
+        if session.token:
+            max_age = None
+            if session.record is not None:
+                max_age = int(
+                    session.record.created_at
+                    + self.manager.policy.absolute_lifetime
+                    - self.manager.clock()
+                )
+            headers += [
+                ("set-cookie", self.cookie.set_cookie(session.token, max_age)),
+                ("cache-control", "no-store"),
+            ]
+        elif state.cookie_values and session.is_new and not state.conflict:
+            headers.append(("set-cookie", self.cookie.expire_cookie()))
+        return headers

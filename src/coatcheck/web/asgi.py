@@ -1,0 +1,158 @@
+"""Pure ASGI session middleware: one class, read top to bottom.
+
+``scope["coatcheck.session"]`` holds the request's :class:`AsyncRequestSession`. It is loaded
+from the store only when the application awaits ``load()`` (the Starlette/FastAPI helpers do),
+so a request that never uses the session costs no store call. Changes are saved once, when the
+response starts; a ``Set-Cookie`` is sent only when the token changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .._async.manager import AsyncSessionManager
+from ..core.errors import StoreUnavailable
+from . import csrf
+from ._async.handler import AsyncRequestSession, AsyncSessionHandler
+from .errors import WebError, store_unavailable
+from .request import RequestInfo
+from .settings import WebSettings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SCOPE_KEY = "coatcheck.session"
+
+
+def request_from_scope(scope: Scope) -> RequestInfo:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = (
+            f"{headers[name]}{'; ' if name == 'cookie' else ', '}{value}"
+            if (name in headers)
+            else value
+        )
+    client = scope.get("client")
+    return RequestInfo(
+        method=scope.get("method", "GET"),
+        path=scope.get("path", "/"),
+        scheme=scope.get("scheme", "http"),
+        headers=headers,
+        peer=client[0] if client else None,
+        query=scope.get("query_string", b"").decode("latin-1"),
+    )
+
+
+async def send_error(send: Send, error: WebError, request: RequestInfo | None) -> None:
+    status, headers, body = error.render(request)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SessionMiddleware:
+    """Server-side sessions for any ASGI application."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        manager: AsyncSessionManager,
+        settings: WebSettings | None = None,
+    ) -> None:
+        self.app = app
+        self.handler = AsyncSessionHandler(manager, settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = request_from_scope(scope)
+        try:
+            state = self.handler.begin(request)
+        except WebError as error:
+            await send_error(send, error, request)
+            return
+        if state.exempt:
+            await self.app(scope, receive, send)
+            return
+        scope[SCOPE_KEY] = state
+        try:
+            receive = await self._check_csrf_token(state, receive)
+        except WebError as error:
+            await send_error(send, error, request)
+            return
+        replaced = started = False
+
+        async def send_with_session(message: Message) -> None:
+            nonlocal replaced, started
+            if replaced:
+                return  # the application's response was replaced by an error
+            if message["type"] == "http.response.start":
+                started = True
+                try:
+                    extra = await self.handler.finish(state)
+                except WebError as error:
+                    replaced = True
+                    await send_error(send, error, request)
+                    return
+                if extra:
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra),
+                    ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_session)
+        except WebError as error:  # e.g. the store went down while the app loaded the session
+            if started:
+                raise
+            await send_error(send, error, request)
+
+    async def _check_csrf_token(self, state: AsyncRequestSession, receive: Receive) -> Receive:
+        """Check the synchronizer token of an unsafe cookie request; replay the body after."""
+        request = state.request
+        if not csrf.needs_check(request, self.handler.settings, bool(state.cookie_values)):
+            return receive
+        presented = request.header(csrf.HEADER)
+        replay: list[Message] = []
+        if presented is None and csrf.is_form(request.header("content-type")):
+            body = bytearray()
+            while True:
+                message = await receive()
+                replay.append(message)
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                if len(body) > csrf.MAX_FORM_BYTES:
+                    raise WebError(
+                        413,
+                        "form_too_large",
+                        "Form too large to check its CSRF field; send the token in the "
+                        "X-CSRF-Token header instead.",
+                    )
+                if not message.get("more_body", False):
+                    break
+            presented = csrf.form_field(request.header("content-type"), bytes(body))
+        try:
+            await self.handler.check_csrf_token(state, presented)
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from exc
+        if not replay:
+            return receive
+
+        async def replay_receive() -> Message:
+            return replay.pop(0) if replay else await receive()
+
+        return replay_receive

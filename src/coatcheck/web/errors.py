@@ -1,0 +1,58 @@
+"""Deliberate error responses: a clear status and message, JSON or HTML by ``Accept``, never a
+traceback page."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+
+from .request import RequestInfo
+
+
+@dataclass
+class WebError(Exception):
+    """An HTTP answer the session layer gives instead of (or before) the application's."""
+
+    status: int
+    code: str
+    message: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+    def render(self, request: RequestInfo | None) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Status, headers and body for this error, shaped for a browser or an API client."""
+        headers = [*self.headers, ("cache-control", "no-store")]
+        if request is not None and request.wants_html:
+            title = html.escape(_TITLES.get(self.status, "Error"))
+            body = (
+                f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
+                f"<h1>{title}</h1><p>{html.escape(self.message)}</p></html>"
+            ).encode()
+            headers.append(("content-type", "text/html; charset=utf-8"))
+        else:
+            body = json.dumps({"error": self.code, "message": self.message}).encode()
+            headers.append(("content-type", "application/json"))
+        headers.append(("content-length", str(len(body))))
+        return self.status, headers, body
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Please log in",
+    403: "Forbidden",
+    409: "Session ended",
+    500: "Server error",
+    503: "Service unavailable",
+}
+
+
+def store_unavailable(exc: BaseException) -> WebError:
+    return WebError(
+        503,
+        "session_store_unavailable",
+        "The session store is unavailable right now; nothing was changed. Try again shortly.",
+        [("retry-after", "5")],
+    )

@@ -1,0 +1,75 @@
+"""Everything the web layer can be told, in one frozen object with secure defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..cookies import CookieSettings
+from ..core.errors import ConfigError
+from .request import Network, parse_networks
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """Web behaviour shared by every adapter.
+
+    cookie: the session cookie's name and scope (:class:`CookieSettings`).
+    exempt_paths: path prefixes that never touch the session and never get a cookie
+        (static files, health checks, public feeds).
+    trusted_proxies: peers (IPs or CIDRs) whose ``Forwarded``/``X-Forwarded-For`` is believed.
+    login_url: where the login guard sends browsers (same-origin path).
+    csrf: check unsafe cookie-authenticated requests (origin + synchronizer token).
+    trusted_origins: other origins allowed to send unsafe requests (``https://admin.example``).
+    csrf_exempt_paths: prefixes exempt from CSRF checks (webhooks with their own auth).
+    """
+
+    cookie: CookieSettings = field(default_factory=CookieSettings)
+    exempt_paths: tuple[str, ...] = ()
+    trusted_proxies: tuple[Network, ...] = ()
+    login_url: str = "/login"
+    csrf: bool = True
+    trusted_origins: frozenset[str] = frozenset()
+    csrf_exempt_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.login_url.startswith("/") or self.login_url.startswith("//"):
+            raise ConfigError(f"login_url must be a same-origin path, got {self.login_url!r}")
+        for prefix in (*self.exempt_paths, *self.csrf_exempt_paths):
+            if not prefix.startswith("/"):
+                raise ConfigError(f"exempt path prefixes must start with '/', got {prefix!r}")
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        cookie: CookieSettings | None = None,
+        exempt_paths: Iterable[str] = (),
+        trusted_proxies: Iterable[str] = (),
+        login_url: str = "/login",
+        csrf: bool = True,
+        trusted_origins: Iterable[str] = (),
+        csrf_exempt_paths: Iterable[str] = (),
+    ) -> WebSettings:
+        """Friendly constructor taking plain strings and lists."""
+        return cls(
+            cookie=cookie or CookieSettings(),
+            exempt_paths=tuple(exempt_paths),
+            trusted_proxies=parse_networks(trusted_proxies),
+            login_url=login_url,
+            csrf=csrf,
+            trusted_origins=frozenset(o.rstrip("/").lower() for o in trusted_origins),
+            csrf_exempt_paths=tuple(csrf_exempt_paths),
+        )
+
+    def is_exempt(self, path: str) -> bool:
+        return any(_under(path, p) for p in self.exempt_paths)
+
+    def is_csrf_exempt(self, path: str) -> bool:
+        return any(_under(path, p) for p in self.csrf_exempt_paths)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")

@@ -1,0 +1,127 @@
+"""WSGI session middleware over the same core as the ASGI one.
+
+``environ["coatcheck.session"]`` holds the request's :class:`RequestSession`; it loads from the
+store on first use, so a request that never touches it costs no store call. Changes are saved
+once, when the application calls ``start_response``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .._sync.manager import SessionManager
+from ..core.errors import StoreUnavailable
+from . import csrf
+from ._sync.handler import RequestSession, SessionHandler
+from .errors import WebError, store_unavailable
+from .request import RequestInfo
+from .settings import WebSettings
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+ENVIRON_KEY = "coatcheck.session"
+
+
+def request_from_environ(environ: Environ) -> RequestInfo:
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    path = environ.get("PATH_INFO", "") or "/"
+    script = environ.get("SCRIPT_NAME", "")
+    return RequestInfo(
+        method=str(environ.get("REQUEST_METHOD", "GET")),
+        path=(script + path) or "/",
+        scheme=str(environ.get("wsgi.url_scheme", "http")),
+        headers=headers,
+        peer=environ.get("REMOTE_ADDR"),
+        query=str(environ.get("QUERY_STRING", "")),
+    )
+
+
+def error_app(error: WebError, request: RequestInfo | None) -> WSGIApp:
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        status, headers, body = error.render(request)
+        start_response(f"{status} {error.code.replace('_', ' ')}", headers)
+        return [body]
+
+    return app
+
+
+class SessionMiddleware:
+    """Server-side sessions for any WSGI application."""
+
+    def __init__(
+        self, app: WSGIApp, manager: SessionManager, settings: WebSettings | None = None
+    ) -> None:
+        self.app = app
+        self.handler = SessionHandler(manager, settings)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        request = request_from_environ(environ)
+        try:
+            state = self.handler.begin(request)
+        except WebError as error:
+            return error_app(error, request)(environ, start_response)
+        if state.exempt:
+            return self.app(environ, start_response)
+        environ[ENVIRON_KEY] = state
+        try:
+            self.check_csrf_token(state, environ)
+        except WebError as error:
+            return error_app(error, request)(environ, start_response)
+
+        def start_with_session(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            try:
+                extra = self.handler.finish(state)
+            except WebError as error:
+                code, err_headers, body = error.render(request)
+                replaced.append(body)
+                return start_response(f"{code} {error.code.replace('_', ' ')}", err_headers)
+            return start_response(status, [*headers, *extra], *args)
+
+        replaced: list[bytes] = []
+        try:
+            result = self.app(environ, start_with_session)
+        except WebError as error:  # e.g. the store went down while the app loaded the session
+            return error_app(error, request)(environ, start_response)
+        if replaced:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            return replaced
+        return result
+
+    def check_csrf_token(self, state: RequestSession, environ: Environ) -> None:
+        """Check the synchronizer token of an unsafe cookie request (body re-readable after)."""
+        request = state.request
+        if not csrf.needs_check(request, self.handler.settings, bool(state.cookie_values)):
+            return
+        presented = request.header(csrf.HEADER)
+        if presented is None and csrf.is_form(request.header("content-type")):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > csrf.MAX_FORM_BYTES:
+                raise WebError(
+                    413,
+                    "form_too_large",
+                    "Form too large to check its CSRF field; send the token in the "
+                    "X-CSRF-Token header instead.",
+                )
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            presented = csrf.form_field(request.header("content-type"), body)
+        try:
+            self.handler.check_csrf_token(state, presented)
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from exc
