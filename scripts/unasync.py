@@ -1,7 +1,7 @@
 """Generate the synchronous twins of the async sources (httpcore's approach).
 
-    python scripts/unasync.py          # rewrite the _sync files
-    python scripts/unasync.py --check  # fail if any _sync file is stale
+python scripts/unasync.py          # rewrite the _sync files
+python scripts/unasync.py --check  # fail if any _sync file is stale
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ PAIRS = [
     (ROOT / "_async", ROOT / "_sync"),
     (ROOT / "stores" / "_async", ROOT / "stores" / "_sync"),
     (ROOT / "web" / "_async", ROOT / "web" / "_sync"),
+    (ROOT / "sealed" / "_async", ROOT / "sealed" / "_sync"),
 ]
 SUBS = [
     (r"\bAsyncSessionManager\b", "SessionManager"),

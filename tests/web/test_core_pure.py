@@ -160,6 +160,7 @@ def test_which_requests_need_csrf_checks() -> None:
     assert csrf.needs_check(req("POST"), SETTINGS, has_cookie=True)
     assert not csrf.needs_check(req("GET"), SETTINGS, has_cookie=True)
     assert not csrf.needs_check(req("POST"), SETTINGS, has_cookie=False)
+    assert csrf.needs_origin_check(req("POST"), SETTINGS), "login forms are origin-checked too"
     assert not csrf.needs_check(req("POST", authorization="Bearer x"), SETTINGS, has_cookie=True)
     hooks = WebSettings.build(csrf_exempt_paths=["/hooks"])
     assert not csrf.needs_check(req("POST", "/hooks/github"), hooks, has_cookie=True)
@@ -212,7 +213,7 @@ def test_guard_sends_browsers_to_login_and_apis_a_401() -> None:
     browser = req("GET", "/me", accept="text/html,application/xhtml+xml")
     decision = require_login(browser, SETTINGS, user_id=None, expired_reason=None)
     assert isinstance(decision, Redirect)
-    assert decision.location == "/login?next=%2Fme&reason=login_required"
+    assert decision.location == "/login?next=/me&reason=login_required"
     api = req("GET", "/me", accept="application/json")
     denial = require_login(api, SETTINGS, user_id=None, expired_reason="expired_idle")
     assert isinstance(denial, WebError) and denial.status == 401

@@ -11,7 +11,8 @@ Two layers, both on by default for unsafe methods (POST, PUT, PATCH, DELETE, ...
    time.
 
 Requests authenticated with ``Authorization: Bearer`` (not by the cookie) are exempt, as are
-requests that carry no session cookie at all (there is nothing to ride on).
+requests that carry no session cookie skip the token layer (there is no session to ride on)
+but not the origin layer, which also stops cross-site login forms (login CSRF).
 """
 
 from __future__ import annotations
@@ -32,13 +33,22 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def needs_check(request: RequestInfo, settings: WebSettings, has_cookie: bool) -> bool:
-    """True when this request must pass the CSRF checks."""
-    if not settings.csrf or request.method.upper() in SAFE_METHODS or not has_cookie:
+def needs_origin_check(request: RequestInfo, settings: WebSettings) -> bool:
+    """True for unsafe, non-bearer requests: their origin must be this site or a trusted one.
+
+    Applied with or without a session cookie, so a cross-site page cannot post a login form
+    either (login CSRF): the origin check needs no session and no store call.
+    """
+    if not settings.csrf or request.method.upper() in SAFE_METHODS:
         return False
     if (request.header("authorization") or "").lower().startswith("bearer "):
         return False
     return not settings.is_csrf_exempt(request.path)
+
+
+def needs_check(request: RequestInfo, settings: WebSettings, has_cookie: bool) -> bool:
+    """True when this request must also present the session's synchronizer token."""
+    return has_cookie and needs_origin_check(request, settings)
 
 
 def origin_problem(request: RequestInfo, settings: WebSettings) -> str | None:

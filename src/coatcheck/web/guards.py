@@ -48,7 +48,7 @@ def login_url(settings: WebSettings, request: RequestInfo, reason: str | None) -
     query = {"next": safe_next(request.path_with_query)}
     if reason:
         query["reason"] = reason
-    return f"{settings.login_url}?{urlencode(query, quote_via=quote)}"
+    return f"{settings.login_url}?{urlencode(query, safe='/', quote_via=quote)}"
 
 
 def require_login(

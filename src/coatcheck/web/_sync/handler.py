@@ -244,7 +244,7 @@ class SessionHandler:
                 "and ::1; configure secure cookies for any other host.",
             )
         state = RequestSession(self, request)
-        if not state.exempt and csrf.needs_check(request, self.settings, bool(state.cookie_values)):
+        if not state.exempt and csrf.needs_origin_check(request, self.settings):
             problem = csrf.origin_problem(request, self.settings)
             if problem:
                 raise WebError(403, "csrf_origin", f"Cross-site request refused: {problem}.")

@@ -1,0 +1,295 @@
+"""Starlette and FastAPI: the ASGI middleware installed the native way, plus ``Depends`` helpers.
+
+Everything here is a thin layer over :mod:`coatcheck.web.asgi` and :mod:`coatcheck.web.guards`,
+so a Starlette or FastAPI app behaves exactly like every other coatcheck app::
+
+    app = FastAPI()
+    add_sessions(app, store_url="redis://127.0.0.1:6379/0")
+
+    @app.get("/me")
+    async def me(session: AuthenticatedSession) -> dict[str, str | None]:
+        return {"user": session.user_id}
+
+The session is loaded from the store only by the helpers (``get_session``, ``require_login``,
+the ``Session`` dependency), so a route that never asks for it costs no store call.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, Any
+
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import ExceptionHandler
+
+from .._async.manager import AsyncSessionManager
+from ..cookies import development, host_is_loopback
+from ..core.errors import ConfigError
+from ..core.policy import Policy
+from ..stores import DEFAULT_URL, open_async_store
+from . import guards
+from ._async.handler import AsyncRequestSession
+from .asgi import SCOPE_KEY, ASGIApp, Receive, Scope, Send, SessionMiddleware, request_from_scope
+from .csrf import FORM_FIELD
+from .errors import WebError
+from .settings import WebSettings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "AsyncRequestSession",
+    "AuthenticatedSession",
+    "Session",
+    "add_sessions",
+    "csrf_input",
+    "csrf_token",
+    "get_session",
+    "require_login",
+    "require_recent_login",
+    "session_middleware",
+    "web_error_response",
+]
+
+STORE_URL_ENV = "COATCHECK_STORE_URL"
+
+
+# -- installing -------------------------------------------------------------------------------
+
+
+def session_middleware(
+    manager: AsyncSessionManager,
+    settings: WebSettings | None = None,
+    *,
+    loopback_development: bool = False,
+) -> Middleware:
+    """A ``Middleware`` entry for ``Starlette(middleware=[...])`` / ``FastAPI(middleware=[...])``.
+
+    Pass ``exception_handlers=EXCEPTION_HANDLERS`` too, so that guard and store errors raised by
+    the helpers become responses inside the app, where the session middleware still sees them
+    (stale cookies get expired, pending changes are saved).
+    """
+    return Middleware(
+        _session_app,
+        manager=manager,
+        settings=settings or WebSettings(),
+        loopback_development=loopback_development,
+    )
+
+
+def add_sessions(
+    app: Starlette,
+    *,
+    store_url: str | None = None,
+    manager: AsyncSessionManager | None = None,
+    policy: Policy | None = None,
+    settings: WebSettings | None = None,
+    loopback_development: bool = False,
+) -> AsyncSessionManager:
+    """Install server-side sessions on a Starlette or FastAPI app; returns the manager.
+
+    Give either a ready ``manager`` (you close it) or a ``store_url`` and optional ``policy``
+    (default: ``$COATCHECK_STORE_URL``, else ``sqlite:///coatcheck.db``); a manager built here
+    is closed when the app's lifespan ends. ``loopback_development=True`` serves requests over
+    plain ``http://`` to 127.0.0.1/localhost/::1 with the development cookie (``session``,
+    no ``Secure``) and every other request with ``settings.cookie``, so one app runs both on
+    a laptop and behind TLS.
+    """
+    if manager is not None and (store_url is not None or policy is not None):
+        raise ConfigError("add_sessions takes either manager= or store_url=/policy=, not both")
+    owned = manager is None
+    if manager is None:
+        url = store_url or os.environ.get(STORE_URL_ENV) or DEFAULT_URL
+        manager = AsyncSessionManager(open_async_store(url), policy)
+    app.add_middleware(
+        _session_app,
+        manager=manager,
+        settings=settings or WebSettings(),
+        loopback_development=loopback_development,
+    )
+    for exc_class, handler in EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+    if owned:
+        app.router.lifespan_context = _closing(app.router.lifespan_context, manager)
+    return manager
+
+
+def _session_app(
+    app: ASGIApp,
+    manager: AsyncSessionManager,
+    settings: WebSettings,
+    loopback_development: bool = False,
+) -> ASGIApp:
+    """The session middleware, or with ``loopback_development`` a pair of them chosen per
+    request: development cookies for plain-http loopback requests, secure ones otherwise."""
+    secure = SessionMiddleware(app, manager, settings)
+    if not loopback_development or settings.cookie.loopback_only:
+        return secure
+    local = SessionMiddleware(app, manager, replace(settings, cookie=development(settings.cookie)))
+
+    async def choose(scope: Scope, receive: Receive, send: Send) -> None:
+        plain_loopback = scope.get("scheme") == "http" and host_is_loopback(_host(scope))
+        await (local if plain_loopback else secure)(scope, receive, send)
+
+    return choose
+
+
+def _host(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"host":
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _closing(
+    lifespan: Callable[[Any], AbstractAsyncContextManager[Any]], manager: AsyncSessionManager
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+    """The app's own lifespan, then the manager's store connections closed on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan_then_close(app: Any) -> AsyncIterator[Any]:
+        try:
+            async with lifespan(app) as state:
+                yield state
+        finally:
+            await manager.close()
+
+    return lifespan_then_close
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+async def web_error_response(request: Request, exc: Exception) -> Response:
+    """Render a :class:`WebError` (guard, CSRF, store down) as the web core shapes it."""
+    if not isinstance(exc, WebError):  # pragma: no cover - registered for WebError only
+        raise exc
+    state = request.scope.get(SCOPE_KEY)
+    info = (
+        state.request
+        if isinstance(state, AsyncRequestSession)
+        else request_from_scope(request.scope)
+    )
+    status, headers, body = exc.render(info)
+    return Response(body, status_code=status, headers=dict(headers))
+
+
+EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {WebError: web_error_response}
+
+
+# -- the session ------------------------------------------------------------------------------
+
+
+def _state(request: HTTPConnection) -> AsyncRequestSession:
+    state = request.scope.get(SCOPE_KEY)
+    if not isinstance(state, AsyncRequestSession):
+        raise RuntimeError(
+            f"no coatcheck session for {request.url.path!r}: the path is under "
+            "WebSettings.exempt_paths, or the session middleware is not installed "
+            "(coatcheck.web.starlette.add_sessions)"
+        )
+    return state
+
+
+async def get_session(request: Request) -> AsyncRequestSession:
+    """The request's session, loaded: a FastAPI dependency, or ``await get_session(request)``.
+
+    Afterwards ``request.session`` is the same object (unless Starlette's own
+    ``SessionMiddleware`` claimed that name first).
+    """
+    state = await _state(request).load()
+    request.scope.setdefault("session", state)
+    return state
+
+
+async def require_login(request: Request) -> AsyncRequestSession:
+    """The logged-in session, or a 303 to the login page (browsers) / 401 JSON (API clients).
+
+    Use as a dependency (``Depends(require_login)``, or the ``AuthenticatedSession`` type) or
+    call it from a plain Starlette endpoint: ``session = await require_login(request)``.
+    """
+    return await _guard(request, None)
+
+
+def require_recent_login(max_age: float) -> Callable[[Request], Awaitable[AsyncRequestSession]]:
+    """A dependency for sensitive actions: the login must be at most ``max_age`` seconds old,
+    else the user is asked to log in again (reason ``reauthenticate``)."""
+    if max_age <= 0:
+        raise ConfigError(f"max_age must be positive, got {max_age!r}")
+
+    async def recent_login(request: Request) -> AsyncRequestSession:
+        return await _guard(request, max_age)
+
+    return recent_login
+
+
+async def _guard(request: Request, max_age: float | None) -> AsyncRequestSession:
+    state = await get_session(request)
+    decision = guards.require_login(
+        state.request,
+        state.handler.settings,
+        user_id=state.user_id,
+        expired_reason=state.expired_reason,
+        authenticated_at=state.authenticated_at,
+        max_age=max_age,
+        now=state.handler.manager.clock(),
+    )
+    if decision is None:
+        return state
+    if isinstance(decision, guards.Redirect):
+        # A WebError too, so the redirect works even where EXCEPTION_HANDLERS are not installed.
+        raise WebError(
+            decision.status, "login_required", "Please log in.", [("location", decision.location)]
+        )
+    raise decision
+
+
+# -- templates --------------------------------------------------------------------------------
+
+
+class _Markup(str):
+    """Trusted HTML: Jinja2/MarkupSafe leave objects with ``__html__`` unescaped."""
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+def csrf_token(request: HTTPConnection) -> str:
+    """The session's CSRF token for a form or a script (the session must be loaded already:
+    the route depends on ``Session``/``require_login`` or awaited ``get_session``)."""
+    return _state(request).csrf_token()
+
+
+def csrf_input(request: HTTPConnection) -> str:
+    """``<input type="hidden" name="csrf_token" value="...">`` for an HTML form; safe to put
+    in a Jinja2 template unescaped (``{{ csrf_input(request) }}``)."""
+    token = html.escape(csrf_token(request), quote=True)
+    return _Markup(f'<input type="hidden" name="{FORM_FIELD}" value="{token}">')
+
+
+# -- FastAPI ``Annotated`` dependencies ------------------------------------------------------
+
+try:
+    from fastapi import Depends
+except ImportError:  # pragma: no cover - plain Starlette: the functions above are the API
+    if not TYPE_CHECKING:
+
+        def __getattr__(name: str) -> Any:
+            if name in ("Session", "AuthenticatedSession"):
+                raise ImportError(f"{name} is a FastAPI dependency: pip install fastapi")
+            raise AttributeError(name)
+else:
+    Session = Annotated[AsyncRequestSession, Depends(get_session)]
+    """The request's loaded session: ``async def view(session: Session)``."""
+
+    AuthenticatedSession = Annotated[AsyncRequestSession, Depends(require_login)]
+    """A logged-in session, or the login redirect / 401 (see :func:`require_login`)."""
