@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .._async.manager import AsyncSessionManager
 from ..core.errors import StoreUnavailable
 from . import csrf
 from ._async.handler import AsyncRequestSession, AsyncSessionHandler
+from .backend import AsyncSessionBackend
 from .errors import WebError, store_unavailable
 from .request import RequestInfo
 from .settings import WebSettings
@@ -67,7 +67,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        manager: AsyncSessionManager,
+        manager: AsyncSessionBackend,
         settings: WebSettings | None = None,
     ) -> None:
         self.app = app

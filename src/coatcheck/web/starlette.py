@@ -36,6 +36,7 @@ from ..stores import DEFAULT_URL, open_async_store
 from . import guards
 from ._async.handler import AsyncRequestSession
 from .asgi import SCOPE_KEY, ASGIApp, Receive, Scope, Send, SessionMiddleware, request_from_scope
+from .backend import AsyncSessionBackend
 from .csrf import FORM_FIELD
 from .errors import WebError
 from .settings import WebSettings
@@ -65,7 +66,7 @@ STORE_URL_ENV = "COATCHECK_STORE_URL"
 
 
 def session_middleware(
-    manager: AsyncSessionManager,
+    manager: AsyncSessionBackend,
     settings: WebSettings | None = None,
     *,
     loopback_development: bool = False,
@@ -88,11 +89,11 @@ def add_sessions(
     app: Starlette,
     *,
     store_url: str | None = None,
-    manager: AsyncSessionManager | None = None,
+    manager: AsyncSessionBackend | None = None,
     policy: Policy | None = None,
     settings: WebSettings | None = None,
     loopback_development: bool = False,
-) -> AsyncSessionManager:
+) -> AsyncSessionBackend:
     """Install server-side sessions on a Starlette or FastAPI app; returns the manager.
 
     Give either a ready ``manager`` (you close it) or a ``store_url`` and optional ``policy``
@@ -123,7 +124,7 @@ def add_sessions(
 
 def _session_app(
     app: ASGIApp,
-    manager: AsyncSessionManager,
+    manager: AsyncSessionBackend,
     settings: WebSettings,
     loopback_development: bool = False,
 ) -> ASGIApp:
@@ -149,7 +150,7 @@ def _host(scope: Scope) -> str | None:
 
 
 def _closing(
-    lifespan: Callable[[Any], AbstractAsyncContextManager[Any]], manager: AsyncSessionManager
+    lifespan: Callable[[Any], AbstractAsyncContextManager[Any]], manager: AsyncSessionBackend
 ) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
     """The app's own lifespan, then the manager's store connections closed on shutdown."""
 

@@ -11,10 +11,10 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._sync.manager import SessionManager
 from ..core.errors import StoreUnavailable
 from . import csrf
 from ._sync.handler import RequestSession, SessionHandler
+from .backend import SessionBackend
 from .errors import WebError, store_unavailable
 from .request import RequestInfo
 from .settings import WebSettings
@@ -60,7 +60,7 @@ class SessionMiddleware:
     """Server-side sessions for any WSGI application."""
 
     def __init__(
-        self, app: WSGIApp, manager: SessionManager, settings: WebSettings | None = None
+        self, app: WSGIApp, manager: SessionBackend, settings: WebSettings | None = None
     ) -> None:
         self.app = app
         self.handler = SessionHandler(manager, settings)

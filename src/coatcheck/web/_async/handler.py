@@ -13,7 +13,6 @@ import time
 from collections.abc import Collection, Iterator, MutableMapping
 from typing import Any
 
-from ..._async.manager import AsyncSessionManager
 from ...cookies import cookie_values, host_is_loopback
 from ...core.errors import (
     CoatcheckError,
@@ -23,6 +22,7 @@ from ...core.errors import (
 from ...core.policy import Verdict
 from ...core.session import Session
 from .. import csrf
+from ..backend import AsyncSessionBackend
 from ..errors import WebError, store_unavailable
 from ..request import RequestInfo, client_ip
 from ..settings import WebSettings
@@ -227,7 +227,7 @@ class FormState(MutableMapping[str, Any]):
 class AsyncSessionHandler:
     """Turns requests into sessions and sessions into response headers, for one app."""
 
-    def __init__(self, manager: AsyncSessionManager, settings: WebSettings | None = None) -> None:
+    def __init__(self, manager: AsyncSessionBackend, settings: WebSettings | None = None) -> None:
         self.manager = manager
         self.settings = settings or WebSettings()
         self.cookie = self.settings.cookie

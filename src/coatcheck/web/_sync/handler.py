@@ -14,7 +14,6 @@ import time
 from collections.abc import Collection, Iterator, MutableMapping
 from typing import Any
 
-from ..._sync.manager import SessionManager
 from ...cookies import cookie_values, host_is_loopback
 from ...core.errors import (
     CoatcheckError,
@@ -24,6 +23,7 @@ from ...core.errors import (
 from ...core.policy import Verdict
 from ...core.session import Session
 from .. import csrf
+from ..backend import SessionBackend
 from ..errors import WebError, store_unavailable
 from ..request import RequestInfo, client_ip
 from ..settings import WebSettings
@@ -228,7 +228,7 @@ class FormState(MutableMapping[str, Any]):
 class SessionHandler:
     """Turns requests into sessions and sessions into response headers, for one app."""
 
-    def __init__(self, manager: SessionManager, settings: WebSettings | None = None) -> None:
+    def __init__(self, manager: SessionBackend, settings: WebSettings | None = None) -> None:
         self.manager = manager
         self.settings = settings or WebSettings()
         self.cookie = self.settings.cookie
