@@ -11,14 +11,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Collection, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 from ...cookies import cookie_values, host_is_loopback
-from ...core.errors import (
-    CoatcheckError,
-    SessionGone,
-    StoreUnavailable,
-)
+from ...core.errors import SessionGone, StoreUnavailable
 from ...core.policy import Verdict
 from ...core.session import Session
 from .. import csrf
@@ -130,20 +127,31 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         anonymous session held, its CSRF token included, dies with it.
         """
         session = self._require()
-        await self.handler.manager.login(session, str(user_id), carry=list(carry))
+        with _store_errors():
+            await self.handler.manager.login(session, str(user_id), carry=list(carry))
 
     async def rotate(self, *, reauthenticated: bool = False) -> None:
         """A new token for the same user (privilege change, or step-up re-authentication)."""
-        await self.handler.manager.rotate(self._require(), reauthenticated=reauthenticated)
+        with _store_errors():
+            await self.handler.manager.rotate(self._require(), reauthenticated=reauthenticated)
 
     async def logout(self) -> None:
-        """End the session server-side; the response expires the cookie and clears site data."""
-        await self.handler.manager.logout(self._require())
+        """End the session server-side; the response expires the cookie and clears site data.
+
+        The request carries on with a fresh anonymous session, so ``logout(); flash("bye")``
+        or ``logout(); login(other)`` keep what they write (then the new cookie is sent).
+        """
+        with _store_errors():
+            await self.handler.manager.logout(self._require())
         self.ended = True
+        self._session = Session(
+            None, client_ip=self.client_ip, user_agent=self.request.header("user-agent")
+        )
 
     async def logout_other_sessions(self) -> int:
         """End every other session of this user (after a password change)."""
-        return await self.handler.manager.logout_other_sessions(self._require())
+        with _store_errors():
+            return await self.handler.manager.logout_other_sessions(self._require())
 
     # -- flash, forms, CSRF ---------------------------------------------------------------
 
@@ -180,6 +188,15 @@ class AsyncRequestSession(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         state = repr(self._session) if self._session is not None else "not loaded"
         return f"<RequestSession {self.request.method} {self.request.path} {state}>"
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A store outage inside login/logout becomes the same clear 503 as anywhere else."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        raise store_unavailable(exc) from exc
 
 
 def _not_loaded() -> RuntimeError:
@@ -308,12 +325,13 @@ class AsyncSessionHandler:
         session = state._session
         if session is None:
             return []
-        if state.ended or session.ended:
-            return [
-                ("set-cookie", self.cookie.expire_cookie()),
-                ("clear-site-data", '"cookies"'),
-                ("cache-control", "no-store"),
-            ]
+        logged_out = [
+            ("set-cookie", self.cookie.expire_cookie()),
+            ("clear-site-data", '"cookies"'),
+            ("cache-control", "no-store"),
+        ]
+        if session.ended or (state.ended and not session.modified and not session.token):
+            return logged_out
         if state.conflict and (session.modified or session.token):
             raise WebError(
                 400,
@@ -333,8 +351,6 @@ class AsyncSessionHandler:
                 "saved; nothing was saved. Please log in again.",
                 [("set-cookie", self.cookie.expire_cookie())],
             ) from exc
-        except CoatcheckError:
-            raise
         headers = [("vary", "Cookie")]
         if session.token:
             max_age = None
