@@ -76,6 +76,8 @@ class AsyncOverSync:
         return await self._run(self.sync.count_active, since, now)
 
     async def close(self) -> None:
-        await self._run(self.sync.close)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
+        """Close the store and its threads; safe to call more than once."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self.sync.close()
