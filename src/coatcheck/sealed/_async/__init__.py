@@ -1,0 +1,1 @@
+"""The sealed-cookie session manager."""

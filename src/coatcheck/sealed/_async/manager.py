@@ -1,0 +1,393 @@
+"""The sealed-cookie session manager: the session travels in the cookie, encrypted.
+
+It offers the interface the web layer uses from :class:`~coatcheck.AsyncSessionManager`
+(``policy``, ``clock``, ``load``, ``inspect``, ``save``, ``login``, ``rotate``, ``logout``,
+``logout_other_sessions``, ``revoke_user``, ``create``, ``close``), so switching modes changes
+one constructor and no application code. This file is the single source of truth;
+``scripts/unasync.py`` generates ``coatcheck/sealed/_sync/manager.py``.
+
+Where server mode writes a record, this manager sets ``session.token`` to a new sealed value
+and the web layer sends it as the cookie. Only a user's revocation record (optional, see
+:mod:`coatcheck.sealed.revocation`) ever touches a store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from typing import Any
+
+from ..._async.manager import _carried
+from ...cookies import MAX_COOKIE_BYTES, CookieSettings
+from ...core import events
+from ...core.clock import Clock, system_clock
+from ...core.errors import ConfigError, SessionGone, SessionTooLarge
+from ...core.policy import Policy, Verdict
+from ...core.records import Kind, SessionRecord, encode_data
+from ...core.session import Session
+from ...stores.base import AsyncStore
+from .. import revocation
+from ..codec import USER_AGENT_CHARS, KeyRing, SealedRecord, new_sid, seal, sealed_key, unseal
+
+_REVOCATION_ATTEMPTS = 3
+
+
+class AsyncSealedSessionManager:
+    """Sessions sealed into the cookie with AES-256-GCM; no store needed.
+
+    keys: the key ring (first encrypts, all decrypt): a :class:`KeyRing`, a list of base64url
+        keys or raw 32-byte keys, a comma-separated string, or None to read
+        ``COATCHECK_SEALED_KEYS``.
+    cookie: the same :class:`CookieSettings` the web layer uses. Its name is sealed into every
+        value (a value moved to another cookie does not open) and its attributes count
+        towards the 4096-byte limit checked at save time.
+    store: optional; keeps per-user revocation records so that logout, rotation and
+        "log out everywhere" of logged-in sessions hold even against a copied cookie. Costs
+        one read by key per request of a logged-in session. Without it nothing can be revoked.
+    """
+
+    def __init__(
+        self,
+        keys: KeyRing | str | bytes | Iterable[str | bytes] | None = None,
+        policy: Policy | None = None,
+        *,
+        cookie: CookieSettings | None = None,
+        store: AsyncStore | None = None,
+        clock: Clock = system_clock,
+        log_key: bytes | None = None,
+    ) -> None:
+        self.keys = KeyRing.of(keys)
+        self.policy = policy or Policy()
+        if self.policy.max_sessions_per_user is not None:
+            raise ConfigError(
+                "max_sessions_per_user cannot be enforced in sealed cookie mode: no server "
+                "keeps a list of a user's sessions to count; use server mode"
+            )
+        self.cookie = cookie or CookieSettings()
+        self.store = store
+        self.clock = clock
+        self.events = events.EventLog(log_key)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def inspect(
+        self, token: object, *, client_ip: str | None = None
+    ) -> tuple[Verdict, SessionRecord | None]:
+        """What a presented cookie value is. Anything that does not open (junk, tampering,
+        another key or cookie name) is ``UNKNOWN``, as is a revoked session."""
+        record = unseal(self.keys, token, self.cookie.name, self.policy)
+        if record is None:
+            return Verdict.UNKNOWN, None
+        verdict = self.policy.verdict(record, self.clock(), client_ip)
+        if verdict is Verdict.VALID and await self._revoked(record):
+            verdict = Verdict.UNKNOWN
+            self._emit(events.REFUSED, record, reason="revoked")
+        elif verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE):
+            self._emit(events.EXPIRED, record, reason=verdict.value)
+        elif verdict is Verdict.IP_MISMATCH:
+            self._emit(events.REFUSED, record, reason=verdict.value, level=logging.WARNING)
+        return verdict, record if verdict is Verdict.VALID else None
+
+    async def load(
+        self,
+        token: str | None,
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Session:
+        """The session a cookie carries if it is live, else a new one with ``expired_reason``."""
+        if not token:
+            return Session(None, client_ip=client_ip, user_agent=user_agent)
+        verdict, record = await self.inspect(token, client_ip=client_ip)
+        return Session(record, verdict=verdict, client_ip=client_ip, user_agent=user_agent)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def save(self, session: Session) -> None:
+        """Re-seal when the cookie must change: data changed, or the touch interval passed
+        (a read inside it produces no new cookie). Sets ``session.token`` to the new value.
+
+        Raises :class:`SessionTooLarge` (nothing changed, the old cookie stays valid) when the
+        cookie would exceed what browsers keep.
+        """
+        if session.ended:
+            return
+        old = _sealed(session.record)
+        now = self.clock()
+        if old is None:
+            if session.modified:
+                record = self._successor(session, session.snapshot(), user_id=None, now=now)
+                self._adopt(session, record, self._seal(record), events.CREATED)
+            return
+        plan = self.policy.plan_write(old, session.patch, now)
+        if plan is None:
+            return
+        record = replace(
+            old,
+            data=plan.patch.apply_to(old.data) if plan.patch else old.data,
+            last_seen_at=now,
+            expires_at=plan.expires_at,
+            version=old.version + 1,
+        )
+        self._adopt(session, record, self._seal(record), events.EXTENDED, level=logging.DEBUG)
+
+    async def create(
+        self,
+        user_id: str | None,
+        *,
+        kind: Kind = "browser",
+        data: dict[str, Any] | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> tuple[str, SessionRecord]:
+        """Seal a new session directly (tests, scripts); returns the cookie value and record."""
+        session = Session(None, kind=kind, client_ip=client_ip, user_agent=user_agent)
+        record = self._successor(session, dict(data or {}), user_id=user_id, now=self.clock())
+        return self._adopt(session, record, self._seal(record), events.CREATED), record
+
+    async def login(
+        self,
+        session: Session,
+        user_id: str,
+        *,
+        carry: bool | Collection[str] = True,
+        kind: Kind | None = None,
+    ) -> str:
+        """Authenticate: a fresh session id and cookie. ``carry`` as in server mode; data of a
+        session that belonged to another user is never carried.
+
+        The old cookie cannot be deleted: if it was logged in and a store is configured it is
+        recorded as ended; an anonymous pre-login cookie stays a valid *anonymous* session.
+        """
+        if session.user_id is not None and session.user_id != user_id:
+            carry = False
+        old = _sealed(session.record)
+        record = self._successor(
+            session,
+            _carried(session, carry),
+            user_id=user_id,
+            now=self.clock(),
+            kind=kind,
+            authenticated=True,
+        )
+        token = self._seal(record)
+        if old is not None:
+            await self._retire(old, events.ROTATED, "login")
+        return self._adopt(session, record, token, events.LOGGED_IN)
+
+    async def rotate(self, session: Session, *, reauthenticated: bool = False) -> str:
+        """A new session id and cookie for the same user and data (privilege change, step-up)."""
+        old = _sealed(session.record)
+        record = self._successor(
+            session,
+            session.snapshot(),
+            user_id=session.user_id,
+            now=self.clock(),
+            authenticated=reauthenticated,
+            keep_created=not reauthenticated,
+        )
+        token = self._seal(record)
+        if old is not None:
+            await self._retire(old, events.ROTATED, "rotate")
+        event = events.LOGGED_IN if reauthenticated else events.CREATED
+        return self._adopt(session, record, token, event)
+
+    async def logout(self, session: Session) -> None:
+        """End this session: the web layer expires the cookie. A copy of the cookie kept
+        elsewhere stays valid until its timeouts unless a store is configured (then a
+        logged-in session is recorded as ended)."""
+        old = _sealed(session.record)
+        if old is not None:
+            await self._retire(old, events.REVOKED, "logout")
+        session.record = None
+        session.token = None
+        session.ended = True
+
+    async def logout_other_sessions(self, session: Session) -> int:
+        """ "Log out everywhere else": stamp the user's "not before" with now, then re-issue
+        this session with a fresh ``issued_at`` (same id, same absolute deadline) so it alone
+        survives. Needs a store. Returns 0: sealed sessions cannot be counted."""
+        current = _sealed(session.record)
+        if current is None or current.user_id is None:
+            return 0
+        store = self._require_store("logout_other_sessions")
+        now = self.clock()
+        reissued = replace(
+            current,
+            issued_at=now,
+            last_seen_at=now,
+            expires_at=self.policy.expires_at(current.created_at, now),
+        )
+        token = self._seal(reissued)
+        await self._not_before(store, current.user_id, now)
+        # Not mark_saved: changes this request made to the data are still to be saved.
+        session.record = reissued
+        session.token = token
+        self.events.emit(
+            events.REVOKED, current.key, user_id=current.user_id, reason="logout_others"
+        )
+        return 0
+
+    async def revoke_user(self, user_id: str, *, reason: str = "revoked") -> int:
+        """End every sealed session of a user issued until now (account disabled, password
+        reset). Needs a store. Returns 0: sealed sessions cannot be counted."""
+        store = self._require_store("revoke_user")
+        await self._not_before(store, user_id, self.clock())
+        self.events.emit(events.REVOKED, None, user_id=user_id, reason=f"{reason}: not before")
+        return 0
+
+    async def close(self) -> None:
+        if self.store is not None:
+            await self.store.close()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _successor(
+        self,
+        session: Session,
+        data: dict[str, Any],
+        *,
+        user_id: str | None,
+        now: float,
+        kind: Kind | None = None,
+        authenticated: bool = False,
+        keep_created: bool = False,
+    ) -> SealedRecord:
+        """A new sealed session (new id) following ``session``'s current one, if any."""
+        old = _sealed(session.record)
+        keep = keep_created and old is not None
+        created = old.created_at if keep and old else now
+        user_agent = session.user_agent or (old.user_agent if old else None)
+        sid = new_sid()
+        return SealedRecord(
+            key=sealed_key(sid, user_id),
+            user_id=user_id,
+            kind=kind or session.kind,
+            created_at=created,
+            last_seen_at=now,
+            authenticated_at=now if authenticated else (old.authenticated_at if old else None),
+            expires_at=self.policy.expires_at(created, now),
+            client_ip=session.client_ip or (old.client_ip if old else None),
+            user_agent=user_agent[:USER_AGENT_CHARS] if user_agent else None,
+            data=data,
+            sid=sid,
+            issued_at=old.issued_at if keep and old else now,
+        )
+
+    def _seal(self, record: SealedRecord) -> str:
+        """The cookie value for ``record``, or SessionTooLarge if its Set-Cookie would not fit."""
+        value = seal(self.keys, record, self.cookie.name)
+        max_age = int(record.created_at + self.policy.absolute_lifetime - self.clock())
+        size = len(self.cookie.set_cookie("", max_age).encode()) + len(value)
+        if size > MAX_COOKIE_BYTES:
+            raise SessionTooLarge(
+                f"the sealed session cookie would be {size} bytes (its Set-Cookie header; "
+                f"{len(encode_data(record.data).encode())} bytes of session data as JSON), "
+                f"over the {MAX_COOKIE_BYTES} bytes browsers keep; nothing was sent and the "
+                "previous cookie stays as it was. Store less in the session, or use server "
+                "mode (the session manager with a store: the cookie then holds only a token)"
+            )
+        return value
+
+    def _adopt(
+        self,
+        session: Session,
+        record: SealedRecord,
+        token: str,
+        event: str,
+        *,
+        level: int = logging.INFO,
+    ) -> str:
+        session.mark_saved(record)
+        session.token = token
+        session.kind = record.kind
+        session.expired_reason = None
+        self._emit(event, record, level=level)
+        return token
+
+    async def _retire(self, record: SealedRecord, event: str, reason: str) -> None:
+        """This session is over: record it as ended for its user, if there is a store."""
+        if self.store is not None and record.user_id is not None:
+            deadline = record.created_at + self.policy.absolute_lifetime
+            entry = {revocation.ended_entry(record): deadline}
+            await self._revoke(self.store, record.user_id, entry, deadline)
+        self._emit(event, record, reason=reason)
+
+    async def _not_before(self, store: AsyncStore, user_id: str, now: float) -> None:
+        """Refuse every session of the user issued before ``now`` (for as long as one could
+        still be alive: one absolute lifetime)."""
+        changes = {revocation.NOT_BEFORE: now}
+        await self._revoke(store, user_id, changes, now + self.policy.absolute_lifetime)
+
+    async def _revoked(self, record: SealedRecord) -> bool:
+        if self.store is None or record.user_id is None:
+            return False
+        stamp = await self.store.load(revocation.revocation_key(record.user_id))
+        return revocation.is_revoked(record, stamp)
+
+    async def _revoke(
+        self,
+        store: AsyncStore,
+        user_id: str,
+        changes: dict[str, float],
+        until: float,
+    ) -> None:
+        """Merge ``changes`` into the user's revocation record, creating it if needed; the
+        record must outlive ``until`` (when every session it refuses is dead anyway)."""
+        key = revocation.revocation_key(user_id)
+        now = self.clock()
+        for attempt in range(1, _REVOCATION_ATTEMPTS + 1):
+            current = await store.load(key)
+            try:
+                if current is None:
+                    await store.insert(revocation.new_record(user_id, changes, now, until))
+                else:
+                    plan = revocation.plan(current, changes, now, until)
+                    if plan is not None:
+                        await store.update(key, plan)
+                return
+            except SessionGone:
+                if attempt == _REVOCATION_ATTEMPTS:
+                    raise
+                # Expired and purged between our load and update: create it afresh.
+            except Exception:
+                # A concurrent first revocation of this user inserted the record first (each
+                # store reports the duplicate its own way): merge into theirs. Anything else
+                # (the store is down) is raised as it came.
+                if current is not None or attempt == _REVOCATION_ATTEMPTS:
+                    raise
+                if await store.load(key) is None:
+                    raise
+
+    def _require_store(self, operation: str) -> AsyncStore:
+        if self.store is None:
+            raise ConfigError(
+                f"{operation} in sealed cookie mode needs a store for revocation records "
+                "(AsyncSealedSessionManager(..., store=...)): a sealed cookie cannot be revoked "
+                "one by one, only refused by a per-user 'not before' stamp; see docs/sealed.md"
+            )
+        return self.store
+
+    def _emit(
+        self,
+        event: str,
+        record: SessionRecord,
+        *,
+        reason: str | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        self.events.emit(
+            event,
+            record.key,
+            user_id=record.user_id,
+            kind=record.kind,
+            reason=reason,
+            level=level,
+        )
+
+
+def _sealed(record: SessionRecord | None) -> SealedRecord | None:
+    if record is None or isinstance(record, SealedRecord):
+        return record
+    raise TypeError("this session was not loaded by a sealed cookie manager")

@@ -1,0 +1,330 @@
+"""The sealed cookie format: a session record as JSON, encrypted and authenticated with
+AES-256-GCM under a key ring. Pure: no store, no HTTP, no clock.
+
+A sealed value is ``cs1.`` followed by unpadded URL-safe base64 of::
+
+    key id (4 bytes) || nonce (12 random bytes) || AES-GCM ciphertext and tag (16 bytes)
+
+* The key id is ``SHA-256("coatcheck-sealed-key-id\\0" + key)[:4]``: decryption goes straight
+  to the right key instead of trying each one, and it reveals nothing about the key.
+* The associated data is ``"cs1\\0" + cookie name``: a value cut from one cookie and pasted
+  into another (another app on the same domain, a cookie of another name) fails to open, and
+  so does a value relabelled with another format version.
+* The plaintext is JSON, never pickle, and is not compressed: compressing attacker-influenced
+  data next to secrets (the CSRF token) before encryption leaks those secrets through the
+  cookie's length (CRIME/BREACH).
+
+Anything that is not a value this key ring sealed for this cookie name -- junk, truncation, a
+flipped bit, a dropped key, the wrong name -- opens as ``None``; nothing here raises on input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..cookies import MAX_COOKIE_BYTES
+from ..core.errors import ConfigError
+from ..core.policy import Policy
+from ..core.records import KINDS, SessionRecord, encode_data
+from ..core.tokens import SessionKey, user_shard
+
+VERSION = "cs1"
+PREFIX = VERSION + "."
+KEYS_ENV = "COATCHECK_SEALED_KEYS"
+KEY_BYTES = 32
+KEY_ID_BYTES = 4
+NONCE_BYTES = 12
+TAG_BYTES = 16
+SID_BYTES = 16
+USER_AGENT_CHARS = 200  # enough to tell devices apart; full strings would eat the 4 KB budget
+MAKE_KEY_HINT = (
+    'make one with: python -c "import base64, secrets; '
+    "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b'=').decode())\""
+)
+
+_KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}=?")
+_BODY = re.compile(r"[A-Za-z0-9_-]+")
+_NONCE_END = KEY_ID_BYTES + NONCE_BYTES
+_MIN_RAW = _NONCE_END + TAG_BYTES
+
+
+def generate_key() -> str:
+    """A new random 256-bit key as unpadded URL-safe base64 (what the key ring accepts)."""
+    return _b64encode(secrets.token_bytes(KEY_BYTES))
+
+
+def key_id(key: bytes) -> bytes:
+    """The short, public name of a key inside sealed values."""
+    return hashlib.sha256(b"coatcheck-sealed-key-id\0" + key).digest()[:KEY_ID_BYTES]
+
+
+def parse_key(key: str | bytes, position: int = 1) -> bytes:
+    """32 raw bytes from a base64url string (padded or not) or from raw bytes.
+
+    Error messages name the key's position in the ring, never its content.
+    """
+    if isinstance(key, bytes | bytearray):
+        raw = bytes(key)
+    elif isinstance(key, str):
+        text = key.strip()
+        if not _KEY_TEXT.fullmatch(text):
+            raise ConfigError(
+                f"sealed cookie key #{position} is not 32 bytes of URL-safe base64 "
+                f"({len(text)} characters, expected 43); {MAKE_KEY_HINT}"
+            )
+        try:
+            raw = _b64decode(text.rstrip("="))
+        except ValueError:
+            raise ConfigError(
+                f"sealed cookie key #{position} is not canonical base64url; {MAKE_KEY_HINT}"
+            ) from None
+    else:
+        raise ConfigError(
+            f"sealed cookie key #{position} must be str or bytes, got {type(key).__name__}"
+        )
+    if len(raw) != KEY_BYTES:
+        raise ConfigError(
+            f"sealed cookie key #{position} is {len(raw)} bytes; AES-256 needs exactly "
+            f"{KEY_BYTES} random bytes; {MAKE_KEY_HINT}"
+        )
+    return raw
+
+
+class KeyRing:
+    """The keys sealed cookies are encrypted with: the first encrypts, every one decrypts.
+
+    Rotation: put a new key first and keep the old ones behind it until every cookie they
+    sealed has passed its absolute lifetime, then drop them.
+    """
+
+    def __init__(self, keys: Iterable[str | bytes]) -> None:
+        raws = [parse_key(k, i) for i, k in enumerate(keys, 1)]
+        if not raws:
+            raise ConfigError(f"a sealed cookie key ring needs at least one key; {MAKE_KEY_HINT}")
+        self._by_id: dict[bytes, AESGCM] = {}
+        for position, raw in enumerate(raws, 1):
+            kid = key_id(raw)
+            if kid in self._by_id:
+                raise ConfigError(
+                    f"sealed cookie key #{position} is listed twice (or shares its key id "
+                    "with another key); remove the duplicate"
+                )
+            self._by_id[kid] = AESGCM(raw)
+        self._primary_id = key_id(raws[0])
+        self._primary = self._by_id[self._primary_id]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> KeyRing:
+        """The ring in ``COATCHECK_SEALED_KEYS``: comma-separated keys, the encrypting one first."""
+        value = (os.environ if environ is None else environ).get(KEYS_ENV, "")
+        if not value.strip():
+            raise ConfigError(
+                f"sealed cookie mode needs keys: set {KEYS_ENV} to one or more "
+                f"comma-separated keys (the encrypting one first); {MAKE_KEY_HINT}"
+            )
+        return cls.of(value)
+
+    @classmethod
+    def of(cls, keys: KeyRing | str | bytes | Iterable[str | bytes] | None) -> KeyRing:
+        """A ring from what configuration holds: a ring, a comma-separated string, one raw
+        key, a list of keys, or None for ``COATCHECK_SEALED_KEYS``."""
+        if isinstance(keys, KeyRing):
+            return keys
+        if keys is None:
+            return cls.from_env()
+        if isinstance(keys, str):
+            return cls(k for k in (part.strip() for part in keys.split(",")) if k)
+        if isinstance(keys, bytes | bytearray):
+            return cls([bytes(keys)])
+        return cls(keys)
+
+    @property
+    def primary_id(self) -> str:
+        """Hex id of the encrypting key (safe to log: it says which key, not what key)."""
+        return self._primary_id.hex()
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __repr__(self) -> str:
+        return f"<KeyRing {len(self)} key(s), encrypting with {self.primary_id}>"
+
+    def encrypt(self, plaintext: bytes, name: str) -> str:
+        """Seal ``plaintext`` for the cookie called ``name`` under the first key."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._primary.encrypt(nonce, plaintext, _associated(name))
+        return PREFIX + _b64encode(self._primary_id + nonce + sealed)
+
+    def decrypt(self, value: object, name: str) -> bytes | None:
+        """The plaintext of a value this ring sealed for ``name``, else None (never raises)."""
+        if not isinstance(value, str) or len(value) > MAX_COOKIE_BYTES:
+            return None
+        if not value.startswith(PREFIX):
+            return None
+        try:
+            raw = _b64decode(value[len(PREFIX) :])
+        except ValueError:
+            return None
+        if len(raw) < _MIN_RAW:
+            return None
+        aead = self._by_id.get(raw[:KEY_ID_BYTES])
+        if aead is None:
+            return None
+        nonce, sealed = raw[KEY_ID_BYTES:_NONCE_END], raw[_NONCE_END:]
+        try:
+            return aead.decrypt(nonce, sealed, _associated(name))
+        except InvalidTag:
+            return None
+
+
+# --- the payload -------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class SealedRecord(SessionRecord):
+    """A session record that lives in a cookie.
+
+    sid: 16 random bytes naming this session (logs, per-session revocation); ``key`` is
+        derived from it so everything that expects a store key keeps working.
+    issued_at: when this chain of cookies began (creation, login, re-authentication, or the
+        re-issue after "log out other sessions"); kept across touches and plain rotation, and
+        compared with a user's "not before" stamp. Unlike ``created_at`` it never extends the
+        absolute lifetime.
+    """
+
+    sid: bytes
+    issued_at: float
+
+    @property
+    def sid_text(self) -> str:
+        return _b64encode(self.sid)
+
+
+def new_sid() -> bytes:
+    return secrets.token_bytes(SID_BYTES)
+
+
+def sealed_key(sid: bytes, user_id: str | None) -> SessionKey:
+    """The store-shaped key of a sealed session (nothing is stored under it)."""
+    shard = user_shard(user_id) if user_id is not None else sid[:4]
+    return SessionKey(shard, hashlib.sha256(b"coatcheck-sealed-session\0" + sid).digest())
+
+
+def seal(ring: KeyRing, record: SealedRecord, name: str) -> str:
+    """The cookie value carrying ``record`` (short JSON field names: every byte counts)."""
+    doc: dict[str, Any] = {
+        "id": record.sid_text,
+        "k": record.kind,
+        "c": record.created_at,
+        "i": record.issued_at,
+        "s": record.last_seen_at,
+        "d": record.data,
+    }
+    optional = {
+        "u": record.user_id,
+        "a": record.authenticated_at,
+        "ip": record.client_ip,
+        "ua": record.user_agent,
+    }
+    doc.update({k: v for k, v in optional.items() if v is not None})
+    return ring.encrypt(encode_data(doc).encode(), name)
+
+
+def unseal(ring: KeyRing, value: object, name: str, policy: Policy) -> SealedRecord | None:
+    """The record a cookie value carries, or None for anything this ring did not seal."""
+    plaintext = ring.decrypt(value, name)
+    if plaintext is None:
+        return None
+    try:
+        return _record(json.loads(plaintext, parse_constant=_no_constant), policy)
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+def _record(doc: Any, policy: Policy) -> SealedRecord:
+    """Validate every field's type: a payload is data, never trusted to have our shape."""
+    if not isinstance(doc, dict):
+        raise TypeError("payload is not an object")
+    sid = _b64decode(_text(doc["id"]))
+    if len(sid) != SID_BYTES:
+        raise ValueError("bad session id")
+    kind = doc["k"]
+    if kind not in KINDS:
+        raise ValueError("bad kind")
+    data = doc["d"]
+    if not isinstance(data, dict):
+        raise TypeError("data is not an object")
+    user_id = _optional_text(doc.get("u"))
+    created, seen = _time(doc["c"]), _time(doc["s"])
+    authenticated = doc.get("a")
+    return SealedRecord(
+        key=sealed_key(sid, user_id),
+        user_id=user_id,
+        kind=kind,
+        created_at=created,
+        last_seen_at=seen,
+        authenticated_at=None if authenticated is None else _time(authenticated),
+        expires_at=policy.expires_at(created, seen),
+        client_ip=_optional_text(doc.get("ip")),
+        user_agent=_optional_text(doc.get("ua")),
+        data=data,
+        sid=sid,
+        issued_at=_time(doc["i"]),
+    )
+
+
+def _time(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("time is not a number")
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        raise ValueError("time is not finite")
+    return seconds
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _associated(name: str) -> bytes:
+    return VERSION.encode() + b"\0" + name.encode()
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    """Canonical unpadded URL-safe base64 (one text per byte string); ValueError otherwise."""
+    if not _BODY.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not URL-safe base64")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as exc:  # pragma: no cover - the checks above rule it out
+        raise ValueError("not URL-safe base64") from exc
+    if _b64encode(raw) != text:
+        raise ValueError("non-canonical base64 (stray bits in the last character)")
+    return raw

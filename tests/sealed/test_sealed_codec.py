@@ -1,0 +1,346 @@
+"""The sealed cookie format on its own: keys, round trips, and everything that must not open."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coatcheck import ConfigError, Policy
+from coatcheck.sealed import KEYS_ENV, KeyRing, SealedRecord, generate_key
+from coatcheck.sealed.codec import (
+    KEY_ID_BYTES,
+    NONCE_BYTES,
+    PREFIX,
+    SID_BYTES,
+    TAG_BYTES,
+    key_id,
+    new_sid,
+    parse_key,
+    seal,
+    sealed_key,
+    unseal,
+)
+
+NAME = "__Host-session"
+POLICY = Policy()
+T0 = 1_800_000_000.0
+
+
+def make_record(**changes: Any) -> SealedRecord:
+    sid = new_sid()
+    record = SealedRecord(
+        key=sealed_key(sid, "alice"),
+        user_id="alice",
+        kind="browser",
+        created_at=T0,
+        last_seen_at=T0 + 30.5,
+        authenticated_at=T0 + 1.25,
+        expires_at=POLICY.expires_at(T0, T0 + 30.5),
+        client_ip="203.0.113.7",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64)",
+        data={"cart": [1, 2, 3], "name": "Zoë ✓", "nested": {"a": None, "b": True}},
+        sid=sid,
+        issued_at=T0 + 0.5,
+    )
+    return replace(record, **changes)
+
+
+def raw_of(value: str) -> bytes:
+    body = value[len(PREFIX) :]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+
+def text_of(raw: bytes) -> str:
+    return PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def ring() -> KeyRing:
+    return KeyRing([generate_key()])
+
+
+# --- keys --------------------------------------------------------------------------------
+
+
+def test_generated_keys_are_32_random_bytes_in_base64url() -> None:
+    key = generate_key()
+    assert len(key) == 43 and "=" not in key
+    assert parse_key(key) == base64.urlsafe_b64decode(key + "=")
+    assert parse_key(key + "=") == parse_key(key)
+    assert generate_key() != key
+
+
+def test_raw_byte_keys_are_accepted() -> None:
+    raw = bytes(range(32))
+    ring = KeyRing([raw])
+    assert ring.primary_id == key_id(raw).hex()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "too-short",
+        "A" * 44,  # 33 bytes
+        "A" * 42 + "B",  # stray bits in the last character
+        base64.b64encode(b"\xfb" * 32).decode(),  # standard alphabet (+ /), not URL-safe
+        b"\x00" * 16,
+        12345,
+    ],
+)
+def test_bad_keys_are_config_errors_that_never_echo_the_key(bad: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        KeyRing([generate_key(), bad])
+    message = str(info.value)
+    assert "#2" in message
+    assert "python -c" in message or "str or bytes" in message
+    if isinstance(bad, str) and bad:
+        assert bad not in message
+
+
+def test_a_ring_needs_a_key_and_no_duplicates() -> None:
+    with pytest.raises(ConfigError, match="at least one key"):
+        KeyRing([])
+    key = generate_key()
+    with pytest.raises(ConfigError, match="listed twice"):
+        KeyRing([key, key])
+
+
+def test_keys_come_from_the_environment() -> None:
+    new, old = generate_key(), generate_key()
+    ring = KeyRing.from_env({KEYS_ENV: f" {new} , {old},"})
+    assert len(ring) == 2 and ring.primary_id == key_id(parse_key(new)).hex()
+    with pytest.raises(ConfigError, match=KEYS_ENV):
+        KeyRing.from_env({})
+    assert KeyRing.of(f"{new},{old}").primary_id == ring.primary_id
+
+
+def test_repr_never_shows_key_material() -> None:
+    key = generate_key()
+    text = repr(KeyRing([key]))
+    assert key not in text and "1 key" in text
+
+
+# --- round trip and format -----------------------------------------------------------------
+
+
+def test_round_trip_keeps_every_field(ring: KeyRing) -> None:
+    record = make_record()
+    assert unseal(ring, seal(ring, record, NAME), NAME, POLICY) == record
+
+
+def test_round_trip_of_a_minimal_anonymous_record(ring: KeyRing) -> None:
+    sid = new_sid()
+    record = make_record(
+        key=sealed_key(sid, None),
+        user_id=None,
+        authenticated_at=None,
+        client_ip=None,
+        user_agent=None,
+        data={},
+        sid=sid,
+    )
+    assert unseal(ring, seal(ring, record, NAME), NAME, POLICY) == record
+
+
+def test_format_is_prefix_key_id_nonce_ciphertext(ring: KeyRing) -> None:
+    value = seal(ring, make_record(), NAME)
+    assert value.startswith("cs1.")
+    assert all(c.isalnum() or c in "-_" for c in value[len(PREFIX) :])
+    raw = raw_of(value)
+    assert raw[:KEY_ID_BYTES].hex() == ring.primary_id
+    assert len(raw) > KEY_ID_BYTES + NONCE_BYTES + TAG_BYTES
+
+
+def test_payload_is_plain_json_with_a_16_byte_session_id(ring: KeyRing) -> None:
+    record = make_record()
+    plaintext = ring.decrypt(seal(ring, record, NAME), NAME)
+    assert plaintext is not None
+    doc = json.loads(plaintext)
+    assert doc["u"] == "alice" and doc["d"] == record.data and doc["i"] == record.issued_at
+    assert len(base64.urlsafe_b64decode(doc["id"] + "==")) == SID_BYTES
+
+
+def test_every_seal_uses_a_fresh_nonce(ring: KeyRing) -> None:
+    record = make_record()
+    values = {seal(ring, record, NAME) for _ in range(50)}
+    nonces = {raw_of(v)[KEY_ID_BYTES : KEY_ID_BYTES + NONCE_BYTES] for v in values}
+    assert len(values) == len(nonces) == 50
+
+
+# --- nothing else opens ----------------------------------------------------------------------
+
+
+def test_flipping_any_bit_of_any_byte_fails(ring: KeyRing) -> None:
+    raw = raw_of(seal(ring, make_record(), NAME))
+    for position in range(len(raw)):
+        for bit in (0x01, 0x80):
+            tampered = bytearray(raw)
+            tampered[position] ^= bit
+            assert unseal(ring, text_of(bytes(tampered)), NAME, POLICY) is None, position
+
+
+def test_changing_any_character_fails(ring: KeyRing) -> None:
+    value = seal(ring, make_record(), NAME)
+    for position in range(len(PREFIX), len(value)):
+        swapped = "B" if value[position] == "A" else "A"
+        changed = value[:position] + swapped + value[position + 1 :]
+        assert unseal(ring, changed, NAME, POLICY) is None, position
+
+
+def test_a_non_canonical_encoding_of_a_valid_value_fails(ring: KeyRing) -> None:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for n in range(3):  # one of three lengths leaves unused bits in the last character
+        value = seal(ring, make_record(data={"p": "x" * n}), NAME)
+        if (len(value) - len(PREFIX)) % 4:
+            break
+    stray = alphabet[alphabet.index(value[-1]) ^ 1]  # flips a bit base64 decoders ignore
+    twin = value[:-1] + stray
+    assert raw_of(twin) == raw_of(value)
+    assert unseal(ring, value, NAME, POLICY) is not None
+    assert unseal(ring, twin, NAME, POLICY) is None
+
+
+def test_every_truncation_fails(ring: KeyRing) -> None:
+    value = seal(ring, make_record(data={}), NAME)
+    for length in range(len(value)):
+        assert unseal(ring, value[:length], NAME, POLICY) is None, length
+    raw = raw_of(value)
+    assert unseal(ring, text_of(raw[:-1]), NAME, POLICY) is None
+
+
+def test_a_value_moved_to_another_cookie_name_fails(ring: KeyRing) -> None:
+    value = seal(ring, make_record(), NAME)
+    assert unseal(ring, value, "__Host-other", POLICY) is None
+    assert unseal(ring, value, "session", POLICY) is None
+
+
+def test_another_key_fails_even_with_a_forged_key_id(ring: KeyRing) -> None:
+    other = KeyRing([generate_key()])
+    value = seal(other, make_record(), NAME)
+    assert unseal(ring, value, NAME, POLICY) is None
+    forged = bytes.fromhex(ring.primary_id) + raw_of(value)[KEY_ID_BYTES:]
+    assert unseal(ring, text_of(forged), NAME, POLICY) is None
+
+
+def test_another_format_version_fails(ring: KeyRing) -> None:
+    value = seal(ring, make_record(), NAME)
+    assert unseal(ring, "cs2." + value[len(PREFIX) :], NAME, POLICY) is None
+    assert unseal(ring, value[len(PREFIX) :], NAME, POLICY) is None
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        "",
+        "cs1.",
+        "cs1.====",
+        "cs1." + "A" * 5,
+        "cs1." + "A" * 4000,
+        "cs1." + "A" * 100_000,
+        "cc1_" + "A" * 48,
+        "x" * 1_000_000,
+        "cs1.\x00\xff\ud800",
+        "cs1.a+b/c=",
+        "cs1.YWJj ZGVm",
+        b"cs1.AAAA",
+        12,
+        ["cs1.AAAA"],
+    ],
+)
+def test_junk_opens_as_nothing(ring: KeyRing, junk: Any) -> None:
+    assert ring.decrypt(junk, NAME) is None
+    assert unseal(ring, junk, NAME, POLICY) is None
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        [],
+        "text",
+        {},
+        {"id": "AAAA", "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 22, "k": "robot", "c": T0, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 22, "k": "browser", "c": "yesterday", "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 22, "k": "browser", "c": True, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": []},
+        {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}, "u": 7},
+        {"id": 5, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}},
+    ],
+)
+def test_authentic_but_malformed_payloads_open_as_nothing(ring: KeyRing, doc: Any) -> None:
+    value = ring.encrypt(json.dumps(doc).encode(), NAME)
+    assert unseal(ring, value, NAME, POLICY) is None
+
+
+def test_non_json_constants_are_refused(ring: KeyRing) -> None:
+    text = '{"id":"' + "A" * 22 + '","k":"browser","c":NaN,"i":1,"s":1,"d":{}}'
+    assert unseal(ring, ring.encrypt(text.encode(), NAME), NAME, POLICY) is None
+    assert unseal(ring, ring.encrypt(b"\xff\xfe junk", NAME), NAME, POLICY) is None
+
+
+# --- rotation ------------------------------------------------------------------------------
+
+
+def test_key_rotation() -> None:
+    old_key, new_key = generate_key(), generate_key()
+    before = KeyRing([old_key])
+    during = KeyRing([new_key, old_key])
+    after = KeyRing([new_key])
+    record = make_record()
+    old_value = seal(before, record, NAME)
+
+    assert unseal(during, old_value, NAME, POLICY) == record  # old cookies still open
+    new_value = seal(during, record, NAME)
+    assert raw_of(new_value)[:KEY_ID_BYTES].hex() == during.primary_id == after.primary_id
+    assert unseal(before, new_value, NAME, POLICY) is None  # sealed with the new key
+    assert unseal(after, new_value, NAME, POLICY) == record
+    assert unseal(after, old_value, NAME, POLICY) is None  # dropping the old key ends them
+
+
+# --- properties ------------------------------------------------------------------------------
+
+_RING = KeyRing([generate_key()])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(st.text(max_size=5000) | st.binary(max_size=5000).map(lambda b: b.decode("latin-1")))
+def test_opening_arbitrary_text_never_raises(value: str) -> None:
+    assert unseal(_RING, value, NAME, POLICY) is None
+    assert unseal(_RING, PREFIX + value, NAME, POLICY) is None
+
+
+@given(st.binary(max_size=300))
+def test_opening_arbitrary_bytes_after_the_prefix_never_raises(raw: bytes) -> None:
+    assert unseal(_RING, text_of(raw), NAME, POLICY) is None
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "k", "c", "i", "s", "a", "u", "ip", "ua", "d", "x"]), _json
+    )
+    | _json
+)
+def test_opening_any_authentic_json_never_raises(doc: Any) -> None:
+    value = _RING.encrypt(json.dumps(doc).encode(), NAME)
+    result = unseal(_RING, value, NAME, POLICY)
+    assert result is None or isinstance(result, SealedRecord)
+
+
+def test_a_raw_aesgcm_value_without_our_framing_fails(ring: KeyRing) -> None:
+    key = AESGCM.generate_key(bit_length=256)
+    sealed = AESGCM(key).encrypt(b"\x00" * 12, b"{}", None)
+    assert unseal(ring, text_of(b"\x00" * 4 + b"\x00" * 12 + sealed), NAME, POLICY) is None
