@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import SyncView
+from harness import SyncView
 
 from coatcheck import (
     ConfigError,

@@ -148,7 +148,7 @@ class AsyncSessionManager:
         """
         if session.user_id is not None and session.user_id != user_id:
             carry = False
-        data = _carried(session, carry)
+        data = session.carried(carry)
         return await self._insert(
             session, data, user_id=user_id, now=self.clock(), kind=kind, authenticated=True
         )
@@ -306,11 +306,3 @@ class AsyncSessionManager:
                 reason=reason,
                 level=level,
             )
-
-
-def _carried(session: Session, carry: bool | Collection[str]) -> dict[str, Any]:
-    if carry is True:
-        return session.snapshot()
-    if carry is False:
-        return {}
-    return {k: session[k] for k in carry if k in session}

@@ -149,7 +149,7 @@ class SessionManager:
         """
         if session.user_id is not None and session.user_id != user_id:
             carry = False
-        data = _carried(session, carry)
+        data = session.carried(carry)
         return self._insert(
             session, data, user_id=user_id, now=self.clock(), kind=kind, authenticated=True
         )
@@ -307,11 +307,3 @@ class SessionManager:
                 reason=reason,
                 level=level,
             )
-
-
-def _carried(session: Session, carry: bool | Collection[str]) -> dict[str, Any]:
-    if carry is True:
-        return session.snapshot()
-    if carry is False:
-        return {}
-    return {k: session[k] for k in carry if k in session}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Collection, Iterator, MutableMapping
 from typing import Any
 
 from .policy import Verdict
@@ -102,6 +102,14 @@ class Session(MutableMapping[str, Any]):
         """Delete every key (recorded key by key, so concurrent writers keep theirs)."""
         for key in list(self):
             del self[key]
+
+    def carried(self, carry: bool | Collection[str]) -> dict[str, Any]:
+        """The data a login moves to the new session: all (True), none (False) or named keys."""
+        if carry is True:
+            return self.snapshot()
+        if carry is False:
+            return {}
+        return {k: self[k] for k in carry if k in self}
 
     def snapshot(self) -> dict[str, Any]:
         """The data as this request sees it, as a plain dict."""

@@ -18,7 +18,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import replace
 from typing import Any
 
-from ..._async.manager import _carried
 from ...cookies import MAX_COOKIE_BYTES, CookieSettings
 from ...core import events
 from ...core.clock import Clock, system_clock
@@ -165,7 +164,7 @@ class AsyncSealedSessionManager:
         old = _sealed(session.record)
         record = self._successor(
             session,
-            _carried(session, carry),
+            session.carried(carry),
             user_id=user_id,
             now=self.clock(),
             kind=kind,

@@ -19,7 +19,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import replace
 from typing import Any
 
-from ..._sync.manager import _carried
 from ...cookies import MAX_COOKIE_BYTES, CookieSettings
 from ...core import events
 from ...core.clock import Clock, system_clock
@@ -166,7 +165,7 @@ class SealedSessionManager:
         old = _sealed(session.record)
         record = self._successor(
             session,
-            _carried(session, carry),
+            session.carried(carry),
             user_id=user_id,
             now=self.clock(),
             kind=kind,

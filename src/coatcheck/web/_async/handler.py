@@ -14,8 +14,8 @@ from collections.abc import Collection, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-from ...cookies import cookie_values, host_is_loopback
-from ...core.errors import SessionGone, StoreUnavailable
+from ...cookies import CookieTooLarge, cookie_values, host_is_loopback
+from ...core.errors import SessionGone, SessionTooLarge, StoreUnavailable
 from ...core.policy import Verdict
 from ...core.session import Session
 from .. import csrf
@@ -190,6 +190,11 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         return f"<RequestSession {self.request.method} {self.request.path} {state}>"
 
 
+def _too_large(exc: Exception) -> WebError:
+    """Oversized session data is the application's bug: say so plainly, send no cookie."""
+    return WebError(500, "session_too_large", f"Session not saved: {exc}")
+
+
 @contextmanager
 def _store_errors() -> Iterator[None]:
     """A store outage inside login/logout becomes the same clear 503 as anywhere else."""
@@ -343,6 +348,8 @@ class AsyncSessionHandler:
             await self.manager.save(session)
         except StoreUnavailable as exc:
             raise store_unavailable(exc) from exc
+        except SessionTooLarge as exc:
+            raise _too_large(exc) from exc
         except SessionGone as exc:
             raise WebError(
                 409,
@@ -352,6 +359,16 @@ class AsyncSessionHandler:
                 [("set-cookie", self.cookie.expire_cookie())],
             ) from exc
         headers = [("vary", "Cookie")]
+        try:
+            headers += self._cookie_headers(state, session)
+        except CookieTooLarge as exc:
+            raise _too_large(exc) from exc
+        return headers
+
+    def _cookie_headers(
+        self, state: AsyncRequestSession, session: Session
+    ) -> list[tuple[str, str]]:
+        headers: list[tuple[str, str]] = []
         if session.token:
             max_age = None
             if session.record is not None:
