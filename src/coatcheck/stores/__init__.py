@@ -18,8 +18,17 @@ from ..core.errors import ConfigError
 from .base import AsyncStore, Store
 
 DEFAULT_URL = "sqlite:///coatcheck.db"
+STORE_URL_ENV = "COATCHECK_STORE_URL"
 
-__all__ = ["DEFAULT_URL", "AsyncStore", "Store", "open_async_store", "open_store", "scheme_of"]
+__all__ = [
+    "DEFAULT_URL",
+    "STORE_URL_ENV",
+    "AsyncStore",
+    "Store",
+    "open_async_store",
+    "open_store",
+    "scheme_of",
+]
 
 
 def scheme_of(url: str) -> str:

@@ -3,13 +3,17 @@ managers plug in alike."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import os
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
+from ..cookies import CookieSettings
 from ..core.clock import Clock
+from ..core.errors import ConfigError
 from ..core.policy import Policy
 from ..core.records import Kind
 from ..core.session import Session
+from ..stores import STORE_URL_ENV
 
 
 class SessionBackend(Protocol):
@@ -70,3 +74,64 @@ class AsyncSessionBackend(Protocol):
     async def logout_other_sessions(self, session: Session) -> int: ...
 
     async def close(self) -> None: ...
+
+
+MODE_ENV = "COATCHECK_SESSION_MODE"
+MODES = ("server", "sealed")
+
+
+def _mode(mode: str | None) -> str:
+    chosen = (mode or os.environ.get(MODE_ENV) or "server").strip().lower()
+    if chosen not in MODES:
+        raise ConfigError(f"session mode must be 'server' or 'sealed', got {chosen!r} ({MODE_ENV})")
+    return chosen
+
+
+def _url(store_url: str | None) -> str | None:
+    return store_url or os.environ.get(STORE_URL_ENV) or None
+
+
+def build_backend(
+    *,
+    mode: str | None = None,
+    store_url: str | None = None,
+    policy: Policy | None = None,
+    cookie: CookieSettings | None = None,
+    sealed_keys: str | Sequence[str | bytes] | None = None,
+) -> SessionBackend:
+    """The one switch between server-side sessions and sealed cookies (synchronous).
+
+    ``mode`` (or ``COATCHECK_SESSION_MODE``): ``server`` keeps sessions in the store at
+    ``store_url`` (or ``COATCHECK_STORE_URL``, else the SQLite default); ``sealed`` keeps them
+    in the cookie, encrypted with ``sealed_keys`` (or ``COATCHECK_SEALED_KEYS``), and uses the
+    store only if one is configured, for logout-everywhere stamps.
+    """
+    from .._sync.manager import SessionManager
+    from ..sealed import SealedSessionManager
+    from ..stores import DEFAULT_URL, open_store
+
+    url = _url(store_url)
+    if _mode(mode) == "server":
+        return SessionManager(open_store(url or DEFAULT_URL), policy)
+    store = open_store(url) if url else None
+    return SealedSessionManager(sealed_keys, policy, cookie=cookie, store=store)
+
+
+def build_async_backend(
+    *,
+    mode: str | None = None,
+    store_url: str | None = None,
+    policy: Policy | None = None,
+    cookie: CookieSettings | None = None,
+    sealed_keys: str | Sequence[str | bytes] | None = None,
+) -> AsyncSessionBackend:
+    """:func:`build_backend` for asyncio applications."""
+    from .._async.manager import AsyncSessionManager
+    from ..sealed import AsyncSealedSessionManager
+    from ..stores import DEFAULT_URL, open_async_store
+
+    url = _url(store_url)
+    if _mode(mode) == "server":
+        return AsyncSessionManager(open_async_store(url or DEFAULT_URL), policy)
+    store = open_async_store(url) if url else None
+    return AsyncSealedSessionManager(sealed_keys, policy, cookie=cookie, store=store)

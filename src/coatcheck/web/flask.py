@@ -38,15 +38,14 @@ import flask
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
-from .._sync.manager import SessionManager
 from ..cookies import CookieSettings, development, host_is_loopback
 from ..core.errors import ConfigError, SessionGone, StoreUnavailable
 from ..core.policy import Policy
 from ..core.records import encode_value
-from ..stores import open_store
+from ..stores import STORE_URL_ENV
 from . import csrf, guards
 from ._sync.handler import FormState, RequestSession, SessionHandler
-from .backend import SessionBackend
+from .backend import SessionBackend, build_backend
 from .errors import WebError, store_unavailable
 from .request import RequestInfo
 from .settings import WebSettings
@@ -71,7 +70,6 @@ __all__ = [
 
 EXTENSION_KEY = "coatcheck"
 ENVIRON_KEY = "coatcheck.flask_session"
-STORE_URL_ENV = "COATCHECK_STORE_URL"
 PERMANENT_KEY = "_permanent"  # where Flask's SessionMixin keeps ``session.permanent``
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -248,12 +246,20 @@ class CoatCheck:
     def init_app(self, app: flask.Flask) -> None:
         """Install the session interface, the CSRF check, error pages and template helpers."""
         manager = self._manager
+        settings = self._settings if self._settings is not None else settings_from_config(app)
         if manager is None:
-            policy = self._policy if self._policy is not None else policy_from_config(app)
-            manager = SessionManager(open_store(self._store_url or _store_url(app)), policy)
+            mode = app.config.get("COATCHECK_SESSION_MODE")
+            url = self._store_url or app.config.get("COATCHECK_STORE_URL")
+            manager = build_backend(
+                mode=mode,
+                store_url=url or (None if mode == "sealed" else _store_url(app)),
+                policy=self._policy if self._policy is not None else policy_from_config(app),
+                cookie=settings.cookie,
+                sealed_keys=app.config.get("COATCHECK_SEALED_KEYS"),
+            )
         interface = CoatCheckSessionInterface(
             manager,
-            self._settings if self._settings is not None else settings_from_config(app),
+            settings,
             loopback_development=_flag(app.config, "COATCHECK_LOOPBACK_DEVELOPMENT", False),
         )
         app.session_interface = interface

@@ -17,7 +17,6 @@ the ``Session`` dependency), so a route that never asks for it costs no store ca
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -28,15 +27,13 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
-from .._async.manager import AsyncSessionManager
 from ..cookies import development, host_is_loopback
 from ..core.errors import ConfigError
 from ..core.policy import Policy
-from ..stores import DEFAULT_URL, open_async_store
 from . import guards
 from ._async.handler import AsyncRequestSession
 from .asgi import SCOPE_KEY, ASGIApp, Receive, Scope, Send, SessionMiddleware, request_from_scope
-from .backend import AsyncSessionBackend
+from .backend import AsyncSessionBackend, build_async_backend
 from .csrf import FORM_FIELD
 from .errors import WebError
 from .settings import WebSettings
@@ -58,8 +55,6 @@ __all__ = [
     "session_middleware",
     "web_error_response",
 ]
-
-STORE_URL_ENV = "COATCHECK_STORE_URL"
 
 
 # -- installing -------------------------------------------------------------------------------
@@ -97,7 +92,8 @@ def add_sessions(
     """Install server-side sessions on a Starlette or FastAPI app; returns the manager.
 
     Give either a ready ``manager`` (you close it) or a ``store_url`` and optional ``policy``
-    (default: ``$COATCHECK_STORE_URL``, else ``sqlite:///coatcheck.db``); a manager built here
+    (default: ``$COATCHECK_STORE_URL``, else ``sqlite:///coatcheck.db``;
+    ``COATCHECK_SESSION_MODE=sealed`` switches to sealed cookies); a manager built here
     is closed when the app's lifespan ends. ``loopback_development=True`` serves requests over
     plain ``http://`` to 127.0.0.1/localhost/::1 with the development cookie (``session``,
     no ``Secure``) and every other request with ``settings.cookie``, so one app runs both on
@@ -107,8 +103,9 @@ def add_sessions(
         raise ConfigError("add_sessions takes either manager= or store_url=/policy=, not both")
     owned = manager is None
     if manager is None:
-        url = store_url or os.environ.get(STORE_URL_ENV) or DEFAULT_URL
-        manager = AsyncSessionManager(open_async_store(url), policy)
+        manager = build_async_backend(
+            store_url=store_url, policy=policy, cookie=(settings or WebSettings()).cookie
+        )
     app.add_middleware(
         _session_app,
         manager=manager,
