@@ -366,7 +366,9 @@ class SessionHandler:
             raise _too_large(exc) from exc
         return headers
 
-    def _cookie_headers(self, state: RequestSession, session: Session) -> list[tuple[str, str]]:
+    def _cookie_headers(
+        self, state: RequestSession, session: Session
+    ) -> list[tuple[str, str]]:
         headers: list[tuple[str, str]] = []
         if session.token:
             max_age = None

@@ -1,0 +1,1 @@
+"""coatcheck with Django: login, a protected page, logout, a CSRF-protected form, messages."""

@@ -1,0 +1,11 @@
+"""The WSGI ``application`` (e.g. ``gunicorn --chdir examples/django_project demosite.wsgi``)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demosite.settings")
+
+application = get_wsgi_application()

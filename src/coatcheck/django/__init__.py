@@ -1,0 +1,18 @@
+"""Django integration: ``SESSION_ENGINE = "coatcheck.django"``.
+
+* :class:`SessionStore` — Django's session contract kept by coatcheck (this module is the
+  engine Django imports);
+* :mod:`coatcheck.django.middleware` — ``SessionMiddleware`` (lazy lookup, cookie headers,
+  503 on store failure) and ``CsrfMiddleware``;
+* :mod:`coatcheck.django.decorators` — ``login_required``, ``fresh_login_required``;
+* :mod:`coatcheck.django.context_processors` and ``{% load coatcheck %}`` — the CSRF token;
+* :mod:`coatcheck.django.conf` — settings, and ``set_manager()`` for tests.
+
+See ``docs/web/django.md``.
+"""
+
+from __future__ import annotations
+
+from .store import SessionStore
+
+__all__ = ["SessionStore"]

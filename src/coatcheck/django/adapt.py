@@ -1,0 +1,77 @@
+"""Between Django's request/response objects and the sans-I/O web core."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseRedirectBase
+
+from ..core.errors import StoreUnavailable
+from ..web.errors import WebError, store_unavailable
+from ..web.guards import Redirect
+from ..web.request import RequestInfo
+from ..web.wsgi import request_from_environ
+
+_INFO_ATTR = "_coatcheck_request_info"
+
+
+def request_info(request: HttpRequest) -> RequestInfo:
+    """The request as the web core sees it (built once per request).
+
+    Scheme and host come from Django (``SECURE_PROXY_SSL_HEADER``, ``ALLOWED_HOSTS`` and
+    ``USE_X_FORWARDED_HOST`` apply), the rest from ``request.META``, which is the WSGI environ
+    or Django's ASGI equivalent.
+    """
+    info: RequestInfo | None = getattr(request, _INFO_ATTR, None)
+    if info is None:
+        base = request_from_environ(request.META)
+        info = RequestInfo(
+            method=request.method or "GET",
+            path=request.path,
+            scheme=request.scheme or "http",
+            headers={**base.headers, "host": request.get_host()},
+            peer=base.peer,
+            query=base.query,
+        )
+        setattr(request, _INFO_ATTR, info)
+    return info
+
+
+def as_web_error(exc: BaseException | None) -> WebError | None:
+    """The deliberate HTTP answer for a session-layer failure, or None for anything else."""
+    if isinstance(exc, WebError):
+        return exc
+    if isinstance(exc, StoreUnavailable):
+        return store_unavailable(exc)
+    return None
+
+
+def error_response(error: WebError, info: RequestInfo | None) -> HttpResponse:
+    """``error`` rendered for a browser (HTML) or an API client (JSON), never a traceback."""
+    status, headers, body = error.render(info)
+    response = HttpResponse(body, status=status)
+    for name, value in headers:
+        if name == "set-cookie":
+            add_set_cookie(response, value)
+        elif name != "content-length":  # Django computes it
+            response[name] = value
+    return response
+
+
+def redirect_response(redirect: Redirect) -> HttpResponse:
+    return HttpResponseSeeOther(redirect.location)
+
+
+class HttpResponseSeeOther(HttpResponseRedirectBase):
+    """303: the browser follows with a GET, whatever the method was."""
+
+    status_code = 303
+
+
+def add_set_cookie(response: HttpResponse, header: str) -> None:
+    """Put a ``Set-Cookie`` value built by :class:`~coatcheck.cookies.CookieSettings` into
+    ``response.cookies`` (where Django, its test client and other middleware look for it)."""
+    parsed: SimpleCookie = SimpleCookie()
+    parsed.load(header)
+    response.cookies.update(parsed)

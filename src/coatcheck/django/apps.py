@@ -1,0 +1,58 @@
+"""``INSTALLED_APPS += ["coatcheck.django"]``: the ``{% load coatcheck %}`` tags, the
+``clearsessions`` command and start-up checks of the configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+
+from ..core.errors import ConfigError
+
+DJANGO_SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
+DJANGO_CSRF = "django.middleware.csrf.CsrfViewMiddleware"
+
+
+class CoatcheckConfig(AppConfig):
+    name = "coatcheck.django"
+    label = "coatcheck"
+    verbose_name = "coatcheck sessions"
+
+    def ready(self) -> None:
+        checks.register(check_settings)
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Configuration mistakes reported by ``manage.py check`` (and at ``runserver``)."""
+    from .conf import cookie_settings, policy, web_settings
+
+    found: list[checks.CheckMessage] = []
+    try:
+        cookie_settings()
+        policy()
+        web_settings()
+    except ConfigError as exc:
+        found.append(checks.Error(str(exc), id="coatcheck.E001"))
+    middleware = list(getattr(settings, "MIDDLEWARE", ()))
+    if DJANGO_SESSIONS in middleware and settings.SESSION_ENGINE == "coatcheck.django":
+        found.append(
+            checks.Warning(
+                f"{DJANGO_SESSIONS} with the coatcheck engine sets a cookie on every change, "
+                "cannot answer 503 when the store is down and sends no Clear-Site-Data at "
+                "logout.",
+                hint="Use coatcheck.django.middleware.SessionMiddleware instead.",
+                id="coatcheck.W001",
+            )
+        )
+    if DJANGO_CSRF in middleware and "coatcheck.django.middleware.CsrfMiddleware" in middleware:
+        found.append(
+            checks.Warning(
+                "Both Django's CsrfViewMiddleware and coatcheck's CsrfMiddleware are installed; "
+                "forms would need both tokens.",
+                hint=f"Remove {DJANGO_CSRF}.",
+                id="coatcheck.W002",
+            )
+        )
+    return found

@@ -1,0 +1,229 @@
+"""Django middleware: sessions (with 503 on store failure) and CSRF, over the shared web core.
+
+::
+
+    MIDDLEWARE = [
+        "django.middleware.security.SecurityMiddleware",
+        "coatcheck.django.middleware.SessionMiddleware",   # instead of Django's
+        "django.middleware.common.CommonMiddleware",
+        "coatcheck.django.middleware.CsrfMiddleware",      # instead of CsrfViewMiddleware
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        ...
+    ]
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import got_request_exception
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.deprecation import MiddlewareMixin
+
+from ..core.errors import SessionLimitReached, SessionTooLarge, StoreUnavailable
+from ..web import csrf
+from ..web.errors import WebError, store_unavailable
+from .adapt import add_set_cookie, as_web_error, error_response, request_info
+from .conf import get_config
+from .store import SessionStore
+
+_ESCAPED = "_coatcheck_escaped_error"
+# Django's own names, accepted too, so ``{% csrf_token %}`` and admin forms keep working.
+DJANGO_FORM_FIELD = "csrfmiddlewaretoken"
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """``request.session`` kept by coatcheck.
+
+    Differences from Django's middleware: the session is looked up lazily by the shared web
+    core (a request that never uses it costs no store call; several cookies of our name are
+    resolved safely); a read-only request slides the idle timeout at most once per touch
+    interval; ``Set-Cookie`` is sent only when the token changes, always with
+    ``Cache-Control: no-store``; ``django.contrib.auth.logout`` expires the cookie and sends
+    ``Clear-Site-Data: "cookies"``; a store failure is a 503 page or JSON body, never a
+    traceback.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        engine = self.SessionStore
+        if not issubclass(engine, SessionStore):
+            raise ImproperlyConfigured(
+                "coatcheck.django.middleware.SessionMiddleware needs "
+                f"SESSION_ENGINE = 'coatcheck.django', not {settings.SESSION_ENGINE!r}"
+            )
+        self.store_class: type[SessionStore] = engine
+
+    def process_request(  # type: ignore[override]  # may answer early, as middleware can
+        self, request: HttpRequest
+    ) -> HttpResponse | None:
+        info = request_info(request)
+        handler = get_config().handler_for(info)
+        try:
+            state = handler.begin(info)  # refuses development cookies off loopback
+        except WebError as error:
+            return error_response(error, info)
+        request.session = self.store_class(request=state)
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A view (or template) that hit a store failure gets the 503, not a 500."""
+        error = as_web_error(exception)
+        return None if error is None else error_response(error, request_info(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        escaped: WebError | None = getattr(request, _ESCAPED, None)
+        if escaped is not None:  # raised in other middleware: Django made it a 500
+            return error_response(escaped, request_info(request))
+        store = getattr(request, "session", None)
+        if not isinstance(store, SessionStore) or store.exempt or not store.loaded:
+            return response
+        try:
+            _finish(store, response)
+        except WebError as error:
+            return error_response(error, request_info(request))
+        return response
+
+
+def _finish(store: SessionStore, response: HttpResponse) -> None:
+    """Save the request's changes (one write at most) and set the headers that go with them."""
+    state = store.request_state
+    assert state is not None
+    cookie = state.handler.cookie
+    patch_vary_headers(response, ("Cookie",))
+    if store.logged_out and store.auth_user is None:
+        # Anything stored after logout() is dropped: the browser is told to forget the site's
+        # cookies anyway.
+        add_set_cookie(response, cookie.expire_cookie())
+        response["Clear-Site-Data"] = '"cookies"'
+        patch_cache_control(response, no_store=True)
+        return
+    if response.status_code >= 500:
+        return  # like Django: a failed request saves nothing
+    core = store.core
+    if state.conflict and (core.modified or core.token or store.auth_user):
+        raise WebError(
+            400,
+            "conflicting_session_cookies",
+            "This request carried several different session cookies; nothing was saved. "
+            "Clear this site's cookies and log in again.",
+        )
+    try:
+        store.persist()
+    except StoreUnavailable as exc:
+        raise store_unavailable(exc) from exc
+    except SessionTooLarge as exc:  # the application's bug: say so plainly, set no cookie
+        raise WebError(500, "session_too_large", f"Session not saved: {exc}") from exc
+    except SessionLimitReached as exc:  # Policy(on_limit="refuse"): this login is refused
+        raise WebError(
+            409,
+            "session_limit_reached",
+            "This account already has as many sessions as allowed; log out on another "
+            "device and try again.",
+        ) from exc
+    except UpdateError as exc:  # the session ended meanwhile (SessionGone)
+        raise WebError(
+            409,
+            "session_ended",
+            "Your session ended (logged out or revoked) before this change could be saved; "
+            "nothing was saved. Please log in again.",
+            [("set-cookie", cookie.expire_cookie())],
+        ) from exc
+    core = store.core  # a login may have replaced it
+    if core.token and core.record is not None:
+        manager = store.manager
+        max_age = int(core.record.created_at + manager.policy.absolute_lifetime - manager.clock())
+        cookie = replace(cookie, persistent=not store.get_expire_at_browser_close())
+        add_set_cookie(response, cookie.set_cookie(core.token, max_age))
+        patch_cache_control(response, no_store=True)
+    elif state.cookie_values and store.session_key is None and not state.conflict:
+        add_set_cookie(response, cookie.expire_cookie())  # the presented cookie is dead
+
+
+class CsrfMiddleware(MiddlewareMixin):
+    """CSRF protection for unsafe, cookie-authenticated requests (replaces Django's).
+
+    Both layers of :mod:`coatcheck.web.csrf`: the request's origin (``Sec-Fetch-Site``,
+    ``Origin``, ``Referer`` against this site and ``CSRF_TRUSTED_ORIGINS``), then the session's
+    synchronizer token from the form field ``csrf_token`` or the ``X-CSRF-Token`` header
+    (Django's ``csrfmiddlewaretoken`` and ``X-CSRFToken`` are accepted too). Views marked
+    ``@csrf_exempt`` and requests with ``Authorization: Bearer`` or without a session cookie
+    are not checked.
+    """
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Any,
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        if getattr(view_func, "csrf_exempt", False):
+            return None
+        store = getattr(request, "session", None)
+        state = store.request_state if isinstance(store, SessionStore) else None
+        if store is None or state is None:
+            raise ImproperlyConfigured(
+                "coatcheck.django.middleware.CsrfMiddleware needs "
+                "coatcheck.django.middleware.SessionMiddleware before it in MIDDLEWARE"
+            )
+        info = state.request
+        web = get_config().web
+        if state.exempt or not csrf.needs_check(info, web, bool(state.cookie_values)):
+            return None
+        problem = csrf.origin_problem(info, web)
+        if problem:
+            error = WebError(403, "csrf_origin", f"Cross-site request refused: {problem}.")
+            return error_response(error, info)
+        try:
+            expected = store.get(csrf.SESSION_KEY)
+        except (StoreUnavailable, WebError) as exc:
+            return error_response(as_web_error(exc) or store_unavailable(exc), info)
+        if not csrf.token_matches(expected, _presented_token(request)):
+            error = WebError(
+                403,
+                "csrf_token",
+                "The form's CSRF token is missing or does not match this session; "
+                "reload the page and try again.",
+            )
+            return error_response(error, info)
+        return None
+
+
+def _presented_token(request: HttpRequest) -> str | None:
+    header = request.headers.get(csrf.HEADER) or request.META.get(settings.CSRF_HEADER_NAME)
+    if header:
+        return str(header)
+    try:
+        field = request.POST.get(csrf.FORM_FIELD) or request.POST.get(DJANGO_FORM_FIELD)
+    except (UnreadablePostError, MultiPartParserError):
+        return None
+    return str(field) if field else None
+
+
+@receiver(user_logged_out, dispatch_uid="coatcheck.django.logout")
+def _logging_out(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """``auth.logout()`` flushes the session next: mark it so the response clears site data."""
+    store = getattr(request, "session", None)
+    if isinstance(store, SessionStore):
+        store.mark_logout()
+
+
+@receiver(got_request_exception, dispatch_uid="coatcheck.django.escaped")
+def _escaped(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """A store failure raised outside a view (e.g. in another middleware) still becomes the 503:
+    remember it for :meth:`SessionMiddleware.process_response`."""
+    error = as_web_error(sys.exc_info()[1])
+    if error is not None and request is not None:
+        setattr(request, _ESCAPED, error)

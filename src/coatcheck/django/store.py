@@ -1,0 +1,416 @@
+"""Django's session contract (``SessionBase``) kept by coatcheck.
+
+``SESSION_ENGINE = "coatcheck.django"`` imports :class:`SessionStore` from here.
+
+What changes against Django's own backends, and why:
+
+* ``session_key`` is the coatcheck token (``cc1_...``, 256 random bits); the store keeps only its
+  SHA-256, so a leaked table cannot be replayed. Keys coatcheck did not issue are refused before
+  any store call.
+* The data is a coatcheck :class:`~coatcheck.core.session.Session`: every value is checked for
+  JSON when it is set (never pickle), and a request saves only the keys it set or deleted, so
+  two concurrent requests that change different keys both keep their change.
+* ``cycle_key()`` (called by ``django.contrib.auth.login``) rotates through the manager: the old
+  token is dead at once. When the data names a user (``_auth_user_id``) the next save turns the
+  session into that user's (``SessionManager.login``): a new token again, ``authenticated_at``
+  set, the per-user limit applied — so coatcheck's "log out everywhere" and session lists work
+  for Django users.
+* Timeouts are the coatcheck :class:`~coatcheck.Policy`'s; ``set_expiry()`` can shorten them
+  for one session, never extend them.
+
+Used with :class:`coatcheck.django.middleware.SessionMiddleware`, a store is bound to the
+request: the cookie is resolved by the shared web core (several cookies of our name are
+resolved safely), lazily, on first use.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY
+from django.contrib.auth import SESSION_KEY as USER_SESSION_KEY
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.signing import JSONSerializer
+from django.utils import timezone
+
+from .._sync.manager import SessionManager
+from ..core.errors import InvalidToken, SessionGone
+from ..core.policy import Verdict
+from ..core.records import SessionRecord
+from ..core.session import Session
+from ..core.tokens import parse_token
+from ..web import csrf
+from ..web._sync.handler import FORM_PREFIX, FormState, RequestSession
+from .conf import get_config, get_manager
+
+EXPIRY_KEY = "_session_expiry"  # where Django's set_expiry() keeps a per-session expiry
+AUTH_KEYS = (USER_SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY)
+
+
+class SessionStore(SessionBase):
+    """A Django session kept by coatcheck. See the module docstring for the differences."""
+
+    _session_cache: Session  # Django's name for the loaded data; absent until first use
+
+    def __init__(
+        self, session_key: str | None = None, *, request: RequestSession | None = None
+    ) -> None:
+        self._token: str | None = None
+        self._resolved = False  # has the request's cookie been looked up yet?
+        super().__init__(session_key)
+        self.serializer = JSONSerializer  # encode()/decode() too: JSON, never pickle
+        self._config = get_config()
+        self._request = request
+        self.logged_out = False
+
+    # -- coatcheck's additions ------------------------------------------------------------
+
+    @property
+    def manager(self) -> SessionManager:
+        return self._config.manager
+
+    @property
+    def request_state(self) -> RequestSession | None:
+        """The web core's view of the request (cookies presented, client IP), if bound."""
+        return self._request
+
+    @property
+    def exempt(self) -> bool:
+        """True on ``COATCHECK_EXEMPT_PATHS``: the session is off there (using it raises)."""
+        return self._request is not None and self._request.exempt
+
+    @property
+    def loaded(self) -> bool:
+        """True once the session was used in this request (only then is anything saved)."""
+        return hasattr(self, "_session_cache")
+
+    @property
+    def core(self) -> Session:
+        """The coatcheck session behind this Django session (loads it)."""
+        return self._get_session()
+
+    @property
+    def expired_reason(self) -> str | None:
+        """Why the presented cookie was refused: ``expired_idle``, ``expired_absolute``,
+        ``ip_mismatch``, ``unknown`` (malformed, revoked, never issued) — or None."""
+        reason = self.core.expired_reason
+        return None if reason is None else reason.value
+
+    @property
+    def user_id(self) -> str | None:
+        """The user the stored session belongs to (set when a login is saved)."""
+        return self.core.user_id
+
+    @property
+    def authenticated_at(self) -> float | None:
+        """When the user of this session last proved who they are (epoch seconds)."""
+        return self.core.authenticated_at
+
+    @property
+    def is_new(self) -> bool:
+        return self.core.is_new
+
+    @property
+    def auth_user(self) -> str | None:
+        """The Django user id the data names (``_auth_user_id``), if any."""
+        value = self.core.get(USER_SESSION_KEY)
+        return None if value is None else str(value)
+
+    def csrf_token(self) -> str:
+        """This session's synchronizer token for forms (created on first use)."""
+        token = self.get(csrf.SESSION_KEY)
+        if not isinstance(token, str):
+            token = csrf.new_token()
+            self[csrf.SESSION_KEY] = token
+        return token
+
+    def form_state(self, name: str) -> FormState:
+        """Per-form (wizard) state kept across requests until ``complete()``."""
+        self.modified = True
+        return FormState(self.core, FORM_PREFIX + name)
+
+    def logout_other_sessions(self) -> int:
+        """End every other session of this user (after a password change)."""
+        return self.manager.logout_other_sessions(self.core)
+
+    def mark_logout(self) -> None:
+        """The next ``flush()`` is a logout: the response clears the browser's cookies for the
+        site. Called for ``django.contrib.auth.logout`` (``user_logged_out``)."""
+        self.logged_out = True
+
+    # -- the key ----------------------------------------------------------------------------
+
+    def _validate_session_key(self, key: object) -> bool:
+        """Only tokens coatcheck could have issued (shape checked, no store call)."""
+        try:
+            parse_token(key)
+        except InvalidToken:
+            return False
+        return True
+
+    @property
+    def session_key(self) -> str | None:
+        """The token; bound to a request it is known once the cookie was looked up."""
+        if self._request is not None and not self.loaded:
+            self._get_session()
+        return self._token
+
+    @property
+    def _session_key(self) -> str | None:
+        return self._token
+
+    @_session_key.setter
+    def _session_key(self, value: str | None) -> None:
+        self._token = value if self._validate_session_key(value) else None
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def _get_session(self, no_load: bool = False) -> Session:
+        self.accessed = True
+        try:
+            cached: Session = self._session_cache
+        except AttributeError:
+            if no_load or (self._request is None and self._token is None):
+                cached = self._fresh()
+            else:
+                cached = self._load()
+            self._session_cache = cached
+        return cached
+
+    _session = property(_get_session)
+
+    async def _aget_session(self, no_load: bool = False) -> Session:
+        return await sync_to_async(self._get_session)(no_load)
+
+    def load(self) -> dict[str, Any]:
+        """Load (again) from the store and return the data as a plain dict."""
+        self._session_cache = self._load()
+        return self._session_cache.snapshot()
+
+    def _load(self) -> Session:
+        request = self._request
+        if request is not None and not self._resolved:
+            # The shared core resolves the request's cookie(s); a 503 WebError if the store is down.
+            core = request.load().session
+            self._resolved = True
+            self._token = _presented_token(request.cookie_values, core)
+        else:
+            ip, agent = self._client()
+            core = self.manager.load(self._token, client_ip=ip, user_agent=agent)
+            if core.is_new:
+                self._token = None
+        core = self._apply_expiry(core)
+        if core.record is not None and self.manager.policy.needs_touch(
+            core.record, self.manager.clock()
+        ):
+            self.modified = True  # so Django's own middleware saves (slides the idle timeout)
+        return core
+
+    def _client(self) -> tuple[str | None, str | None]:
+        """Client IP and user agent recorded on sessions this request creates."""
+        if self._request is None:
+            return None, None
+        return self._request.client_ip, self._request.request.header("user-agent")
+
+    def _fresh(self, verdict: Verdict | None = None) -> Session:
+        ip, agent = self._client()
+        return Session(None, verdict=verdict, client_ip=ip, user_agent=agent)
+
+    def _apply_expiry(self, core: Session) -> Session:
+        """Enforce a shorter per-session expiry set with ``set_expiry()``."""
+        record = core.record
+        if record is None:
+            return core
+        deadline = _custom_deadline(record.data.get(EXPIRY_KEY), record.last_seen_at)
+        if deadline is None or self.manager.clock() < deadline[0]:
+            return core
+        self.manager.revoke_key(record.key, reason=deadline[1].value)
+        self._token = None
+        return self._fresh(deadline[1])
+
+    # -- Django's contract ------------------------------------------------------------------
+
+    def exists(self, session_key: str) -> bool:
+        verdict, _ = self.manager.inspect(session_key)
+        return verdict is Verdict.VALID
+
+    def create(self) -> None:
+        """A new stored session with a new token, holding this object's current data."""
+        data = self._session_cache.snapshot() if self.loaded else {}
+        core = self._fresh()
+        core.update(data)
+        self.manager.rotate(core)  # rotating a session never stored inserts it
+        self._session_cache = core
+        self._token = core.token
+        self.modified = True
+
+    def save(self, must_create: bool = False) -> None:
+        core = self._get_session(no_load=must_create)
+        if must_create and core.record is not None:
+            raise CreateError("this session is already stored")
+        self.persist(create_empty=True)
+
+    def persist(self, *, create_empty: bool = False) -> None:
+        """Save what this request changed, in one store write or none.
+
+        A first login (``_auth_user_id`` set, the record not yet that user's) becomes
+        ``SessionManager.login``; a new session is stored only once it holds data (or when
+        Django's ``save()`` asks for it); otherwise the patch is applied, or the idle deadline
+        slid when the touch interval has passed. Raises ``UpdateError`` if the session ended
+        meanwhile (logged out elsewhere), as Django's backends do.
+        """
+        core = self._get_session()
+        user = self.auth_user
+        if user is not None and user != core.user_id:
+            core = self._login(core, user)
+        elif core.record is None:
+            if core.modified or create_empty:
+                self.manager.rotate(core)  # rotating a session never stored inserts it
+        else:
+            try:
+                self.manager.save(core)
+            except SessionGone as exc:
+                raise UpdateError("the session ended before this change was saved") from exc
+        self._token = core.token or self._token
+
+    def _login(self, core: Session, user: str) -> Session:
+        if core.user_id is not None:
+            # The session changed hands without flush(): none of the previous user's data moves.
+            kept = {k: core[k] for k in AUTH_KEYS if k in core}
+            self.manager.logout(core)
+            core = self._fresh()
+            core.update(kept)
+            self._session_cache = core
+        self.manager.login(core, user, carry=True)
+        return core
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            session_key = self.session_key
+            if session_key is None:
+                return
+        self.manager.revoke(session_key)
+
+    def cycle_key(self) -> None:
+        """A new token, the old one dead at once (``django.contrib.auth.login`` calls this).
+
+        Cycling an anonymous session is a login in progress: the pre-login session's CSRF
+        token dies with it, and with ``COATCHECK_LOGIN_CARRY`` only the keys listed move on.
+        """
+        core = self._session
+        if core.user_id is None and self.auth_user is None:
+            carry = self._config.login_carry
+            for key in list(core):
+                if key == csrf.SESSION_KEY or (carry is not None and key not in carry):
+                    del core[key]
+        if core.record is not None:
+            self.manager.rotate(core)
+            self._token = core.token
+        self.modified = True
+
+    async def acycle_key(self) -> None:
+        await sync_to_async(self.cycle_key)()
+
+    def flush(self) -> None:
+        """End the session in the store now and start an empty one (no token yet)."""
+        core = self._session
+        if core.record is not None:
+            self.manager.logout(core)
+        self._session_cache = self._fresh()
+        self._token = None
+        self.modified = True
+
+    async def aflush(self) -> None:
+        await sync_to_async(self.flush)()
+
+    def clear(self) -> None:
+        """Delete every key, recorded key by key (concurrent writers keep theirs)."""
+        self._session.clear()
+        self.modified = True
+
+    def is_empty(self) -> bool:
+        if self._token:
+            return False
+        return not self.loaded or len(self._session_cache) == 0
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        get_manager().purge()
+
+    # -- expiry: the Policy's, optionally shortened per session ----------------------------
+
+    def get_session_cookie_age(self) -> int:
+        """The longest a session can live (the Policy's absolute lifetime)."""
+        return int(self.manager.policy.absolute_lifetime)
+
+    def get_expiry_age(self, **kwargs: Any) -> int:
+        """Seconds from ``modification`` (default: now) until the session dies if unused."""
+        now = self._timestamp(kwargs.get("modification"))
+        return max(0, int(self._deadline(now, kwargs) - now))
+
+    async def aget_expiry_age(self, **kwargs: Any) -> int:
+        return await sync_to_async(self.get_expiry_age)(**kwargs)
+
+    def get_expiry_date(self, **kwargs: Any) -> datetime:
+        now = self._timestamp(kwargs.get("modification"))
+        moment = datetime.fromtimestamp(self._deadline(now, kwargs), tz=UTC)
+        return moment if settings.USE_TZ else timezone.make_naive(moment)
+
+    async def aget_expiry_date(self, **kwargs: Any) -> datetime:
+        return await sync_to_async(self.get_expiry_date)(**kwargs)
+
+    def _timestamp(self, moment: object) -> float:
+        if isinstance(moment, datetime):
+            return _epoch(moment)
+        return self.manager.clock()
+
+    def _deadline(self, now: float, kwargs: dict[str, Any]) -> float:
+        expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
+        record: SessionRecord | None = self._session_cache.record if self.loaded else None
+        deadline = self.manager.policy.expires_at(record.created_at if record else now, now)
+        custom = _custom_deadline(expiry, now)
+        return min(deadline, custom[0]) if custom else deadline
+
+
+def _presented_token(values: list[str], core: Session) -> str | None:
+    """Which of the request's cookie values is the token of the session it resolved to."""
+    key = core.key
+    if key is None:
+        return None
+    for value in values:
+        try:
+            if parse_token(value).digest == key.digest:
+                return value
+        except InvalidToken:
+            continue
+    return None
+
+
+def _epoch(moment: datetime) -> float:
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment.timestamp()
+
+
+def _custom_deadline(expiry: object, last_seen: float) -> tuple[float, Verdict] | None:
+    """A ``set_expiry()`` value as (deadline, the verdict once it has passed), or None.
+
+    Seconds count from the last activity (an idle timeout); a datetime (stored by Django as an
+    ISO string) is a fixed end. ``0`` only makes the cookie end with the browser.
+    """
+    if isinstance(expiry, bool):
+        return None
+    if isinstance(expiry, int | float) and expiry > 0:
+        return last_seen + expiry, Verdict.EXPIRED_IDLE
+    moment: object = expiry
+    if isinstance(expiry, str):
+        try:
+            moment = datetime.fromisoformat(expiry)
+        except ValueError:
+            return None
+    if isinstance(moment, datetime):
+        return _epoch(moment), Verdict.EXPIRED_ABSOLUTE
+    return None
