@@ -1,6 +1,6 @@
 """Per-operation cost of coatcheck's stores beside the raw client floor, measured in one run.
 
-    .venv/bin/python benchmarks/store_ops.py [--rounds 7] [--ops 300] [--stores sqlite,postgres,redis]
+    .venv/bin/python benchmarks/store_ops.py [--rounds 7] [--ops 300] [--stores sqlite,redis]
     .venv/bin/python benchmarks/store_ops.py --pin   # client pinned to CPU 0 (pin the server too:
                                                      # taskset -cp 0 $(pidof redis-server))
 
@@ -40,7 +40,7 @@ Op = Callable[[], object]
 
 
 class CountingStore:
-    """Counts write calls so the benchmark can show reads inside the touch interval write nothing."""
+    """Counts write calls: reads inside the touch interval must write nothing."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
@@ -158,14 +158,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         urls = store_urls(tmp)
         print(
-            f"# store_ops: {args.rounds} rounds x {args.ops} ops, pinned={args.pin}, python {sys.version.split()[0]}"
+            f"# store_ops: {args.rounds} rounds x {args.ops} ops, pinned={args.pin}, "
+            f"python {sys.version.split()[0]}"
         )
         print(f"{'store':9} {'op':6} {'median µs':>10} {'min-max of rounds':>20} {'x floor':>8}")
         for kind in args.stores.split(","):
             try:
                 ops, counting, close = coatcheck_ops(urls[kind])
                 floor, close_floor = raw_floor(kind, urls[kind])
-            except Exception as exc:  # noqa: BLE001 - a missing server is reported, not fatal
+            except Exception as exc:
                 print(f"{kind:9} skipped: {exc}")
                 continue
             variants: dict[str, Op] = {"floor": floor, **ops}
