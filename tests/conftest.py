@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,7 +42,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """Real time, whole seconds: servers with their own clock (Redis TTL) agree with it, and
+    stamps serialize to the same length in every run."""
+    return FakeClock(float(int(time.time())))
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -503,3 +503,19 @@ def test_lifecycle_events_are_logged_without_the_token(
             assert parse_token(token).hex not in text
     revoked = next(r for r in caplog.records if getattr(r, "event", None) == "revoked")
     assert revoked.reason == "logout" and len(revoked.session) == 16
+
+
+def test_limit_counts_only_sessions_live_now_when_rotating(
+    make_manager: Any, clock: FakeClock
+) -> None:
+    """Rotation keeps the old creation time; the limit must still judge liveness at *now*."""
+    manager = make_manager(Policy(max_sessions_per_user=2, on_limit="refuse"))
+    first = new_user_session(manager)
+    clock.advance(1)
+    new_user_session(manager)  # abandoned: dies of idleness 30 minutes from now
+    clock.advance(20 * MINUTE)
+    manager.save(manager.load(first))  # keeps the first one alive
+    clock.advance(20 * MINUTE)
+    third = new_user_session(manager)
+    rotated = manager.rotate(manager.load(first))
+    assert alive(manager, rotated) and alive(manager, third)

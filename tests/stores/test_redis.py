@@ -252,20 +252,30 @@ def test_a_users_sessions_and_index_share_one_slot(url: str, store: RedisStore, 
         assert len(slots) == 1
 
 
-def test_ttl_is_expires_at_and_the_index_follows_the_latest(store: RedisStore, raw: Raw) -> None:
+def test_ttl_is_expires_at_plus_grace_and_the_index_follows_the_latest(
+    store: RedisStore, raw: Raw
+) -> None:
     now = time.time()
+    grace = store.options.expired_grace
+    assert grace == 3600, "expired sessions linger an hour by default"
     long = make_record("alice", now=now, ttl=2 * HOUR)
     short = make_record("alice", now=now + 1, ttl=HOUR)
     store.insert(long)
     store.insert(short)
     index = store.index_key("alice")
-    assert pexpiretime(raw, store.session_key(long.key)) == math.ceil(long.expires_at * 1000)
-    assert pexpiretime(raw, store.session_key(short.key)) == math.ceil(short.expires_at * 1000)
-    assert pexpiretime(raw, index) == math.ceil(long.expires_at * 1000), "never pulled in"
+    assert pexpiretime(raw, store.session_key(long.key)) == math.ceil(
+        (long.expires_at + grace) * 1000
+    )
+    assert pexpiretime(raw, store.session_key(short.key)) == math.ceil(
+        (short.expires_at + grace) * 1000
+    )
+    assert pexpiretime(raw, index) == math.ceil((long.expires_at + grace) * 1000), "never pulled in"
     later = now + 3 * HOUR
     assert store.update(short.key, WritePlan(Patch(), now + 2, later)) == 2
-    assert pexpiretime(raw, store.session_key(short.key)) == math.ceil(later * 1000)
-    assert pexpiretime(raw, index) == math.ceil(later * 1000), "pushed out with its member"
+    assert pexpiretime(raw, store.session_key(short.key)) == math.ceil((later + grace) * 1000)
+    assert pexpiretime(raw, index) == math.ceil((later + grace) * 1000), (
+        "pushed out with its member"
+    )
 
 
 def test_index_cleans_itself(store: RedisStore, raw: Raw) -> None:
@@ -630,3 +640,10 @@ def run(api: str, url: str, scenario: Callable[[Any], Any]) -> None:
             await store.close()
 
     asyncio.run(with_async_store())
+
+
+def test_expired_grace_option() -> None:
+    assert parse_url("redis://h/0?expired_grace=0").expired_grace == 0
+    assert parse_url("redis://h/0").expired_grace == 3600
+    with pytest.raises(ConfigError, match="expired_grace"):
+        parse_url("redis://h/0?expired_grace=-1")

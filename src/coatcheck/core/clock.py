@@ -20,8 +20,10 @@ def system_clock() -> float:
 class FakeClock:
     """A clock that only moves when told to: the tests' way to cross a timeout without sleeping."""
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
+    def __init__(self, start: float | None = None) -> None:
+        # Starts at the real time: servers that expire keys on their own clock (Redis TTL)
+        # then agree with the policy until the test moves this clock on.
+        self.now = time.time() if start is None else start
 
     def __call__(self) -> float:
         return self.now

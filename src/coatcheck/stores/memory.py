@@ -60,7 +60,7 @@ class MemoryStore:
                     if r.record.user_id == record.user_id
                     and (replaces is None or d != replaces.digest)
                 ]
-                victims = choose_evictions(others, limit, record.created_at)
+                victims = choose_evictions(others, limit, record.last_seen_at)
                 if victims is None:
                     raise SessionLimitReached(
                         f"user {record.user_id!r} already has {limit.max_sessions if limit else 0}"

@@ -163,7 +163,7 @@ class SQLiteStore:
                         (record.user_id,),
                     )
                 ]
-                victims = choose_evictions(others, limit, record.created_at)
+                victims = choose_evictions(others, limit, record.last_seen_at)
                 if victims is None:
                     raise SessionLimitReached(
                         f"user {record.user_id!r} already has {limit.max_sessions} "

@@ -7,7 +7,7 @@ key layout, memory, failure behaviour, limits): ``docs/stores/redis.md``.
 
 Key layout (``{prefix}`` defaults to ``coatcheck:``)::
 
-    {prefix}{<shard hex>}:s:<digest hex>    HASH  one session, TTL = its expires_at
+    {prefix}{<shard hex>}:s:<digest hex>    HASH  one session, TTL = expires_at + grace
     {prefix}{<user shard hex>}:u:<user id>  ZSET  a user's sessions: digest hex -> created_at
 
 The ``{<shard hex>}`` part is a Redis Cluster hash tag. A logged-in session's shard is
@@ -15,7 +15,8 @@ The ``{<shard hex>}`` part is a Redis Cluster hash tag. A logged-in session's sh
 the per-user limit, rotation and "log out everywhere" are single Lua scripts, atomic on a
 cluster too. Anonymous sessions have a random shard and appear in no index.
 
-Redis deletes a session key by itself at ``expires_at`` (``PEXPIREAT``); the index key's TTL
+Redis deletes a session key by itself at ``expires_at`` plus ``expired_grace`` (PEXPIREAT;
+one hour by default, so a late visitor is told "expired", not "unknown"); the index key's TTL
 is pushed to its latest member's expiry, and scripts drop index members whose session key no
 longer exists. ``purge_expired`` still deletes what the caller's clock calls expired.
 """
@@ -68,6 +69,7 @@ DEFAULT_PREFIX: Final = "coatcheck:"
 DEFAULT_PROTOCOL: Final = 2  # measured faster than RESP3 for a session lookup (docs)
 DEFAULT_SOCKET_TIMEOUT: Final = 2.0
 DEFAULT_CONNECT_TIMEOUT: Final = 2.0
+DEFAULT_EXPIRED_GRACE: Final = 3600.0  # keep an expired session an hour: "expired", not "unknown"
 MIN_SERVER_VERSION: Final = (7, 0)  # PEXPIREAT ... GT
 
 Client: TypeAlias = "redis.Redis | redis.cluster.RedisCluster"
@@ -230,6 +232,7 @@ _SCHEMES: Final = {
 }
 _OPTIONS: Final = (
     "prefix",
+    "expired_grace",
     "protocol",
     "socket_timeout",
     "socket_connect_timeout",
@@ -254,6 +257,7 @@ class RedisOptions:
     socket_timeout: float = DEFAULT_SOCKET_TIMEOUT
     socket_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     max_connections: int | None = None
+    expired_grace: float = DEFAULT_EXPIRED_GRACE
     ssl_ca_certs: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
@@ -271,7 +275,8 @@ def parse_url(url: str) -> RedisOptions:
     """``redis[s]://[user:password@]host[:port][/db][?option=value&...]`` or
     ``redis[s]+cluster://[user:password@]host[:port][?option=value&...]``.
 
-    Options: ``prefix``, ``protocol`` (2 or 3), ``socket_timeout``, ``socket_connect_timeout``
+    Options: ``prefix``, ``expired_grace`` (seconds an expired session is kept so a late
+    visitor hears "expired" rather than "unknown"; default 3600), ``protocol`` (2 or 3), ``socket_timeout``, ``socket_connect_timeout``
     (seconds), ``max_connections`` and, with TLS, ``ssl_ca_certs``, ``ssl_certfile``,
     ``ssl_keyfile``, ``ssl_cert_reqs`` (required, optional, none). Anything else is a
     :class:`ConfigError`.
@@ -324,6 +329,14 @@ def parse_url(url: str) -> RedisOptions:
     if cert_reqs not in ("required", "optional", "none"):
         raise ConfigError(f"ssl_cert_reqs must be required, optional or none, got {cert_reqs!r}")
     max_connections = _number(values, "max_connections", int, None)
+    try:
+        expired_grace = float(values.get("expired_grace", DEFAULT_EXPIRED_GRACE))
+    except ValueError:
+        raise ConfigError(
+            f"expired_grace must be a number of seconds, got {values['expired_grace']!r}"
+        ) from None
+    if not expired_grace >= 0:
+        raise ConfigError(f"expired_grace must be >= 0 seconds, got {expired_grace}")
     return RedisOptions(
         cluster=cluster,
         tls=tls,
@@ -339,6 +352,7 @@ def parse_url(url: str) -> RedisOptions:
             values, "socket_connect_timeout", float, DEFAULT_CONNECT_TIMEOUT
         ),
         max_connections=max_connections,
+        expired_grace=expired_grace,
         ssl_ca_certs=values.get("ssl_ca_certs") or None,
         ssl_certfile=values.get("ssl_certfile") or None,
         ssl_keyfile=values.get("ssl_keyfile") or None,
@@ -600,7 +614,7 @@ class RedisStore:
         shard = key.shard.hex()
         args: list[Arg] = [
             "" if expected_version is None else expected_version,
-            _ms(plan.expires_at),
+            _ms(plan.expires_at + self.options.expired_grace),
             self._index_base(shard),
             len(patch.delete),
         ]
@@ -776,7 +790,7 @@ class RedisStore:
             record.last_seen_at,
             key.digest.hex(),
             record.created_at,
-            _ms(record.expires_at),
+            _ms(record.expires_at + self.options.expired_grace),
             self._session_base(shard),
             replaces.digest.hex() if replaces is not None else "",
             self._index_base(replaces.shard.hex()) if replaces is not None else "",
