@@ -1,0 +1,762 @@
+"""PostgreSQL store (``postgresql://user@host:5432/db``): many app processes, one database.
+
+This file is the single source: ``scripts/unasync.py`` generates the synchronous twin in
+``stores/_sync/postgres.py``. Operator documentation: ``docs/stores/postgres.md``.
+
+How it keeps the contract in :mod:`coatcheck.stores.base`:
+
+* ``load`` is one prepared ``SELECT`` by primary key; ``data`` travels as text and is decoded
+  with :func:`json.loads` (faster than psycopg's jsonb loader).
+* ``update`` is one conditional ``UPDATE ... RETURNING version`` that applies the patch with
+  jsonb operators against the *current* row, so concurrent patches to different keys both
+  survive and a deleted row is never written again. Only when no row matched does a second
+  query tell :class:`SessionGone` from :class:`SessionConflict`.
+* ``insert`` with a per-user limit runs in one transaction serialised per user by
+  ``pg_advisory_xact_lock``; the eviction rule mirrors :func:`choose_evictions` exactly.
+* Every server or network failure becomes :class:`StoreUnavailable` naming host and port, with
+  the driver's exception chained; programming errors (bad SQL, missing privileges) are not
+  disguised. Recovery needs no restart: the pool never retries in the background (it would
+  back off for minutes), it connects on demand, and a connection the server has closed is
+  noticed without a round trip before it is handed out (see ``_check``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor, sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from ...core.errors import (
+    ConfigError,
+    SessionConflict,
+    SessionDataError,
+    SessionGone,
+    SessionLimitReached,
+    StoreUnavailable,
+)
+from ...core.policy import WritePlan
+from ...core.records import SessionRecord, UserLimit, encode_data
+from ...core.tokens import SessionKey
+from ..base import DEFAULT_PURGE_BATCH
+
+DEFAULT_TABLE = "coatcheck_sessions"
+DEFAULT_POOL_MIN = 1
+DEFAULT_POOL_MAX = 10
+DEFAULT_TIMEOUT = 5.0
+# Index names are derived from the table name and PostgreSQL cuts identifiers at 63 bytes.
+MAX_TABLE_LENGTH = 48
+OWN_OPTIONS = ("table", "pool_min", "pool_max", "timeout")
+
+_TABLE_RE = re.compile(r"[a-z_][a-z0-9_]*")
+_COLUMNS = (
+    "id, shard, user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, "
+    "client_ip, user_agent, data, version"
+)
+# Explicit types, so the same placeholders also work in INSERT ... SELECT (no target typing).
+_VALUES = (
+    "%s::bytea, %s::bytea, %s::text, %s::text, %s::float8, %s::float8, %s::float8, "
+    "%s::float8, %s::text, %s::text, %s::jsonb, %s::int8"
+)
+_RECORD = (
+    "user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, client_ip, "
+    "user_agent, data::text, version"
+)
+# Driver errors that mean "the server cannot serve us now": connection refused or lost,
+# server shutting down or starting up, timeouts, pool timeouts (PoolTimeout, PoolClosed and
+# TooManyRequests are OperationalErrors too), and a read-only server after a failover.
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresOptions:
+    """What a ``postgresql://`` store URL asks for, validated."""
+
+    conninfo: str  # the URL handed to libpq: coatcheck's own options removed
+    table: str
+    pool_min: int
+    pool_max: int
+    timeout: float  # seconds to wait for a pooled connection, and to connect
+    where: str  # host:port/dbname, for messages (never the password)
+    libpq: Mapping[str, str]  # the libpq parameters the URL sets
+
+
+def parse_url(url: str) -> PostgresOptions:
+    """Split a store URL into libpq's conninfo and coatcheck's options, or a ConfigError.
+
+    coatcheck's options are ``table``, ``pool_min``, ``pool_max`` and ``timeout``; any other
+    query option must be a libpq connection parameter (``sslmode``, ``application_name``,
+    ``connect_timeout``, ``options``, ...) and is passed through.
+    """
+    if not isinstance(url, str):
+        raise ConfigError(f"PostgreSQL store URL must be a string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        secret = parts.password
+    except ValueError as exc:  # e.g. an unclosed [IPv6 address
+        raise ConfigError(f"PostgreSQL store URL is malformed: {exc}") from exc
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise ConfigError(
+            "PostgreSQL store URL must look like postgresql://user@host:5432/db, "
+            f"got scheme {parts.scheme!r}"
+        )
+    own: dict[str, str] = {}
+    passed: list[str] = []
+    for piece in parts.query.split("&"):
+        if not piece:
+            continue
+        raw_name, _, raw_value = piece.partition("=")
+        name = unquote(raw_name)
+        if name not in OWN_OPTIONS:
+            passed.append(piece)
+        elif name in own:
+            raise ConfigError(f"option {name!r} appears twice in the PostgreSQL store URL")
+        else:
+            own[name] = unquote(raw_value)
+    # Rebuilt by hand: urlunsplit() would turn postgresql:///db (Unix socket) into postgresql:/db.
+    conninfo = f"postgresql://{parts.netloc}{parts.path}" + (
+        f"?{'&'.join(passed)}" if passed else ""
+    )
+    try:
+        libpq = conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        why = _one_line(exc)
+        if secret:  # libpq quotes the offending part, which may be the password
+            why = why.replace(secret, "***").replace(unquote(secret), "***")
+        raise ConfigError(
+            f"PostgreSQL store URL is not valid: {why}; coatcheck's own options are "
+            f"{', '.join(OWN_OPTIONS)}, anything else must be a libpq connection parameter "
+            "(sslmode, application_name, connect_timeout, ...)"
+        ) from exc
+    for port in str(libpq.get("port") or "5432").split(","):
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"PostgreSQL store URL has an invalid port {port!r}")
+    table = own.get("table", DEFAULT_TABLE)
+    if not _TABLE_RE.fullmatch(table) or len(table) > MAX_TABLE_LENGTH:
+        raise ConfigError(
+            f"option table={table!r} must be a plain lower-case identifier "
+            f"([a-z_][a-z0-9_]*, at most {MAX_TABLE_LENGTH} characters)"
+        )
+    pool_min = _int_option(own, "pool_min", DEFAULT_POOL_MIN, minimum=0)
+    pool_max = _int_option(own, "pool_max", max(DEFAULT_POOL_MAX, pool_min), minimum=1)
+    if pool_max < pool_min:
+        raise ConfigError(f"option pool_max={pool_max} must not be below pool_min={pool_min}")
+    timeout = DEFAULT_TIMEOUT
+    if "timeout" in own:
+        try:
+            timeout = float(own["timeout"])
+        except ValueError:
+            timeout = math.nan
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigError(
+                f"option timeout={own['timeout']!r} must be a positive number of seconds"
+            )
+    libpq_str = {k: str(v) for k, v in libpq.items()}
+    return PostgresOptions(
+        conninfo, table, pool_min, pool_max, timeout, _where(libpq_str), libpq_str
+    )
+
+
+def _int_option(own: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    if name not in own:
+        return default
+    text = own[name]
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < minimum:
+        raise ConfigError(f"option {name}={text!r} must be a whole number >= {minimum}")
+    return int(text)
+
+
+def _where(libpq: Mapping[str, str]) -> str:
+    hosts = (libpq.get("host") or libpq.get("hostaddr") or "").split(",")
+    ports = (libpq.get("port") or "").split(",")
+    places = []
+    for i, host in enumerate(hosts):
+        port = ports[i] if i < len(ports) else ports[-1]
+        places.append(f"{host or 'local socket'}:{port or 5432}")
+    return ",".join(places) + (f"/{libpq['dbname']}" if libpq.get("dbname") else "")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _lock_key(*parts: str) -> int:
+    """A signed 64-bit advisory lock key for one named resource."""
+    digest = hashlib.sha256("\0".join(("coatcheck", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class _Statements:
+    """Every statement the store sends, built once per table (the name is an Identifier)."""
+
+    def __init__(self, table: str) -> None:
+        names: dict[str, sql.Composable] = {
+            "t": sql.Identifier(table),
+            "columns": sql.SQL(_COLUMNS),
+            "values": sql.SQL(_VALUES),
+            "record": sql.SQL(_RECORD),
+            "expires_idx": sql.Identifier(f"{table}_expires_idx"),
+            "user_idx": sql.Identifier(f"{table}_user_idx"),
+        }
+
+        def q(template: str) -> str:
+            return sql.SQL(template).format(**names).as_string(None)
+
+        self.schema_names = tuple(q(n) for n in ("{t}", "{expires_idx}", "{user_idx}"))
+        self.schema_present = (
+            "SELECT to_regclass(%s::text) IS NOT NULL AND to_regclass(%s::text) IS NOT NULL "
+            "AND to_regclass(%s::text) IS NOT NULL"
+        )
+        self.lock = "SELECT pg_advisory_xact_lock(%s::int8)"
+        self.create = q(
+            "CREATE TABLE IF NOT EXISTS {t} ("
+            " id bytea PRIMARY KEY,"
+            " shard bytea NOT NULL,"
+            " user_id text,"
+            " kind text NOT NULL,"
+            " created_at double precision NOT NULL,"
+            " last_seen_at double precision NOT NULL,"
+            " authenticated_at double precision NULL,"
+            " expires_at double precision NOT NULL,"
+            " client_ip text,"
+            " user_agent text,"
+            " data jsonb NOT NULL,"
+            " version bigint NOT NULL);"
+            " CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at);"
+            " CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_id, created_at)"
+            " WHERE user_id IS NOT NULL"
+        )
+        self.load = q("SELECT {record} FROM {t} WHERE id = %s")
+        self.insert = q("INSERT INTO {t} ({columns}) VALUES ({values})")
+        # Rotation without a limit: one statement, nothing happens unless the old row existed.
+        self.insert_replacing = q(
+            "WITH gone AS (DELETE FROM {t} WHERE id = %s RETURNING id) "
+            "INSERT INTO {t} ({columns}) SELECT {values} FROM gone"
+        )
+        self.insert_evicting = q(
+            "WITH evicted AS (DELETE FROM {t} WHERE id = ANY(%s::bytea[])) "
+            "INSERT INTO {t} ({columns}) VALUES ({values})"
+        )
+        self.live_browser_ids = q(
+            "SELECT id FROM {t} WHERE user_id = %s AND kind = 'browser' AND expires_at > %s "
+            "ORDER BY created_at, id"
+        )
+        self.update = q(
+            "UPDATE {t} SET last_seen_at = %s, expires_at = %s, version = version + 1 "
+            "WHERE id = %s RETURNING version"
+        )
+        self.update_checked = q(
+            "UPDATE {t} SET last_seen_at = %s, expires_at = %s, version = version + 1 "
+            "WHERE id = %s AND version = %s::int8 RETURNING version"
+        )
+        self.update_patch = q(
+            "UPDATE {t} SET data = (data - %s::text[]) || %s::jsonb, last_seen_at = %s, "
+            "expires_at = %s, version = version + 1 WHERE id = %s RETURNING version"
+        )
+        self.update_patch_checked = q(
+            "UPDATE {t} SET data = (data - %s::text[]) || %s::jsonb, last_seen_at = %s, "
+            "expires_at = %s, version = version + 1 WHERE id = %s AND version = %s::int8 "
+            "RETURNING version"
+        )
+        self.version_of = q("SELECT version FROM {t} WHERE id = %s")
+        self.delete = q("DELETE FROM {t} WHERE id = %s")
+        self.delete_user = q("DELETE FROM {t} WHERE user_id = %s")
+        self.delete_user_keep = q("DELETE FROM {t} WHERE user_id = %s AND id <> %s")
+        self.delete_all = q("DELETE FROM {t}")
+        self.list_user = q(
+            "SELECT id, shard, {record} FROM {t} WHERE user_id = %s AND expires_at > %s "
+            "ORDER BY created_at, id"
+        )
+        # The outer condition is re-checked on the newest row version, so a session that a
+        # concurrent touch just extended is not purged; SKIP LOCKED lets purgers run side by side.
+        self.purge = q(
+            "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= %s "
+            "LIMIT %s FOR UPDATE SKIP LOCKED) AND expires_at <= %s"
+        )
+        self.count_active = q(
+            "SELECT count(*) FROM {t} WHERE last_seen_at >= %s AND expires_at > %s"
+        )
+
+
+class _Health:
+    """Why the last connection attempt failed (None after a success), for error messages."""
+
+    __slots__ = ("last_error",)
+
+    def __init__(self) -> None:
+        self.last_error: psycopg.Error | None = None
+
+
+class _Connection(AsyncConnection[TupleRow]):
+    """A pooled connection that reports connect failures and keeps one cursor for reuse.
+
+    psycopg's pool swallows connect errors (it only logs them), yet they are what an operator
+    needs to read in :class:`StoreUnavailable`. A new cursor per statement copies the adapter
+    map, a measurable share of a primary-key lookup, so each connection keeps one.
+    """
+
+    health: ClassVar[_Health]  # set on the per-store subclass, see _connection_class
+    _coatcheck_cursor: AsyncCursor[TupleRow] | None = None
+
+    @classmethod
+    async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+        try:
+            conn = await super().connect(conninfo, **kwargs)
+        except psycopg.Error as exc:
+            cls.health.last_error = exc
+            raise
+        cls.health.last_error = None
+        return conn
+
+    def reusable_cursor(self) -> AsyncCursor[TupleRow]:
+        cur = self._coatcheck_cursor
+        if cur is None or cur.closed:
+            cur = self._coatcheck_cursor = self.cursor()
+        return cur
+
+
+def _connection_class(health: _Health) -> type[_Connection]:
+    class StoreConnection(_Connection):
+        pass
+
+    StoreConnection.health = health
+    return StoreConnection
+
+
+class _Lease:
+    """One pooled connection (as its cursor) for one operation.
+
+    Driver failures inside the block become :class:`StoreUnavailable`; other errors (bad
+    SQL, missing privileges, the contract's own errors) pass through unchanged. A class
+    rather than a generator-based context manager: this runs on every call.
+    """
+
+    __slots__ = ("conn", "ensure_schema", "pool", "store")
+
+    def __init__(self, store: AsyncPostgresStore, ensure_schema: bool) -> None:
+        self.store = store
+        self.ensure_schema = ensure_schema
+
+    async def __aenter__(self) -> AsyncCursor[TupleRow]:
+        store = self.store
+        pool = store._open_pool
+        moved = store._loop is not asyncio.get_running_loop()  # unasync: moved = False
+        if pool is None or moved:
+            pool = await store._get_pool()
+        try:
+            conn = await pool.getconn()
+        except psycopg.OperationalError as exc:  # PoolTimeout, PoolClosed, TooManyRequests
+            raise store._unavailable(exc) from exc
+        self.pool, self.conn = pool, conn
+        cur = conn.reusable_cursor()
+        if self.ensure_schema and not store._schema_ready:
+            try:
+                await store._ensure_schema(cur, force=False)
+            except BaseException as exc:
+                await self.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+        return cur
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self.conn
+        await self.pool.putconn(conn)
+        if isinstance(exc, psycopg.Error) and (isinstance(exc, _UNAVAILABLE) or conn.closed):
+            raise self.store._unavailable(exc) from exc
+
+
+class AsyncPostgresStore:
+    """Sessions in one PostgreSQL table, reached through a connection pool.
+
+    Nothing connects until the first call (the pool is opened lazily, inside the running
+    event loop for the async API); the first call also creates the table if it is missing.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.options = parse_url(url)
+        self._sql = _Statements(self.options.table)
+        self._migrate_key = _lock_key("migrate", self.options.table)
+        self._health = _Health()
+        self._connection_class = _connection_class(self._health)
+        self._lock = threading.Lock()
+        self._pool: AsyncConnectionPool[_Connection] | None = None
+        self._open_pool: AsyncConnectionPool[_Connection] | None = None
+        self._loop: Any = None  # the event loop the pool belongs to
+        self._schema_ready = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.options.where} table={self.options.table}>"
+
+    # --- connections and failures ---------------------------------------------------------
+
+    def _lease(self, *, ensure_schema: bool = True) -> _Lease:
+        return _Lease(self, ensure_schema)
+
+    async def _get_pool(self) -> AsyncConnectionPool[_Connection]:
+        loop = asyncio.get_running_loop()  # unasync: loop = None
+        with self._lock:
+            pool = self._pool
+            if pool is not None and self._loop is not loop:
+                if not self._loop.is_closed():
+                    raise RuntimeError(
+                        f"{self!r} is already in use in another event loop: its connection "
+                        "pool belongs to the loop it was first used in; close() it there first"
+                    )
+                # The loop that ran the old pool's workers is gone: start afresh in this one
+                # (the old pool's idle connections are closed when it is collected).
+                pool = self._pool = self._open_pool = None
+            if pool is None:
+                self._loop = loop
+                opts = self.options
+                kwargs: dict[str, Any] = {"autocommit": True}
+                if "connect_timeout" not in opts.libpq:
+                    kwargs["connect_timeout"] = max(1, math.ceil(opts.timeout))
+                pool = self._pool = AsyncConnectionPool(
+                    opts.conninfo,
+                    connection_class=self._connection_class,
+                    kwargs=kwargs,
+                    min_size=opts.pool_min,
+                    max_size=opts.pool_max,
+                    open=False,
+                    check=self._check,
+                    name=f"coatcheck {opts.where}",
+                    timeout=opts.timeout,
+                    # Never keep retrying in the background with exponential backoff: a slot
+                    # that cannot connect is dropped at once and the pool connects again when
+                    # a caller asks, so the first call after an outage succeeds.
+                    reconnect_timeout=0,
+                )
+        await pool.open()  # idempotent; spawns the pool's workers, connects in the background
+        self._open_pool = pool
+        return pool
+
+    async def _check(self, conn: _Connection) -> None:
+        """Refuse a pooled connection the server has closed (restart, failover, idle kill).
+
+        Reading what the socket already holds costs no round trip: an idle connection has
+        nothing to read unless the server said goodbye. The second read sees the end of the
+        stream when the first one only got the server's farewell message.
+        """
+        try:
+            conn.pgconn.consume_input()
+            conn.pgconn.consume_input()
+        except psycopg.OperationalError:
+            # After a restart every idle connection is dead: test them all now, or the caller
+            # would walk through them one by one with the pool's growing back-off.
+            pool = self._pool
+            if pool is not None:
+                await pool.check()
+            raise
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        opts = self.options
+        if isinstance(exc, PoolTimeout):
+            why = f"no connection within {opts.timeout:g} s"
+            last = self._health.last_error
+            if last is not None:
+                why += f"; last connection attempt: {_one_line(last)}"
+            else:
+                why += f" (all {opts.pool_max} pooled connections busy?)"
+        elif isinstance(exc, PoolClosed):
+            why = "the store was closed while in use"
+        else:
+            why = _one_line(exc)
+        return StoreUnavailable(f"PostgreSQL at {opts.where} is unavailable: {why}")
+
+    # --- schema ---------------------------------------------------------------------------
+
+    async def _ensure_schema(self, cur: AsyncCursor[TupleRow], *, force: bool) -> None:
+        if not force:
+            await cur.execute(self._sql.schema_present, self._sql.schema_names)
+            row = await cur.fetchone()
+            if row is not None and row[0]:
+                self._schema_ready = True
+                return
+        # The advisory lock makes concurrent migrations (several processes starting at once)
+        # wait for each other: CREATE ... IF NOT EXISTS alone can still collide.
+        async with cur.connection.transaction():
+            await cur.execute(self._sql.lock, (self._migrate_key,))
+            await cur.execute(self._sql.create)
+        self._schema_ready = True
+
+    async def migrate(self) -> None:
+        """Create the table and its indexes if missing (idempotent, safe to run concurrently)."""
+        async with self._lease(ensure_schema=False) as cur:
+            await self._ensure_schema(cur, force=True)
+
+    # --- the contract ---------------------------------------------------------------------
+
+    async def load(self, key: SessionKey) -> SessionRecord | None:
+        async with self._lease() as cur:
+            await cur.execute(self._sql.load, (key.digest,), prepare=True)
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        user_id, kind, created, seen, auth, expires, ip, ua, data, version = row
+        return SessionRecord(
+            key=key,
+            user_id=user_id,
+            kind=kind,
+            created_at=created,
+            last_seen_at=seen,
+            authenticated_at=auth,
+            expires_at=expires,
+            client_ip=ip,
+            user_agent=ua,
+            data=json.loads(data),
+            version=version,
+        )
+
+    async def insert(
+        self,
+        record: SessionRecord,
+        *,
+        replaces: SessionKey | None = None,
+        limit: UserLimit | None = None,
+    ) -> list[bytes]:
+        values = (
+            record.key.digest,
+            record.key.shard,
+            record.user_id,
+            record.kind,
+            record.created_at,
+            record.last_seen_at,
+            record.authenticated_at,
+            record.expires_at,
+            record.client_ip,
+            record.user_agent,
+            encode_data(record.data),
+            record.version,
+        )
+        try:
+            if limit is None or record.kind != "browser" or record.user_id is None:
+                async with self._lease() as cur:
+                    if replaces is None:
+                        await cur.execute(self._sql.insert, values)
+                        return []
+                    await cur.execute(self._sql.insert_replacing, (replaces.digest, *values))
+                    if cur.rowcount == 0:
+                        raise SessionGone("the session being replaced no longer exists")
+                    return []
+            async with self._lease() as cur, cur.connection.transaction():
+                return await self._insert_limited(cur, record, values, replaces, limit)
+        except (psycopg.DataError, UnicodeEncodeError) as exc:
+            error = _data_error(record)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def _insert_limited(
+        self,
+        cur: AsyncCursor[TupleRow],
+        record: SessionRecord,
+        values: tuple[Any, ...],
+        replaces: SessionKey | None,
+        limit: UserLimit,
+    ) -> list[bytes]:
+        """Rotation plus the per-user limit, inside the caller's transaction.
+
+        The per-user advisory lock serialises concurrent logins of one user, so two of them
+        cannot both see room for one more session. Raising rolls everything back.
+        """
+        assert record.user_id is not None
+        await cur.execute(self._sql.lock, (_lock_key("user", self.options.table, record.user_id),))
+        if replaces is not None:
+            await cur.execute(self._sql.delete, (replaces.digest,))
+            if cur.rowcount == 0:
+                raise SessionGone("the session being replaced no longer exists")
+        # Same rule as choose_evictions: live browser sessions at the new record's creation
+        # time, oldest first by (created_at, id); the replaced one is already gone.
+        await cur.execute(self._sql.live_browser_ids, (record.user_id, record.created_at))
+        live = [bytes(row[0]) for row in await cur.fetchall()]
+        excess = len(live) - limit.max_sessions + 1
+        if excess <= 0:
+            await cur.execute(self._sql.insert, values)
+            return []
+        if limit.refuse:
+            raise SessionLimitReached(
+                f"user {record.user_id!r} already has {limit.max_sessions} browser session(s)"
+            )
+        evicted = live[:excess]
+        await cur.execute(self._sql.insert_evicting, (evicted, *values))
+        return evicted
+
+    async def update(
+        self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
+    ) -> int:
+        patch = plan.patch
+        params: list[Any] = [plan.last_seen_at, plan.expires_at, key.digest]
+        if patch:
+            params[:0] = [list(patch.delete), _json_object(patch.set)]
+            query = self._sql.update_patch
+            if expected_version is not None:
+                query = self._sql.update_patch_checked
+        else:
+            query = self._sql.update if expected_version is None else self._sql.update_checked
+        if expected_version is not None:
+            params.append(expected_version)
+        try:
+            async with self._lease() as cur:
+                await cur.execute(query, params, prepare=True)
+                row = await cur.fetchone()
+                if row is not None:
+                    return int(row[0])
+                # Nothing matched: tell "deleted" from "changed meanwhile" (rare path).
+                await cur.execute(self._sql.version_of, (key.digest,))
+                found = await cur.fetchone()
+        except (psycopg.DataError, UnicodeEncodeError) as exc:
+            error = _patch_error(patch.set)
+            if error is None:
+                raise
+            raise error from exc
+        if found is None or expected_version is None:
+            raise SessionGone("the session no longer exists")
+        raise SessionConflict(
+            f"session changed concurrently (version {found[0]}, expected {expected_version})"
+        )
+
+    async def delete(self, key: SessionKey) -> bool:
+        async with self._lease() as cur:
+            await cur.execute(self._sql.delete, (key.digest,), prepare=True)
+            return cur.rowcount > 0
+
+    async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+        async with self._lease() as cur:
+            if keep is None:
+                await cur.execute(self._sql.delete_user, (user_id,))
+            else:
+                await cur.execute(self._sql.delete_user_keep, (user_id, keep.digest))
+            return cur.rowcount
+
+    async def delete_all(self) -> int:
+        async with self._lease() as cur:
+            await cur.execute(self._sql.delete_all)
+            return cur.rowcount
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        async with self._lease() as cur:
+            await cur.execute(self._sql.list_user, (user_id, now))
+            rows = await cur.fetchall()
+        return [
+            SessionRecord(
+                key=SessionKey(bytes(shard), bytes(digest)),
+                user_id=uid,
+                kind=kind,
+                created_at=created,
+                last_seen_at=seen,
+                authenticated_at=auth,
+                expires_at=expires,
+                client_ip=ip,
+                user_agent=ua,
+                data=json.loads(data),
+                version=version,
+            )
+            for (digest, shard, uid, kind, created, seen, auth, expires, ip, ua, data, version) in (
+                rows
+            )
+        ]
+
+    async def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size!r}")
+        total = 0
+        while True:
+            # Each batch is its own short transaction (autocommit): no long-held locks.
+            async with self._lease() as cur:
+                await cur.execute(self._sql.purge, (now, batch_size, now))
+                deleted = cur.rowcount
+            total += deleted
+            if deleted < batch_size:
+                return total
+
+    async def count_active(self, since: float, now: float) -> int:
+        async with self._lease() as cur:
+            await cur.execute(self._sql.count_active, (since, now))
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    async def close(self) -> None:
+        """Close the pool; a later call opens a new one."""
+        with self._lock:
+            pool, self._pool, self._open_pool = self._pool, None, None
+            loop, self._loop = self._loop, None
+        # A pool can only be closed in its own event loop; if that one is gone, so is the pool.
+        here = loop is asyncio.get_running_loop()  # unasync: here = True
+        if pool is not None and here:
+            await pool.close()
+
+
+def _json_object(values: Mapping[str, str]) -> str:
+    """A JSON object from values that are already JSON text: nothing is decoded again."""
+    return "{" + ",".join([f"{json.dumps(k)}:{v}" for k, v in values.items()]) + "}"
+
+
+def _bad_text(text: str) -> bool:
+    if "\0" in text:
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # an unpaired surrogate, e.g. from json.loads('"\\ud800"')
+        return True
+    return False
+
+
+def _unstorable(value: Any) -> bool:
+    """True if ``value`` holds text PostgreSQL cannot store: NUL, or an unpaired surrogate."""
+    if isinstance(value, str):
+        return _bad_text(value)
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+_REFUSED = "PostgreSQL cannot store the character U+0000 (NUL) or unpaired surrogates"
+
+
+def _data_error(record: SessionRecord) -> SessionDataError | None:
+    """The clear error for a record PostgreSQL refused because of its text, else None."""
+    fields = [
+        name
+        for name, value in (
+            ("user_id", record.user_id),
+            ("client_ip", record.client_ip),
+            ("user_agent", record.user_agent),
+        )
+        if _unstorable(value)
+    ]
+    keys = [k for k, v in record.data.items() if _unstorable(k) or _unstorable(v)]
+    if not fields and not keys:
+        return None
+    what = ", ".join([*fields, *(f"session key {k!r}" for k in keys)])
+    return SessionDataError(f"{_REFUSED}; found in {what}; nothing was written")
+
+
+def _patch_error(values: Mapping[str, str]) -> SessionDataError | None:
+    keys = [k for k, v in values.items() if _unstorable(k) or _unstorable(json.loads(v))]
+    if not keys:
+        return None
+    names = ", ".join(repr(k) for k in keys)
+    return SessionDataError(f"{_REFUSED}; found in session key(s) {names}; nothing was written")
