@@ -278,8 +278,8 @@ def parse_url(url: str) -> RedisOptions:
     Options: ``prefix``, ``expired_grace`` (seconds an expired session is kept so a late
     visitor hears "expired" rather than "unknown"; default 3600), ``protocol`` (2 or 3),
     ``socket_timeout``, ``socket_connect_timeout`` (seconds), ``max_connections`` and, with
-    TLS, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs`` (required, optional, none). Anything else is a
-    :class:`ConfigError`.
+    TLS, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs`` (required,
+    optional, none). Anything else is a :class:`ConfigError`.
     """
     try:
         parts = urlsplit(url)
