@@ -13,19 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import IN_CI, REDIS_HOST, REDIS_PORT, free_port, reachable, require_server
+from servers import REDIS_HOST, REDIS_PORT, chromium, free_port, reachable, require_server
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def serve(store_url: str) -> Iterator[str]:
@@ -101,34 +91,23 @@ def test_100_concurrent_requests_each_keep_their_key(redis_site: str) -> None:
 
 
 def test_a_real_browser_logs_in_cannot_read_the_cookie_and_logs_out(sqlite_site: str) -> None:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{sqlite_site}/me")
-            assert "/login" in page.url, "an anonymous browser is sent to the login page"
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", "alice-password")
-            page.click("button")
-            page.wait_for_url("**/me")
-            assert page.text_content("#user") == "alice"
-            assert "session=" not in page.evaluate("document.cookie")
-            jar = {c["name"]: c for c in context.cookies()}
-            assert jar["session"]["httpOnly"] is True
-            assert jar["session"]["sameSite"] == "Lax"
-            assert jar["session"]["value"] not in page.content(), "the token is not in the page"
-            page.click("text=Log out")
-            page.wait_for_url(f"{sqlite_site}/")
-            page.go_back()
-            page.goto(f"{sqlite_site}/me")
-            assert "/login" in page.url, "after logout /me sends the browser to log in again"
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{sqlite_site}/me")
+        assert "/login" in page.url, "an anonymous browser is sent to the login page"
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", "alice-password")
+        page.click("button")
+        page.wait_for_url("**/me")
+        assert page.text_content("#user") == "alice"
+        assert "session=" not in page.evaluate("document.cookie")
+        jar = {c["name"]: c for c in context.cookies()}
+        assert jar["session"]["httpOnly"] is True
+        assert jar["session"]["sameSite"] == "Lax"
+        assert jar["session"]["value"] not in page.content(), "the token is not in the page"
+        page.click("text=Log out")
+        page.wait_for_url(f"{sqlite_site}/")
+        page.go_back()
+        page.goto(f"{sqlite_site}/me")
+        assert "/login" in page.url, "after logout /me sends the browser to log in again"

@@ -12,10 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import IN_CI, free_port, reachable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+from servers import chromium, free_port, reachable
 
 APP = textwrap.dedent(
     """
@@ -101,33 +98,22 @@ def test_server_declared_production_refuses_to_start(tmp_path: Path) -> None:
 
 
 def test_a_real_browser_is_logged_in_through_the_door(door_site: str) -> None:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{door_site}/me")
-            assert '"user":null' in page.inner_text("body")
-            refused = context.request.post(
-                f"{door_site}/__coatcheck__/autosession", data={"user": "mallory"}
-            )
-            assert refused.status == 403
-            answer = context.request.post(
-                f"{door_site}/__coatcheck__/autosession", data={"user": "alice"}
-            )
-            assert answer.status == 200
-            assert answer.headers["cache-control"] == "no-store"
-            token = {c["name"]: c for c in context.cookies()}["session"]["value"]
-            assert token not in answer.text()
-            page.goto(f"{door_site}/me")
-            assert '"user":"alice"' in page.inner_text("body")
-            assert page.evaluate("document.cookie") == ""  # HttpOnly
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{door_site}/me")
+        assert '"user":null' in page.inner_text("body")
+        refused = context.request.post(
+            f"{door_site}/__coatcheck__/autosession", data={"user": "mallory"}
+        )
+        assert refused.status == 403
+        answer = context.request.post(
+            f"{door_site}/__coatcheck__/autosession", data={"user": "alice"}
+        )
+        assert answer.status == 200
+        assert answer.headers["cache-control"] == "no-store"
+        token = {c["name"]: c for c in context.cookies()}["session"]["value"]
+        assert token not in answer.text()
+        page.goto(f"{door_site}/me")
+        assert '"user":"alice"' in page.inner_text("body")
+        assert page.evaluate("document.cookie") == ""  # HttpOnly

@@ -26,13 +26,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import engines
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.urls import include, path
+from harness import CountingStore
 
 from coatcheck import (
     FakeClock,
     Policy,
     SessionDataError,
     SessionManager,
-    StoreUnavailable,
     Verdict,
 )
 from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, new_token, parse_token
@@ -41,7 +41,6 @@ from coatcheck.django.apps import check_settings
 from coatcheck.django.conf import get_manager, set_manager, store_url
 from coatcheck.django.decorators import fresh_login_required, login_required
 from coatcheck.django.middleware import SessionMiddleware
-from coatcheck.stores.memory import MemoryStore
 from coatcheck.web import csrf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django_project"
@@ -65,31 +64,6 @@ def django_project() -> None:
     if os.environ["DJANGO_SETTINGS_MODULE"] != SETTINGS_MODULE:
         pytest.skip(f"Django is configured for {os.environ['DJANGO_SETTINGS_MODULE']}")
     django.setup()
-
-
-class CountingStore:
-    """A real memory store that counts calls and can be switched off (StoreUnavailable)."""
-
-    def __init__(self) -> None:
-        self.inner = MemoryStore()
-        self.calls: list[str] = []
-        self.down = False
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if self.down:
-                raise StoreUnavailable(f"store is down ({name})")
-            self.calls.append(name)
-            return attr(*args, **kwargs)
-
-        return call
-
-    def writes(self) -> list[str]:
-        return [c for c in self.calls if c not in ("load", "list_user", "count_active")]
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ import flask
 import pytest
 from flask import Flask, render_template_string, request, session
 from flask.testing import FlaskClient
+from harness import CountingStore
 from werkzeug.test import TestResponse
 
-from coatcheck import ConfigError, FakeClock, Policy, SessionManager, StoreUnavailable
+from coatcheck import ConfigError, FakeClock, Policy, SessionManager
 from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, new_token
 from coatcheck.stores.memory import MemoryStore
 from coatcheck.web.flask import (
@@ -41,28 +42,6 @@ HOST_COOKIE = re.compile(
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 API = {"Accept": "application/json"}
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask_app" / "app.py"
-
-
-class CountingStore:
-    """A real memory store that records every call, and can be switched off (StoreUnavailable)."""
-
-    def __init__(self) -> None:
-        self.inner = MemoryStore()
-        self.calls: list[str] = []
-        self.down = False
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(name)
-            if self.down and name != "close":
-                raise StoreUnavailable("the test switched the store off")
-            return attr(*args, **kwargs)
-
-        return call
 
 
 @pytest.fixture
