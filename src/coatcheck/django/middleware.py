@@ -32,7 +32,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 
 from ..core.errors import SessionLimitReached, SessionTooLarge, StoreUnavailable
-from ..web import csrf
+from ..web import csrf, errors
 from ..web.errors import WebError, store_unavailable
 from .adapt import add_set_cookie, as_web_error, error_response, request_info
 from .conf import get_config
@@ -113,33 +113,17 @@ def _finish(store: SessionStore, response: HttpResponse) -> None:
         return  # like Django: a failed request saves nothing
     core = store.core
     if state.conflict and (core.modified or core.token or store.auth_user):
-        raise WebError(
-            400,
-            "conflicting_session_cookies",
-            "This request carried several different session cookies; nothing was saved. "
-            "Clear this site's cookies and log in again.",
-        )
+        raise errors.conflicting_cookies()
     try:
         store.persist()
     except StoreUnavailable as exc:
         raise store_unavailable(exc) from exc
     except SessionTooLarge as exc:  # the application's bug: say so plainly, set no cookie
-        raise WebError(500, "session_too_large", f"Session not saved: {exc}") from exc
+        raise errors.session_too_large(exc) from exc
     except SessionLimitReached as exc:  # Policy(on_limit="refuse"): this login is refused
-        raise WebError(
-            409,
-            "session_limit_reached",
-            "This account already has as many sessions as allowed; log out on another "
-            "device and try again.",
-        ) from exc
+        raise errors.session_limit_reached() from exc
     except UpdateError as exc:  # the session ended meanwhile (SessionGone)
-        raise WebError(
-            409,
-            "session_ended",
-            "Your session ended (logged out or revoked) before this change could be saved; "
-            "nothing was saved. Please log in again.",
-            [("set-cookie", cookie.expire_cookie())],
-        ) from exc
+        raise errors.session_ended(cookie.expire_cookie()) from exc
     core = store.core  # a login may have replaced it
     if core.token and core.record is not None:
         manager = store.manager
@@ -184,20 +168,13 @@ class CsrfMiddleware(MiddlewareMixin):
             return None
         problem = csrf.origin_problem(info, web)
         if problem:
-            error = WebError(403, "csrf_origin", f"Cross-site request refused: {problem}.")
-            return error_response(error, info)
+            return error_response(errors.csrf_origin(problem), info)
         try:
             expected = store.get(csrf.SESSION_KEY)
         except (StoreUnavailable, WebError) as exc:
             return error_response(as_web_error(exc) or store_unavailable(exc), info)
         if not csrf.token_matches(expected, _presented_token(request)):
-            error = WebError(
-                403,
-                "csrf_token",
-                "The form's CSRF token is missing or does not match this session; "
-                "reload the page and try again.",
-            )
-            return error_response(error, info)
+            return error_response(errors.csrf_token_mismatch(), info)
         return None
 
 

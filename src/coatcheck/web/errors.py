@@ -49,6 +49,52 @@ _TITLES = {
 }
 
 
+def conflicting_cookies() -> WebError:
+    return WebError(
+        400,
+        "conflicting_session_cookies",
+        "This request carried several different session cookies; nothing was saved. "
+        "Clear this site's cookies and log in again.",
+    )
+
+
+def session_ended(expire_cookie: str) -> WebError:
+    return WebError(
+        409,
+        "session_ended",
+        "Your session ended (logged out or revoked) before this change could be saved; "
+        "nothing was saved. Please log in again.",
+        [("set-cookie", expire_cookie)],
+    )
+
+
+def session_too_large(exc: BaseException) -> WebError:
+    """Oversized session data is the application's bug: say so plainly, send no cookie."""
+    return WebError(500, "session_too_large", f"Session not saved: {exc}")
+
+
+def session_limit_reached() -> WebError:
+    return WebError(
+        409,
+        "session_limit_reached",
+        "This account already has as many sessions as allowed; log out on another device "
+        "and try again.",
+    )
+
+
+def csrf_origin(problem: str) -> WebError:
+    return WebError(403, "csrf_origin", f"Cross-site request refused: {problem}.")
+
+
+def csrf_token_mismatch() -> WebError:
+    return WebError(
+        403,
+        "csrf_token",
+        "The form's CSRF token is missing or does not match this session; "
+        "reload the page and try again.",
+    )
+
+
 def store_unavailable(exc: BaseException) -> WebError:
     return WebError(
         503,

@@ -15,12 +15,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from ...cookies import CookieTooLarge, cookie_values, host_is_loopback
-from ...core.errors import SessionGone, SessionTooLarge, StoreUnavailable
+from ...core.errors import (
+    SessionGone,
+    SessionLimitReached,
+    SessionTooLarge,
+    StoreUnavailable,
+)
 from ...core.policy import Verdict
 from ...core.session import Session
-from .. import csrf
+from .. import csrf, errors
 from ..backend import AsyncSessionBackend
-from ..errors import WebError, store_unavailable
+from ..errors import WebError
 from ..request import RequestInfo, client_ip
 from ..settings import WebSettings
 
@@ -190,18 +195,15 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         return f"<RequestSession {self.request.method} {self.request.path} {state}>"
 
 
-def _too_large(exc: Exception) -> WebError:
-    """Oversized session data is the application's bug: say so plainly, send no cookie."""
-    return WebError(500, "session_too_large", f"Session not saved: {exc}")
-
-
 @contextmanager
 def _store_errors() -> Iterator[None]:
     """A store outage inside login/logout becomes the same clear 503 as anywhere else."""
     try:
         yield
     except StoreUnavailable as exc:
-        raise store_unavailable(exc) from exc
+        raise errors.store_unavailable(exc) from exc
+    except SessionLimitReached as exc:
+        raise errors.session_limit_reached() from exc
 
 
 def _not_loaded() -> RuntimeError:
@@ -268,7 +270,7 @@ class AsyncSessionHandler:
         if not state.exempt and csrf.needs_origin_check(request, self.settings):
             problem = csrf.origin_problem(request, self.settings)
             if problem:
-                raise WebError(403, "csrf_origin", f"Cross-site request refused: {problem}.")
+                raise errors.csrf_origin(problem)
         return state
 
     async def check_csrf_token(self, state: AsyncRequestSession, presented: str | None) -> None:
@@ -280,12 +282,7 @@ class AsyncSessionHandler:
         await state.load()
         session = state.session
         if not csrf.token_matches(session.get(csrf.SESSION_KEY), presented):
-            raise WebError(
-                403,
-                "csrf_token",
-                "The form's CSRF token is missing or does not match this session; "
-                "reload the page and try again.",
-            )
+            raise errors.csrf_token_mismatch()
 
     async def resolve(self, state: AsyncRequestSession) -> Session:
         """The session the request's cookie(s) name.
@@ -319,7 +316,7 @@ class AsyncSessionHandler:
                 fresh.expired_reason = refused[0].expired_reason
             return fresh
         except StoreUnavailable as exc:
-            raise store_unavailable(exc) from exc
+            raise errors.store_unavailable(exc) from exc
 
     async def finish(self, state: AsyncRequestSession) -> list[tuple[str, str]]:
         """Save what the request changed (one write at most) and return the headers to add.
@@ -338,31 +335,20 @@ class AsyncSessionHandler:
         if session.ended or (state.ended and not session.modified and not session.token):
             return logged_out
         if state.conflict and (session.modified or session.token):
-            raise WebError(
-                400,
-                "conflicting_session_cookies",
-                "This request carried several different session cookies; nothing was saved. "
-                "Clear this site's cookies and log in again.",
-            )
+            raise errors.conflicting_cookies()
         try:
             await self.manager.save(session)
         except StoreUnavailable as exc:
-            raise store_unavailable(exc) from exc
+            raise errors.store_unavailable(exc) from exc
         except SessionTooLarge as exc:
-            raise _too_large(exc) from exc
+            raise errors.session_too_large(exc) from exc
         except SessionGone as exc:
-            raise WebError(
-                409,
-                "session_ended",
-                "Your session ended (logged out or revoked) before this change could be "
-                "saved; nothing was saved. Please log in again.",
-                [("set-cookie", self.cookie.expire_cookie())],
-            ) from exc
+            raise errors.session_ended(self.cookie.expire_cookie()) from exc
         headers = [("vary", "Cookie")]
         try:
             headers += self._cookie_headers(state, session)
         except CookieTooLarge as exc:
-            raise _too_large(exc) from exc
+            raise errors.session_too_large(exc) from exc
         return headers
 
     def _cookie_headers(
