@@ -7,6 +7,7 @@ no ``Domain``. Only the loopback development mode may relax them (see :func:`dev
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -15,7 +16,6 @@ from .core.errors import ConfigError
 
 MAX_COOKIE_BYTES = 4096  # what browsers keep per cookie (name + value + attributes)
 _NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265 token
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 class CookieTooLarge(ConfigError):
@@ -133,14 +133,22 @@ def cookie_values(header: str | None, name: str) -> list[str]:
 
 
 def host_is_loopback(host: str | None) -> bool:
-    """True for 127.0.0.1, localhost and ::1, with or without a port."""
+    """True for ``localhost`` and loopback IPs (127.0.0.0/8, ::1, IPv4-mapped 127.x), with
+    or without a port or brackets. Any other name is False: it could resolve anywhere."""
     if not host:
         return False
     host = host.strip().lower()
     if host.startswith("["):
-        return host.split("]", 1)[0] + "]" in LOOPBACK_HOSTS
-    return (
-        host.rsplit(":", 1)[0] in LOOPBACK_HOSTS
-        if host.count(":") == 1
-        else (host in LOOPBACK_HOSTS)
-    )
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:  # name or IPv4 with a port
+        host = host.split(":", 1)[0]
+    host = host.rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback

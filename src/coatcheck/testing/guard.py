@@ -9,10 +9,10 @@ call time; importing :mod:`coatcheck.testing` changes and enables nothing.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 
+from ..cookies import host_is_loopback
 from ..core.errors import ConfigError
 
 ENABLE_VAR = "COATCHECK_TESTING"
@@ -85,23 +85,4 @@ def production_reason(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback IPs (127.0.0.0/8, ::1, IPv4-mapped 127.x),
-    with or without a port or brackets. Any other name is False: it could resolve anywhere."""
-    if not host:
-        return False
-    host = host.strip().lower()
-    if host.startswith("["):
-        host = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:  # name or IPv4 with a port
-        host = host.split(":", 1)[0]
-    host = host.rstrip(".")
-    if host == "localhost":
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
+is_loopback = host_is_loopback
