@@ -14,7 +14,6 @@ import argparse
 import getpass
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 from ._sync.manager import SessionManager
+from .config import parse_duration
 from .core.errors import CoatcheckError, ConfigError, StoreUnavailable
 from .core.policy import Policy, Verdict
 from .core.records import KINDS
@@ -38,8 +38,6 @@ ENV_IDLE = "COATCHECK_IDLE_TIMEOUT"
 ENV_ABSOLUTE = "COATCHECK_ABSOLUTE_LIFETIME"
 
 _DEFAULT_POLICY = Policy()
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _UA_WIDTH = 40
 
 
@@ -122,18 +120,6 @@ def _humanized(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- arguments ----------------------------------------------------------------------------------
-
-
-def parse_duration(text: str) -> float:
-    """``30s``, ``15m``, ``2h``, ``7d`` or plain seconds, as positive float seconds."""
-    match = _DURATION_RE.fullmatch(text.strip())
-    seconds = float(match[1]) * _UNITS[match[2] or "s"] if match else 0.0
-    if seconds <= 0:
-        raise ValueError(
-            f"malformed duration {text!r}: use a positive number with a unit s, m, h or d "
-            "(30s, 15m, 2h, 7d)"
-        )
-    return seconds
 
 
 def _duration_arg(text: str) -> float:

@@ -29,16 +29,17 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import flask
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
-from ..cookies import CookieSettings, development, host_is_loopback
+from ..config import flag, policy_from, web_settings_from
+from ..cookies import development, host_is_loopback
 from ..core.errors import ConfigError, SessionGone, StoreUnavailable
 from ..core.policy import Policy
 from ..core.records import encode_value
@@ -77,120 +78,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # -- configuration ----------------------------------------------------------------------------
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = config.get(key, default)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigError(f"{key} must be true or false, got {value!r}")
-
-
-def _strings(config: Mapping[str, Any], key: str, default: Iterable[str]) -> tuple[str, ...]:
-    """A list setting; a string is split on commas (so environment variables work)."""
-    value = config.get(key, default)
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    if isinstance(value, Iterable) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ConfigError(f"{key} must be a list of strings, got {value!r}")
-
-
-def _seconds(config: Mapping[str, Any], key: str, default: float) -> float:
-    """Seconds, as a number or a ``timedelta`` (like Flask's own lifetime settings)."""
-    value = config.get(key, default)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise ConfigError(f"{key} must be seconds (a number or a timedelta), got {value!r}")
-
-
-def _optional_int(config: Mapping[str, Any], key: str, default: int | None) -> int | None:
-    value = config.get(key, default)
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise ConfigError(f"{key} must be an integer or None, got {value!r}")
-
-
-def _optional_str(config: Mapping[str, Any], key: str, default: str | None) -> str | None:
-    value = config.get(key, default)
-    if value is None or isinstance(value, str):
-        return value or None
-    raise ConfigError(f"{key} must be a string, got {value!r}")
-
-
-def _same_site(
-    config: Mapping[str, Any], key: str, default: str
-) -> Literal["Lax", "Strict", "None"]:
-    value = str(config.get(key, default)).strip().capitalize()
-    if value not in ("Lax", "Strict", "None"):
-        raise ConfigError(f"{key} must be Lax, Strict or None, got {value!r}")
-    return cast(Literal["Lax", "Strict", "None"], value)
-
 
 def settings_from_config(app: flask.Flask) -> WebSettings:
-    """The web settings a Flask app's ``COATCHECK_*`` config keys describe.
-
-    Every key is optional; an absent key keeps coatcheck's secure default. Flask's static
-    files (``app.static_url_path``) are exempt by default: they never need a session.
-    """
-    config = app.config
-    cookie = CookieSettings()
-    web = WebSettings()
+    """The web settings a Flask app's ``COATCHECK_*`` config keys describe (see
+    :mod:`coatcheck.config`). Flask's static files are exempt by default: they never need a
+    session."""
     static = app.static_url_path if app.has_static_folder else None
-    default_exempt = (static,) if static and static != "/" else ()
-    return WebSettings.build(
-        cookie=CookieSettings(
-            name=str(config.get("COATCHECK_COOKIE_NAME", cookie.name)),
-            path=str(config.get("COATCHECK_COOKIE_PATH", cookie.path)),
-            domain=_optional_str(config, "COATCHECK_COOKIE_DOMAIN", cookie.domain),
-            same_site=_same_site(config, "COATCHECK_COOKIE_SAMESITE", cookie.same_site),
-            persistent=_flag(config, "COATCHECK_COOKIE_PERSISTENT", cookie.persistent),
-        ),
-        exempt_paths=_strings(config, "COATCHECK_EXEMPT_PATHS", default_exempt),
-        trusted_proxies=_strings(config, "COATCHECK_TRUSTED_PROXIES", ()),
-        login_url=str(config.get("COATCHECK_LOGIN_URL", web.login_url)),
-        csrf=_flag(config, "COATCHECK_CSRF", web.csrf),
-        trusted_origins=_strings(config, "COATCHECK_TRUSTED_ORIGINS", ()),
-        csrf_exempt_paths=_strings(config, "COATCHECK_CSRF_EXEMPT_PATHS", ()),
+    return web_settings_from(
+        app.config, default_exempt=(static,) if static and static != "/" else ()
     )
 
 
 def policy_from_config(app: flask.Flask) -> Policy:
     """The session policy a Flask app's ``COATCHECK_*`` config keys describe."""
-    config = app.config
-    default = Policy()
-    on_limit = str(config.get("COATCHECK_ON_LIMIT", default.on_limit))
-    return Policy(
-        idle_timeout=_seconds(config, "COATCHECK_IDLE_TIMEOUT", default.idle_timeout),
-        absolute_lifetime=_seconds(
-            config, "COATCHECK_ABSOLUTE_LIFETIME", default.absolute_lifetime
-        ),
-        touch_interval=_seconds(config, "COATCHECK_TOUCH_INTERVAL", default.touch_interval),
-        max_sessions_per_user=_optional_int(
-            config, "COATCHECK_MAX_SESSIONS_PER_USER", default.max_sessions_per_user
-        ),
-        on_limit=cast(Literal["evict_oldest", "refuse"], on_limit),
-        bind_ip=_flag(config, "COATCHECK_BIND_IP", default.bind_ip),
-    )
+    return policy_from(app.config)
 
 
 def _store_url(app: flask.Flask) -> str:
@@ -260,7 +161,7 @@ class CoatCheck:
         interface = CoatCheckSessionInterface(
             manager,
             settings,
-            loopback_development=_flag(app.config, "COATCHECK_LOOPBACK_DEVELOPMENT", False),
+            loopback_development=flag(app.config, "COATCHECK_LOOPBACK_DEVELOPMENT", False),
         )
         app.session_interface = interface
         app.extensions[EXTENSION_KEY] = interface

@@ -17,6 +17,7 @@ the ``Session`` dependency), so a route that never asks for it costs no store ca
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -27,6 +28,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
+from ..config import policy_from, web_settings_from
 from ..cookies import development, host_is_loopback
 from ..core.errors import ConfigError
 from ..core.policy import Policy
@@ -93,7 +95,9 @@ def add_sessions(
 
     Give either a ready ``manager`` (you close it) or a ``store_url`` and optional ``policy``
     (default: ``$COATCHECK_STORE_URL``, else ``sqlite:///coatcheck.db``;
-    ``COATCHECK_SESSION_MODE=sealed`` switches to sealed cookies); a manager built here
+    ``COATCHECK_SESSION_MODE=sealed`` switches to sealed cookies). ``settings`` and ``policy``
+    default to the ``COATCHECK_*`` environment variables (:mod:`coatcheck.config`). A manager
+    built here
     is closed when the app's lifespan ends. ``loopback_development=True`` serves requests over
     plain ``http://`` to 127.0.0.1/localhost/::1 with the development cookie (``session``,
     no ``Secure``) and every other request with ``settings.cookie``, so one app runs both on
@@ -102,14 +106,17 @@ def add_sessions(
     if manager is not None and (store_url is not None or policy is not None):
         raise ConfigError("add_sessions takes either manager= or store_url=/policy=, not both")
     owned = manager is None
+    settings = settings or web_settings_from(os.environ)
     if manager is None:
         manager = build_async_backend(
-            store_url=store_url, policy=policy, cookie=(settings or WebSettings()).cookie
+            store_url=store_url,
+            policy=policy if policy is not None else policy_from(os.environ),
+            cookie=settings.cookie,
         )
     app.add_middleware(
         _session_app,
         manager=manager,
-        settings=settings or WebSettings(),
+        settings=settings,
         loopback_development=loopback_development,
     )
     for exc_class, handler in EXCEPTION_HANDLERS.items():
