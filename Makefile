@@ -38,8 +38,11 @@ format: install
 demo: install
 	@PATH="$(CURDIR)/$(BIN):$$PATH" sh scripts/demo.sh
 
+## Benchmarks print numbers and ratios; they never pass or fail. wrk: apt-get install wrk.
 bench: install
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/store_ops.py
+	$(BIN)/python benchmarks/web_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
