@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import replace
 from typing import Any
 
 from ..core import events
@@ -107,15 +106,12 @@ class SessionManager:
         if plan.patch:
             self._check_size(data)
         version = self.store.update(record.key, plan)
-        session.mark_saved(
-            replace(
-                record,
-                data=data,
-                last_seen_at=plan.last_seen_at,
-                expires_at=plan.expires_at,
-                version=version,
-            )
-        )
+        # The record was loaded for this request alone: update it in place.
+        record.data = data
+        record.last_seen_at = plan.last_seen_at
+        record.expires_at = plan.expires_at
+        record.version = version
+        session.mark_saved(record)
         self._emit(events.EXTENDED, session.record, level=logging.DEBUG)
 
     def create(

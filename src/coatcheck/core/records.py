@@ -29,6 +29,23 @@ class SessionRecord:
     data: dict[str, Any] = field(default_factory=dict)
     version: int = 1
 
+    def with_data(self, data: dict[str, Any]) -> SessionRecord:
+        """A copy holding ``data`` (a plain constructor call: ``dataclasses.replace`` costs
+        several microseconds on this per-request path)."""
+        return SessionRecord(
+            self.key,
+            self.user_id,
+            self.kind,
+            self.created_at,
+            self.last_seen_at,
+            self.authenticated_at,
+            self.expires_at,
+            self.client_ip,
+            self.user_agent,
+            data,
+            self.version,
+        )
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready view for operators: everything but the data values."""
         return {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
 
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
@@ -71,7 +70,7 @@ class MemoryStore:
                 del self._rows[replaces.digest]
             for digest in evicted:
                 del self._rows[digest]
-            self._rows[record.key.digest] = _Stored(replace(record, data={}), data)
+            self._rows[record.key.digest] = _Stored(record.with_data({}), data)
             return evicted
 
     def update(
@@ -89,12 +88,9 @@ class MemoryStore:
             for k in plan.patch.delete:
                 row.data.pop(k, None)
             row.data.update(plan.patch.set)
-            row.record = replace(
-                row.record,
-                last_seen_at=plan.last_seen_at,
-                expires_at=plan.expires_at,
-                version=row.record.version + 1,
-            )
+            row.record.last_seen_at = plan.last_seen_at
+            row.record.expires_at = plan.expires_at
+            row.record.version += 1
             return row.record.version
 
     def delete(self, key: SessionKey) -> bool:
@@ -152,4 +148,4 @@ class MemoryStore:
 
     @staticmethod
     def _decode(row: _Stored) -> SessionRecord:
-        return replace(row.record, data={k: json.loads(v) for k, v in row.data.items()})
+        return row.record.with_data({k: json.loads(v) for k, v in row.data.items()})
