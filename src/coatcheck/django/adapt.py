@@ -11,6 +11,7 @@ from ..core.errors import StoreUnavailable
 from ..web.errors import WebError, store_unavailable
 from ..web.guards import Redirect
 from ..web.request import RequestInfo
+from ..web.settings import SAFE_METHODS
 from ..web.wsgi import request_from_environ
 
 _INFO_ATTR = "_coatcheck_request_info"
@@ -26,11 +27,17 @@ def request_info(request: HttpRequest) -> RequestInfo:
     info: RequestInfo | None = getattr(request, _INFO_ATTR, None)
     if info is None:
         base = request_from_environ(request.META)
+        method = request.method or "GET"
+        headers = base.headers
+        if method.upper() not in SAFE_METHODS:
+            # Origin checks compare against the host Django vouches for (ALLOWED_HOSTS,
+            # USE_X_FORWARDED_HOST); reads need only the raw Host, and get_host() costs.
+            headers = {**headers, "host": request.get_host()}
         info = RequestInfo(
-            method=request.method or "GET",
+            method=method,
             path=request.path,
             scheme=request.scheme or "http",
-            headers={**base.headers, "host": request.get_host()},
+            headers=headers,
             peer=base.peer,
             query=base.query,
         )
