@@ -1,7 +1,7 @@
 """PostgreSQL store (``postgresql://user@host:5432/db``): many app processes, one database.
 
-This file is the single source: ``scripts/unasync.py`` generates the synchronous twin in
-``stores/_sync/postgres.py``. Operator documentation: ``docs/stores/postgres.md``.
+Written once, for asyncio; ``scripts/unasync.py`` generates the synchronous twin.
+Operator documentation: ``docs/stores/postgres.md``.
 
 How it keeps the contract in :mod:`coatcheck.stores.base`:
 
@@ -54,7 +54,7 @@ from ...core.tokens import SessionKey
 from ..base import DEFAULT_PURGE_BATCH
 
 DEFAULT_TABLE = "coatcheck_sessions"
-DEFAULT_POOL_MIN = 1
+DEFAULT_POOL_MIN = 0
 DEFAULT_POOL_MAX = 10
 DEFAULT_TIMEOUT = 5.0
 # Index names are derived from the table name and PostgreSQL cuts identifiers at 63 bytes.
@@ -509,7 +509,8 @@ class AsyncPostgresStore:
 
     async def load(self, key: SessionKey) -> SessionRecord | None:
         async with self._lease() as cur:
-            await cur.execute(self._sql.load, (key.digest,), prepare=True)
+            # Binary results: floats and text arrive as they are stored, no formatting/parsing.
+            await cur.execute(self._sql.load, (key.digest,), prepare=True, binary=True)
             row = await cur.fetchone()
         if row is None:
             return None
@@ -586,9 +587,10 @@ class AsyncPostgresStore:
             await cur.execute(self._sql.delete, (replaces.digest,))
             if cur.rowcount == 0:
                 raise SessionGone("the session being replaced no longer exists")
-        # Same rule as choose_evictions: live browser sessions at the new record's creation
-        # time, oldest first by (created_at, id); the replaced one is already gone.
-        await cur.execute(self._sql.live_browser_ids, (record.user_id, record.created_at))
+        # Same rule as choose_evictions: browser sessions live at the moment of this write
+        # (the new record's last_seen_at; a rotation keeps an older created_at), oldest first
+        # by (created_at, id); the replaced one is already gone.
+        await cur.execute(self._sql.live_browser_ids, (record.user_id, record.last_seen_at))
         live = [bytes(row[0]) for row in await cur.fetchall()]
         excess = len(live) - limit.max_sessions + 1
         if excess <= 0:
@@ -656,7 +658,7 @@ class AsyncPostgresStore:
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
         async with self._lease() as cur:
-            await cur.execute(self._sql.list_user, (user_id, now))
+            await cur.execute(self._sql.list_user, (user_id, now), binary=True)
             rows = await cur.fetchall()
         return [
             SessionRecord(
