@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from coatcheck import (
+    ConfigError,
     FakeClock,
     Policy,
     SessionConflict,
@@ -519,3 +520,8 @@ def test_limit_counts_only_sessions_live_now_when_rotating(
     third = new_user_session(manager)
     rotated = manager.rotate(manager.load(first))
     assert alive(manager, rotated) and alive(manager, third)
+
+
+def test_purge_refuses_an_empty_batch(manager: Any) -> None:
+    with pytest.raises(ConfigError, match="batch_size"):
+        manager.purge(batch_size=0)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core import events
 from ..core.clock import Clock, system_clock
-from ..core.errors import InvalidToken, SessionGone, SessionTooLarge
+from ..core.errors import ConfigError, InvalidToken, SessionGone, SessionTooLarge
 from ..core.policy import Policy, Verdict
 from ..core.records import Kind, SessionRecord, encode_data
 from ..core.session import Session
@@ -216,6 +216,8 @@ class AsyncSessionManager:
 
     async def purge(self, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
         """Delete sessions whose stored expiry has passed, in batches; returns how many."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         return await self.store.purge_expired(self.clock(), batch_size=batch_size)
 
     async def count_active(self, since: float) -> int:
