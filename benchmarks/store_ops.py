@@ -1,8 +1,8 @@
 """Per-operation cost of coatcheck's stores beside the raw client floor, measured in one run.
 
     .venv/bin/python benchmarks/store_ops.py [--rounds 7] [--ops 300] [--stores sqlite,redis]
-    .venv/bin/python benchmarks/store_ops.py --pin   # client pinned to CPU 0 (pin the server too:
-                                                     # taskset -cp 0 $(pidof redis-server))
+    .venv/bin/python benchmarks/store_ops.py --pin   # this process, redis-server and every
+                                                     # postgres process on CPU 0 (restored after)
 
 For each store: median microseconds of
   load   a valid session inside the touch interval (no write),
@@ -23,6 +23,7 @@ import os
 import secrets
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -151,10 +152,44 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ops", type=int, default=300, help="operations per variant per round")
     parser.add_argument("--stores", default="sqlite,postgres,redis")
-    parser.add_argument("--pin", action="store_true", help="pin this process to CPU 0")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin this process and the local redis-server and postgres processes to CPU 0",
+    )
     args = parser.parse_args()
+    restore: dict[int, set[int]] = {}
     if args.pin:
         os.sched_setaffinity(0, {0})
+        restore = pin_servers()
+    try:
+        return run(args)
+    finally:
+        for pid, cpus in restore.items():
+            subprocess.run(
+                ["taskset", "-a", "-cp", ",".join(map(str, cpus)), str(pid)],
+                check=False,
+                capture_output=True,
+            )
+
+
+def pin_servers() -> dict[int, set[int]]:
+    """Pin redis-server and all postgres processes (new backends inherit it) to CPU 0, so a
+    round trip does not flip between same-CPU and cross-CPU costs mid-run."""
+    found = subprocess.run(
+        ["pgrep", "-x", "redis-server|postgres"], capture_output=True, text=True, check=False
+    )
+    restore = {}
+    for pid in map(int, found.stdout.split()):
+        try:
+            restore[pid] = os.sched_getaffinity(pid)
+        except OSError:
+            continue
+        subprocess.run(["taskset", "-a", "-cp", "0", str(pid)], check=False, capture_output=True)
+    return restore
+
+
+def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         urls = store_urls(tmp)
         print(
