@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint format demo bench generate clean
+.PHONY: install test check lint format demo bench generate clean fastapi flask django
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "coatcheck needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -39,6 +39,16 @@ demo: install
 	@PATH="$(CURDIR)/$(BIN):$$PATH" sh scripts/demo.sh
 
 ## Benchmarks print numbers and ratios; they never pass or fail. wrk: apt-get install wrk.
+## The example apps on http://127.0.0.1:8000 (log in as alice / alice-password).
+fastapi: install
+	$(BIN)/uvicorn --app-dir examples/fastapi_app app:app --host 127.0.0.1 --port 8000
+
+flask: install
+	$(BIN)/flask --app examples/flask_app/app.py run --host 127.0.0.1 --port 8000
+
+django: install
+	cd examples/django_project && ../../$(BIN)/python manage.py runserver 127.0.0.1:8000
+
 bench: install
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/store_ops.py
