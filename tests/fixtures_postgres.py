@@ -128,10 +128,9 @@ def postgres_instance() -> Iterator[Callable[[], PostgresInstance]]:
     """Factory of private, started PostgreSQL servers; all are stopped and removed at the end."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        message = "PostgreSQL server binaries (initdb, pg_ctl) missing: apt-get install postgresql"
-        if servers.IN_CI:
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
+        servers.missing(
+            "PostgreSQL server binaries (initdb, pg_ctl) missing: apt-get install postgresql"
+        )
     made: list[PostgresInstance] = []
 
     def make() -> PostgresInstance:

@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -29,14 +29,17 @@ def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def require_server(name: str, host: str, port: int) -> None:
-    """Skip (locally) or fail (in CI) when a server the test needs is not listening."""
-    if reachable(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}; start it with: {HOW_TO_START[name]}"
+def missing(message: str) -> NoReturn:
+    """A real part the test needs is absent: skip locally (saying how to get it), fail in CI."""
     if IN_CI:
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message)
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (in CI) when a server the test needs is not listening."""
+    if not reachable(host, port):
+        missing(f"{name} is not reachable at {host}:{port}; start it with: {HOW_TO_START[name]}")
 
 
 def free_port() -> int:
@@ -64,10 +67,7 @@ CHROMIUM_ARGS = [
 def chromium() -> Iterator[Any]:
     """A headless Debian Chromium driven by Playwright (skip locally / fail in CI if absent)."""
     if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: apt-get install chromium"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing(f"{CHROMIUM} is missing: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -62,7 +62,7 @@ def django_project() -> None:
         sys.path.insert(0, str(EXAMPLE))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     if os.environ["DJANGO_SETTINGS_MODULE"] != SETTINGS_MODULE:
-        pytest.skip(f"Django is configured for {os.environ['DJANGO_SETTINGS_MODULE']}")
+        pytest.fail(f"Django is configured for {os.environ['DJANGO_SETTINGS_MODULE']}")
     django.setup()
 
 
