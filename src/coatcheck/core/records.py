@@ -10,6 +10,10 @@ from .errors import SessionDataError
 from .tokens import SessionKey
 
 Kind = Literal["browser", "api"]
+SQL_COLUMNS = (
+    "id, shard, user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, "
+    "client_ip, user_agent, data, version"
+)
 KINDS: tuple[Kind, ...] = ("browser", "api")
 
 
@@ -43,6 +47,23 @@ class SessionRecord:
             self.client_ip,
             self.user_agent,
             data,
+            self.version,
+        )
+
+    def row(self) -> tuple[Any, ...]:
+        """The record in SQL column order (``SQL_COLUMNS``), data as one JSON document."""
+        return (
+            self.key.digest,
+            self.key.shard,
+            self.user_id,
+            self.kind,
+            self.created_at,
+            self.last_seen_at,
+            self.authenticated_at,
+            self.expires_at,
+            self.client_ip,
+            self.user_agent,
+            encode_data(self.data),
             self.version,
         )
 

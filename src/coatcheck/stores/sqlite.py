@@ -25,14 +25,11 @@ from ..core.errors import (
     StoreUnavailable,
 )
 from ..core.policy import WritePlan, choose_evictions
-from ..core.records import SessionRecord, UserLimit, encode_data
+from ..core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data
 from ..core.tokens import SessionKey
 from .base import DEFAULT_PURGE_BATCH
 
-_COLUMNS = (
-    "id, shard, user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, "
-    "client_ip, user_agent, data, version"
-)
+_COLUMNS = SQL_COLUMNS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS coatcheck_sessions (
@@ -176,20 +173,7 @@ class SQLiteStore:
             conn.execute(
                 f"INSERT INTO coatcheck_sessions ({_COLUMNS}) "  # noqa: S608
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.key.digest,
-                    record.key.shard,
-                    record.user_id,
-                    record.kind,
-                    record.created_at,
-                    record.last_seen_at,
-                    record.authenticated_at,
-                    record.expires_at,
-                    record.client_ip,
-                    record.user_agent,
-                    encode_data(record.data),
-                    record.version,
-                ),
+                record.row(),
             )
             return evicted
 

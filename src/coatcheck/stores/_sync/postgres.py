@@ -50,7 +50,7 @@ from ...core.errors import (
     StoreUnavailable,
 )
 from ...core.policy import WritePlan
-from ...core.records import SessionRecord, UserLimit, encode_data
+from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data
 from ...core.tokens import SessionKey
 from ..base import DEFAULT_PURGE_BATCH
 
@@ -63,10 +63,7 @@ MAX_TABLE_LENGTH = 48
 OWN_OPTIONS = ("table", "pool_min", "pool_max", "timeout")
 
 _TABLE_RE = re.compile(r"[a-z_][a-z0-9_]*")
-_COLUMNS = (
-    "id, shard, user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, "
-    "client_ip, user_agent, data, version"
-)
+_COLUMNS = SQL_COLUMNS
 # Explicit types, so the same placeholders also work in INSERT ... SELECT (no target typing).
 _VALUES = (
     "%s::bytea, %s::bytea, %s::text, %s::text, %s::float8, %s::float8, %s::float8, "
@@ -537,20 +534,7 @@ class PostgresStore:
         replaces: SessionKey | None = None,
         limit: UserLimit | None = None,
     ) -> list[bytes]:
-        values = (
-            record.key.digest,
-            record.key.shard,
-            record.user_id,
-            record.kind,
-            record.created_at,
-            record.last_seen_at,
-            record.authenticated_at,
-            record.expires_at,
-            record.client_ip,
-            record.user_agent,
-            encode_data(record.data),
-            record.version,
-        )
+        values = record.row()
         try:
             if limit is None or record.kind != "browser" or record.user_id is None:
                 with self._lease() as cur:
