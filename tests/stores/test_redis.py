@@ -647,3 +647,38 @@ def test_expired_grace_option() -> None:
     assert parse_url("redis://h/0").expired_grace == 3600
     with pytest.raises(ConfigError, match="expired_grace"):
         parse_url("redis://h/0?expired_grace=-1")
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_hung_server_is_unavailable_not_a_hang(
+    api: str, redis_instance: Callable[[], RedisServer]
+) -> None:
+    """A server that accepts but never answers (SIGSTOP) costs socket_timeout, then 503."""
+    import os
+    import signal
+
+    server = redis_instance()
+    assert server.process is not None
+    url = f"redis://{server.address}/0?prefix=hung:&socket_timeout=0.3"
+    token, key = new_token("alice")
+    del token
+    if api == "sync":
+        store: Any = RedisStore(url)
+        run: Callable[[Any], Any] = lambda result: result  # noqa: E731
+    else:
+        loop = asyncio.new_event_loop()
+        store = AsyncRedisStore(url)
+        run = loop.run_until_complete
+    try:
+        assert run(store.load(key)) is None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(StoreUnavailable):
+                run(store.load(key))
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        assert run(store.load(key)) is None, "the same store works again"
+    finally:
+        run(store.close())
+        if api == "async":
+            loop.close()

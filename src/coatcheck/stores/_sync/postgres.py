@@ -50,7 +50,7 @@ from ...core.errors import (
     StoreUnavailable,
 )
 from ...core.policy import WritePlan
-from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data
+from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit
 from ...core.tokens import SessionKey
 from ..base import DEFAULT_PURGE_BATCH
 
