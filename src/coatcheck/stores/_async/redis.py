@@ -22,17 +22,11 @@ longer exists. ``purge_expired`` still deletes what the caller's clock calls exp
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import threading
 from collections.abc import AsyncIterator, Generator
-from contextlib import (
-    AbstractAsyncContextManager,
-    contextmanager,
-    nullcontext,  # noqa: F401 - the synchronous twin's _deadline
-    suppress,
-)
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from json.scanner import make_scanner
 from typing import Any, Final, TypeAlias, cast
@@ -381,10 +375,7 @@ def _connect(options: RedisOptions) -> Client:
     kwargs: dict[str, Any] = {
         "username": options.username,
         "password": options.password,
-        # The async client gets no socket timeout: redis-py would wrap every send in
-        # asyncio.wait_for, a task per command on Python 3.11 (~6 % of throughput under
-        # load); the store bounds each operation with one asyncio.timeout instead.
-        "socket_timeout": None,  # unasync: "socket_timeout": options.socket_timeout,
+        "socket_timeout": options.socket_timeout,
         "socket_connect_timeout": options.socket_connect_timeout,
         "protocol": options.protocol,
         # No automatic retries: a write whose reply was lost may have been applied, and a
@@ -527,12 +518,6 @@ class AsyncRedisStore:
             return StoreUnavailable(f"{self._where} is unavailable: {type(exc).__name__}: {exc}")
         return None
 
-    def _deadline(self) -> AbstractAsyncContextManager[Any]:
-        """Bounds one round trip by ``socket_timeout`` (a hung server becomes a TimeoutError,
-        which _translate reports as StoreUnavailable; redis-py drops the interrupted
-        connection). The synchronous client enforces the same timeout on its socket."""
-        return asyncio.timeout(self.options.socket_timeout)  # unasync: return nullcontext()
-
     @contextmanager
     def _guarded(self) -> Generator[None, None, None]:
         """Translates driver exceptions (see _translate) raised inside the block."""
@@ -549,35 +534,33 @@ class AsyncRedisStore:
     async def migrate(self) -> None:
         """Nothing to create: checks the server version(s) and loads the scripts."""
         with self._guarded():
-            async with self._deadline():
-                client = self._live or await self._connected()
-                if isinstance(client, redis.asyncio.cluster.RedisCluster):
-                    per_node = await client.info(
-                        "server", target_nodes=redis.asyncio.cluster.RedisCluster.PRIMARIES
+            client = self._live or await self._connected()
+            if isinstance(client, redis.asyncio.cluster.RedisCluster):
+                per_node = await client.info(
+                    "server", target_nodes=redis.asyncio.cluster.RedisCluster.PRIMARIES
+                )
+                infos = list(cast("dict[str, dict[str, Any]]", per_node).values())
+            else:
+                infos = [await client.info("server")]
+            for info in infos:
+                version = str(info.get("redis_version", "0"))
+                if tuple(int(p) for p in version.split(".")[:2]) < MIN_SERVER_VERSION:
+                    raise ConfigError(
+                        f"{self._where} runs Redis {version}; coatcheck needs Redis >= "
+                        f"{'.'.join(map(str, MIN_SERVER_VERSION))}"
                     )
-                    infos = list(cast("dict[str, dict[str, Any]]", per_node).values())
-                else:
-                    infos = [await client.info("server")]
-                for info in infos:
-                    version = str(info.get("redis_version", "0"))
-                    if tuple(int(p) for p in version.split(".")[:2]) < MIN_SERVER_VERSION:
-                        raise ConfigError(
-                            f"{self._where} runs Redis {version}; coatcheck needs Redis >= "
-                            f"{'.'.join(map(str, MIN_SERVER_VERSION))}"
-                        )
-                for script in (
-                    self._update_script,
-                    self._insert_script,
-                    self._delete_script,
-                    self._delete_user_script,
-                ):
-                    script.sha = await client.script_load(script.script)
+            for script in (
+                self._update_script,
+                self._insert_script,
+                self._delete_script,
+                self._delete_user_script,
+            ):
+                script.sha = await client.script_load(script.script)
 
     async def load(self, key: SessionKey) -> SessionRecord | None:
         name = self.session_key(key)
         try:
-            async with self._deadline():
-                fields = await (self._live or await self._connected()).hgetall(name)
+            fields = await (self._live or await self._connected()).hgetall(name)
         except Exception as exc:
             translated = self._translate(exc)
             if translated is None:
@@ -607,10 +590,9 @@ class AsyncRedisStore:
         # script can span both. Insert first (a refusal changes nothing), then take the old
         # session away; if it was already gone, take the new one back.
         with self._guarded():
-            async with self._deadline():
-                exists = await (self._live or await self._connected()).exists(
-                    self.session_key(replaces)
-                )
+            exists = await (self._live or await self._connected()).exists(
+                self.session_key(replaces)
+            )
         if not exists:
             raise SessionGone("the session being replaced no longer exists")
         evicted = await self._insert(record, limit, None)
@@ -640,12 +622,11 @@ class AsyncRedisStore:
         for name, text in patch.set.items():
             args += ("d:" + name, text)
         try:
-            async with self._deadline():
-                if self._live is None:
-                    await self._connected()
-                reply = await self._update_script(
-                    keys=[f"{self.prefix}{{{shard}}}:s:{key.digest.hex()}"], args=args
-                )
+            if self._live is None:
+                await self._connected()
+            reply = await self._update_script(
+                keys=[f"{self.prefix}{{{shard}}}:s:{key.digest.hex()}"], args=args
+            )
         except Exception as exc:
             translated = self._translate(exc)
             if translated is None:
@@ -661,27 +642,25 @@ class AsyncRedisStore:
 
     async def delete(self, key: SessionKey) -> bool:
         with self._guarded():
-            async with self._deadline():
-                if self._live is None:
-                    await self._connected()
-                deleted = await self._delete_script(
-                    keys=[self.session_key(key)],
-                    args=[self._index_base(key.shard.hex()), key.digest.hex(), ""],
-                )
+            if self._live is None:
+                await self._connected()
+            deleted = await self._delete_script(
+                keys=[self.session_key(key)],
+                args=[self._index_base(key.shard.hex()), key.digest.hex(), ""],
+            )
         return bool(deleted)
 
     async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
         with self._guarded():
-            async with self._deadline():
-                if self._live is None:
-                    await self._connected()
-                deleted = await self._delete_user_script(
-                    keys=[self.index_key(user_id)],
-                    args=[
-                        self._session_base(user_shard(user_id).hex()),
-                        keep.digest.hex() if keep is not None else "",
-                    ],
-                )
+            if self._live is None:
+                await self._connected()
+            deleted = await self._delete_user_script(
+                keys=[self.index_key(user_id)],
+                args=[
+                    self._session_base(user_shard(user_id).hex()),
+                    keep.digest.hex() if keep is not None else "",
+                ],
+            )
         return int(deleted)
 
     async def delete_all(self) -> int:
@@ -695,8 +674,7 @@ class AsyncRedisStore:
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
                     pipe.execute_command("UNLINK", name)  # ClusterPipeline.unlink is odd
-                async with self._deadline():
-                    done = await pipe.execute()
+                done = await pipe.execute()
                 total += sum(
                     1 for name, n in zip(batch, done, strict=True) if n and name[kind_at] == 115
                 )  # 115 = ord("s")
@@ -706,15 +684,14 @@ class AsyncRedisStore:
         shard = user_shard(user_id)
         base = self._session_base(shard.hex())
         with self._guarded():
-            async with self._deadline():
-                client = self._live or await self._connected()
-                members = cast("list[bytes]", await client.zrange(self.index_key(user_id), 0, -1))
-                if not members:
-                    return []
-                pipe = client.pipeline(transaction=False)
-                for member in members:
-                    pipe.hgetall(base + member.decode())
-                rows = await pipe.execute()
+            client = self._live or await self._connected()
+            members = cast("list[bytes]", await client.zrange(self.index_key(user_id), 0, -1))
+            if not members:
+                return []
+            pipe = client.pipeline(transaction=False)
+            for member in members:
+                pipe.hgetall(base + member.decode())
+            rows = await pipe.execute()
         records = [
             self._decode(SessionKey(shard, bytes.fromhex(member.decode())), row)
             for member, row in zip(members, rows, strict=True)
@@ -737,8 +714,7 @@ class AsyncRedisStore:
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
                     pipe.hget(name, "exp")
-                async with self._deadline():
-                    expiries = await pipe.execute()
+                expiries = await pipe.execute()
                 doomed = [
                     name
                     for name, exp in zip(batch, expiries, strict=True)
@@ -755,8 +731,7 @@ class AsyncRedisStore:
                     pipe.execute_command(
                         "EVAL", DELETE_LUA, 1, name, index_base, name[p + 13 :].decode(), now
                     )
-                async with self._deadline():
-                    total += sum(await pipe.execute())
+                total += sum(await pipe.execute())
             async for batch in self._scan(self._index_pattern, batch_size):
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
@@ -767,8 +742,7 @@ class AsyncRedisStore:
                         name,
                         self._session_base(name[p + 1 : p + 9].decode()),
                     )
-                async with self._deadline():
-                    await pipe.execute()
+                await pipe.execute()
         return total
 
     async def count_active(self, since: float, now: float) -> int:
@@ -781,9 +755,7 @@ class AsyncRedisStore:
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
                     pipe.hmget(name, ["seen", "exp"])
-                async with self._deadline():
-                    rows = await pipe.execute()
-                for seen, exp in rows:
+                for seen, exp in await pipe.execute():
                     if seen is not None and exp is not None:
                         count += float(seen) >= since and float(exp) > now
         return count
@@ -824,10 +796,9 @@ class AsyncRedisStore:
         ]
         args += _fields(record)
         with self._guarded():
-            async with self._deadline():
-                if self._live is None:
-                    await self._connected()
-                reply = await self._insert_script(keys=keys, args=args)
+            if self._live is None:
+                await self._connected()
+            reply = await self._insert_script(keys=keys, args=args)
         if reply[0] == _GONE:
             raise SessionGone("the session being replaced no longer exists")
         if reply[0] == _REFUSED:

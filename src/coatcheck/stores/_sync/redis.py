@@ -23,17 +23,11 @@ longer exists. ``purge_expired`` still deletes what the caller's clock calls exp
 
 from __future__ import annotations
 
-import time
 import json
 import math
 import threading
 from collections.abc import Iterator, Generator
-from contextlib import (
-    AbstractContextManager,
-    contextmanager,
-    nullcontext,  # noqa: F401 - the synchronous twin's _deadline
-    suppress,
-)
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from json.scanner import make_scanner
 from typing import Any, Final, TypeAlias, cast
@@ -382,9 +376,6 @@ def _connect(options: RedisOptions) -> Client:
     kwargs: dict[str, Any] = {
         "username": options.username,
         "password": options.password,
-        # The async client gets no socket timeout: redis-py would wrap every send in
-        # asyncio.wait_for, a task per command on Python 3.11 (~6 % of throughput under
-        # load); the store bounds each operation with one asyncio.timeout instead.
         "socket_timeout": options.socket_timeout,
         "socket_connect_timeout": options.socket_connect_timeout,
         "protocol": options.protocol,
@@ -528,12 +519,6 @@ class RedisStore:
             return StoreUnavailable(f"{self._where} is unavailable: {type(exc).__name__}: {exc}")
         return None
 
-    def _deadline(self) -> AbstractContextManager[Any]:
-        """Bounds one round trip by ``socket_timeout`` (a hung server becomes a TimeoutError,
-        which _translate reports as StoreUnavailable; redis-py drops the interrupted
-        connection). The synchronous client enforces the same timeout on its socket."""
-        return nullcontext()
-
     @contextmanager
     def _guarded(self) -> Generator[None, None, None]:
         """Translates driver exceptions (see _translate) raised inside the block."""
@@ -550,35 +535,33 @@ class RedisStore:
     def migrate(self) -> None:
         """Nothing to create: checks the server version(s) and loads the scripts."""
         with self._guarded():
-            with self._deadline():
-                client = self._live or self._connected()
-                if isinstance(client, redis.cluster.RedisCluster):
-                    per_node = client.info(
-                        "server", target_nodes=redis.cluster.RedisCluster.PRIMARIES
+            client = self._live or self._connected()
+            if isinstance(client, redis.cluster.RedisCluster):
+                per_node = client.info(
+                    "server", target_nodes=redis.cluster.RedisCluster.PRIMARIES
+                )
+                infos = list(cast("dict[str, dict[str, Any]]", per_node).values())
+            else:
+                infos = [client.info("server")]
+            for info in infos:
+                version = str(info.get("redis_version", "0"))
+                if tuple(int(p) for p in version.split(".")[:2]) < MIN_SERVER_VERSION:
+                    raise ConfigError(
+                        f"{self._where} runs Redis {version}; coatcheck needs Redis >= "
+                        f"{'.'.join(map(str, MIN_SERVER_VERSION))}"
                     )
-                    infos = list(cast("dict[str, dict[str, Any]]", per_node).values())
-                else:
-                    infos = [client.info("server")]
-                for info in infos:
-                    version = str(info.get("redis_version", "0"))
-                    if tuple(int(p) for p in version.split(".")[:2]) < MIN_SERVER_VERSION:
-                        raise ConfigError(
-                            f"{self._where} runs Redis {version}; coatcheck needs Redis >= "
-                            f"{'.'.join(map(str, MIN_SERVER_VERSION))}"
-                        )
-                for script in (
-                    self._update_script,
-                    self._insert_script,
-                    self._delete_script,
-                    self._delete_user_script,
-                ):
-                    script.sha = client.script_load(script.script)
+            for script in (
+                self._update_script,
+                self._insert_script,
+                self._delete_script,
+                self._delete_user_script,
+            ):
+                script.sha = client.script_load(script.script)
 
     def load(self, key: SessionKey) -> SessionRecord | None:
         name = self.session_key(key)
         try:
-            with self._deadline():
-                fields = (self._live or self._connected()).hgetall(name)
+            fields = (self._live or self._connected()).hgetall(name)
         except Exception as exc:
             translated = self._translate(exc)
             if translated is None:
@@ -608,10 +591,9 @@ class RedisStore:
         # script can span both. Insert first (a refusal changes nothing), then take the old
         # session away; if it was already gone, take the new one back.
         with self._guarded():
-            with self._deadline():
-                exists = (self._live or self._connected()).exists(
-                    self.session_key(replaces)
-                )
+            exists = (self._live or self._connected()).exists(
+                self.session_key(replaces)
+            )
         if not exists:
             raise SessionGone("the session being replaced no longer exists")
         evicted = self._insert(record, limit, None)
@@ -641,12 +623,11 @@ class RedisStore:
         for name, text in patch.set.items():
             args += ("d:" + name, text)
         try:
-            with self._deadline():
-                if self._live is None:
-                    self._connected()
-                reply = self._update_script(
-                    keys=[f"{self.prefix}{{{shard}}}:s:{key.digest.hex()}"], args=args
-                )
+            if self._live is None:
+                self._connected()
+            reply = self._update_script(
+                keys=[f"{self.prefix}{{{shard}}}:s:{key.digest.hex()}"], args=args
+            )
         except Exception as exc:
             translated = self._translate(exc)
             if translated is None:
@@ -662,27 +643,25 @@ class RedisStore:
 
     def delete(self, key: SessionKey) -> bool:
         with self._guarded():
-            with self._deadline():
-                if self._live is None:
-                    self._connected()
-                deleted = self._delete_script(
-                    keys=[self.session_key(key)],
-                    args=[self._index_base(key.shard.hex()), key.digest.hex(), ""],
-                )
+            if self._live is None:
+                self._connected()
+            deleted = self._delete_script(
+                keys=[self.session_key(key)],
+                args=[self._index_base(key.shard.hex()), key.digest.hex(), ""],
+            )
         return bool(deleted)
 
     def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
         with self._guarded():
-            with self._deadline():
-                if self._live is None:
-                    self._connected()
-                deleted = self._delete_user_script(
-                    keys=[self.index_key(user_id)],
-                    args=[
-                        self._session_base(user_shard(user_id).hex()),
-                        keep.digest.hex() if keep is not None else "",
-                    ],
-                )
+            if self._live is None:
+                self._connected()
+            deleted = self._delete_user_script(
+                keys=[self.index_key(user_id)],
+                args=[
+                    self._session_base(user_shard(user_id).hex()),
+                    keep.digest.hex() if keep is not None else "",
+                ],
+            )
         return int(deleted)
 
     def delete_all(self) -> int:
@@ -696,8 +675,7 @@ class RedisStore:
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
                     pipe.execute_command("UNLINK", name)  # ClusterPipeline.unlink is odd
-                with self._deadline():
-                    done = pipe.execute()
+                done = pipe.execute()
                 total += sum(
                     1 for name, n in zip(batch, done, strict=True) if n and name[kind_at] == 115
                 )  # 115 = ord("s")
@@ -707,15 +685,14 @@ class RedisStore:
         shard = user_shard(user_id)
         base = self._session_base(shard.hex())
         with self._guarded():
-            with self._deadline():
-                client = self._live or self._connected()
-                members = cast("list[bytes]", client.zrange(self.index_key(user_id), 0, -1))
-                if not members:
-                    return []
-                pipe = client.pipeline(transaction=False)
-                for member in members:
-                    pipe.hgetall(base + member.decode())
-                rows = pipe.execute()
+            client = self._live or self._connected()
+            members = cast("list[bytes]", client.zrange(self.index_key(user_id), 0, -1))
+            if not members:
+                return []
+            pipe = client.pipeline(transaction=False)
+            for member in members:
+                pipe.hgetall(base + member.decode())
+            rows = pipe.execute()
         records = [
             self._decode(SessionKey(shard, bytes.fromhex(member.decode())), row)
             for member, row in zip(members, rows, strict=True)
@@ -738,8 +715,7 @@ class RedisStore:
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
                     pipe.hget(name, "exp")
-                with self._deadline():
-                    expiries = pipe.execute()
+                expiries = pipe.execute()
                 doomed = [
                     name
                     for name, exp in zip(batch, expiries, strict=True)
@@ -756,8 +732,7 @@ class RedisStore:
                     pipe.execute_command(
                         "EVAL", DELETE_LUA, 1, name, index_base, name[p + 13 :].decode(), now
                     )
-                with self._deadline():
-                    total += sum(pipe.execute())
+                total += sum(pipe.execute())
             for batch in self._scan(self._index_pattern, batch_size):
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
@@ -768,8 +743,7 @@ class RedisStore:
                         name,
                         self._session_base(name[p + 1 : p + 9].decode()),
                     )
-                with self._deadline():
-                    pipe.execute()
+                pipe.execute()
         return total
 
     def count_active(self, since: float, now: float) -> int:
@@ -782,9 +756,7 @@ class RedisStore:
                 pipe = client.pipeline(transaction=False)
                 for name in batch:
                     pipe.hmget(name, ["seen", "exp"])
-                with self._deadline():
-                    rows = pipe.execute()
-                for seen, exp in rows:
+                for seen, exp in pipe.execute():
                     if seen is not None and exp is not None:
                         count += float(seen) >= since and float(exp) > now
         return count
@@ -825,10 +797,9 @@ class RedisStore:
         ]
         args += _fields(record)
         with self._guarded():
-            with self._deadline():
-                if self._live is None:
-                    self._connected()
-                reply = self._insert_script(keys=keys, args=args)
+            if self._live is None:
+                self._connected()
+            reply = self._insert_script(keys=keys, args=args)
         if reply[0] == _GONE:
             raise SessionGone("the session being replaced no longer exists")
         if reply[0] == _REFUSED:
