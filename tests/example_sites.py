@@ -20,7 +20,9 @@ import httpx
 from coatcheck import FakeClock
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-APPS = ["flask", "django", "fastapi"]
+# Sealed variants: the same apps with COATCHECK_SESSION_MODE=sealed (the session in an
+# encrypted cookie, revocations in the store). Django's engine is server-side only.
+APPS = ["flask", "django", "fastapi", "flask-sealed", "fastapi-sealed"]
 BASE = "http://127.0.0.1"
 COOKIE = "session"
 CSRF_FIELD = re.compile(r'name="csrf_token"\s+value="([^"]+)"|value="([^"]+)"\s+name="csrf_token"')
@@ -42,6 +44,7 @@ class Site:
         self, kind: str, client_factory: Any, clock: FakeClock, wsgi_app: Any = None
     ) -> None:
         self.kind = kind
+        self.sealed = False
         self._factory = client_factory
         self.clock = clock
         self.wsgi_app = wsgi_app

@@ -16,6 +16,7 @@ from example_sites import APPS, BASE, EXAMPLES, Site, load_module
 from starlette.testclient import TestClient
 
 from coatcheck import FakeClock
+from coatcheck.sealed import generate_key
 
 
 @pytest.fixture(scope="session")
@@ -47,14 +48,21 @@ def site(
         )
         return
     monkeypatch.setenv("COATCHECK_STORE_URL", f"sqlite:///{tmp_path}/sessions.db")
+    sealed = kind.endswith("-sealed")
+    if sealed:
+        monkeypatch.setenv("COATCHECK_SESSION_MODE", "sealed")
+        monkeypatch.setenv("COATCHECK_SEALED_KEYS", generate_key())
+        kind = kind.removesuffix("-sealed")
     if kind == "flask":
         module = load_module(EXAMPLES / "flask_app" / "app.py", f"flask_example_{id(tmp_path)}")
-        yield Site(
+        site = Site(
             kind,
             lambda: httpx.Client(transport=httpx.WSGITransport(app=module.app), base_url=BASE),
             clock,
             module.app,
         )
+        site.sealed = sealed
+        yield site
         return
     module = load_module(EXAMPLES / "fastapi_app" / "app.py", f"fastapi_example_{id(tmp_path)}")
     clients: list[TestClient] = []
@@ -65,6 +73,8 @@ def site(
         clients.append(client)
         return client
 
-    yield Site(kind, fastapi_client, clock)
+    site = Site(kind, fastapi_client, clock)
+    site.sealed = sealed
+    yield site
     for client in clients:
         client.__exit__(None, None, None)
