@@ -84,7 +84,11 @@ def coatcheck_ops(url: str) -> tuple[dict[str, Op], CountingStore, Callable[[], 
         manager.save(session)
         return time.perf_counter_ns() - t0
 
-    return {"load": load, "touch": touch, "patch": patch}, store, manager.close
+    def clean_up() -> None:
+        manager.revoke_all()  # leaves nothing behind in a shared Redis or database
+        manager.close()
+
+    return {"load": load, "touch": touch, "patch": patch}, store, clean_up
 
 
 def raw_floor(kind: str, url: str) -> tuple[Op, Callable[[], None]]:
