@@ -257,6 +257,8 @@ def test_check_judges_with_the_given_idle_timeout(
     short = cli("--idle-timeout", "5m", "sessions", "check", token, "--json")
     assert short.code == 1
     assert short.json == {"active": False, "reason": "expired_idle", "session": None}
+    # The check only reports: with the deployment's policy the session is still live.
+    assert cli("sessions", "check", token).code == 0
 
     monkeypatch.setenv("COATCHECK_IDLE_TIMEOUT", "30s")
     assert cli("sessions", "check", token2, "--idle-timeout", "1h").code == 0  # flag beats env

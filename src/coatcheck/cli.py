@@ -180,7 +180,7 @@ def _create(manager: SessionManager, args: argparse.Namespace) -> Reply:
 
 
 def _check(manager: SessionManager, args: argparse.Namespace) -> Reply:
-    verdict, record = manager.inspect(_read_token(args.token))
+    verdict, record = manager.inspect(_read_token(args.token), delete_expired=False)
     active = verdict is Verdict.VALID
     summary = record.summary() if record is not None else None
     rows = [("active", active), ("reason", verdict.value)]

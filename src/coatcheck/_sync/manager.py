@@ -41,12 +41,13 @@ class SessionManager:
         self.events = events.EventLog(log_key)
 
     def inspect(
-        self, token: object, *, client_ip: str | None = None
+        self, token: object, *, client_ip: str | None = None, delete_expired: bool = True
     ) -> tuple[Verdict, SessionRecord | None]:
         """What a presented token is, without creating anything.
 
         Malformed tokens are refused before any store call. A token found expired is deleted
-        from the store on the spot and reported with the reason.
+        from the store on the spot and reported with the reason (``delete_expired=False``
+        only reports: for operators' look-ups, which must not change anything).
         """
         try:
             key = parse_token(token)
@@ -56,7 +57,7 @@ class SessionManager:
         if record is None:
             return Verdict.UNKNOWN, None
         verdict = self.policy.verdict(record, self.clock(), client_ip)
-        if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE):
+        if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE) and delete_expired:
             self.store.delete(key)
             self._emit(events.EXPIRED, record, reason=verdict.value)
         elif verdict is Verdict.IP_MISMATCH:
