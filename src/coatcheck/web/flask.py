@@ -278,7 +278,6 @@ class FlaskSession(SessionMixin):
         self.accessed = False
         self._state = state
         self._local = local
-        self._ended: RequestSession | None = None  # logged out earlier in this request
         self._values: dict[str, Any] = {}  # lists/dicts handed out, to detect in-place changes
         self._encoded: dict[str, str] = {}  # ... and their JSON when handed out
         self._permanent_changed = False
@@ -452,14 +451,8 @@ class FlaskSession(SessionMixin):
         """End the session server-side. The response expires the cookie and sends
         ``Clear-Site-Data``, unless the request goes on to store something (a flash, a new
         login): that goes into a fresh session under a new cookie."""
-        state = self._writable()
-        state.logout()
-        self._ended = state
+        self._writable().logout()
         self._forget_values()
-        anonymous = replace(
-            self.info, headers={k: v for k, v in self.info.headers.items() if k != "cookie"}
-        )
-        self._state = self.interface.handler(local=self._local).begin(anonymous)
 
     def logout_other_sessions(self) -> int:
         """End every other session of this user; returns how many."""
@@ -499,10 +492,7 @@ class FlaskSession(SessionMixin):
             if self._permanent_changed:
                 self._reissue(state)
         handler = self.interface.handler(local=self._local, persistent=persistent)
-        headers = handler.finish(state)
-        if self._ended is not None and not any(n.lower() == "set-cookie" for n, _ in headers):
-            headers = handler.finish(self._ended)
-        return headers
+        return handler.finish(state)
 
     def _reissue(self, state: RequestSession) -> None:
         """A changed ``permanent`` needs a new Set-Cookie; the token is only known when it is
