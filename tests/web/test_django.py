@@ -819,6 +819,20 @@ def test_a_session_ended_during_the_request_is_not_resurrected(
     assert sessions.list_user("alice") == []
 
 
+def test_a_message_set_after_logout_is_kept_in_a_fresh_session(
+    client: Client, sessions: SessionManager
+) -> None:
+    log_in(client)
+    old = client.cookies[DEV_COOKIE].value
+    with override_settings(ROOT_URLCONF=__name__):
+        response = client.get("/test/logout-then-message", **API)
+        new = response.cookies[DEV_COOKIE].value
+        assert new and new != old, "a fresh anonymous session carries the message"
+        assert "clear-site-data" not in response.headers
+        assert client.get("/test/messages", **API).json() == {"messages": ["bye"]}
+    assert sessions.list_user("alice") == []
+
+
 # -- guards -----------------------------------------------------------------------------------
 
 
@@ -925,6 +939,18 @@ def _ended_meanwhile(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+def _logout_then_message(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth import logout
+
+    logout(request)
+    messages.info(request, "bye")
+    return HttpResponse("ok")
+
+
+def _show_messages(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"messages": [str(m) for m in messages.get_messages(request)]})
+
+
 def _sensitive(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
@@ -936,6 +962,8 @@ async def _async_view(request: HttpRequest) -> JsonResponse:
 test_views = [
     path("message-only", _message_only),
     path("ended-meanwhile", _ended_meanwhile),
+    path("logout-then-message", _logout_then_message),
+    path("messages", _show_messages),
     path("sensitive", fresh_login_required(300)(_sensitive)),
     path("async", login_required(_async_view)),
 ]

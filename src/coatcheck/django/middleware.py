@@ -102,9 +102,10 @@ def _finish(store: SessionStore, response: HttpResponse) -> None:
     assert state is not None
     cookie = state.handler.cookie
     patch_vary_headers(response, ("Cookie",))
-    if store.logged_out and store.auth_user is None:
-        # Anything stored after logout() is dropped: the browser is told to forget the site's
-        # cookies anyway.
+    if store.logged_out and store.auth_user is None and not store.core.modified:
+        # Logged out and nothing stored since: the browser forgets the site's cookies. If the
+        # request went on to store something (a "bye" message), that goes into a fresh
+        # anonymous session below instead, under a new cookie.
         add_set_cookie(response, cookie.expire_cookie())
         response["Clear-Site-Data"] = '"cookies"'
         patch_cache_control(response, no_store=True)
