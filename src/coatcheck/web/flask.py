@@ -600,15 +600,7 @@ def _replace_response(response: Response, error: WebError, info: RequestInfo) ->
 def _stop(max_age: float | None) -> Response | None:
     session = current_session()
     state = session.state
-    decision = guards.require_login(
-        session.info,
-        session.interface.settings,
-        user_id=state.user_id,
-        expired_reason=state.expired_reason,
-        authenticated_at=state.authenticated_at,
-        max_age=max_age,
-        now=session.interface.manager.clock(),
-    )
+    decision = state.login_decision(max_age)
     if decision is None:
         return None
     if isinstance(decision, guards.Redirect):

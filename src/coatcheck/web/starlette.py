@@ -237,15 +237,7 @@ def require_recent_login(max_age: float) -> Callable[[Request], Awaitable[AsyncR
 
 async def _guard(request: Request, max_age: float | None) -> AsyncRequestSession:
     state = await get_session(request)
-    decision = guards.require_login(
-        state.request,
-        state.handler.settings,
-        user_id=state.user_id,
-        expired_reason=state.expired_reason,
-        authenticated_at=state.authenticated_at,
-        max_age=max_age,
-        now=state.handler.manager.clock(),
-    )
+    decision = state.login_decision(max_age)
     if decision is None:
         return state
     if isinstance(decision, guards.Redirect):

@@ -23,7 +23,7 @@ from ...core.errors import (
 )
 from ...core.policy import Verdict
 from ...core.session import Session
-from .. import csrf, errors
+from .. import csrf, errors, guards
 from ..backend import AsyncSessionBackend
 from ..errors import WebError
 from ..request import RequestInfo, client_ip
@@ -122,6 +122,19 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         ``revoked`` (known to be ended), ``ip_mismatch``, ``unknown`` — or None."""
         reason = self._require().expired_reason
         return None if reason is None else reason.value
+
+    def login_decision(self, max_age: float | None = None) -> guards.Decision:
+        """What the login guard says about this request: None to let it through, else the
+        redirect or error that stops it (see :func:`coatcheck.web.guards.require_login`)."""
+        return guards.require_login(
+            self.request,
+            self.handler.settings,
+            user_id=self.user_id,
+            expired_reason=self.expired_reason,
+            authenticated_at=self.authenticated_at,
+            max_age=max_age,
+            now=self.handler.manager.clock(),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
