@@ -25,14 +25,13 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from .._async.manager import AsyncSessionManager
-from .._sync.manager import SessionManager
 from ..cookies import CookieSettings
 from ..core.errors import ConfigError, StoreUnavailable
 from ..web import csrf
 from ..web._async.handler import AsyncSessionHandler
 from ..web._sync.handler import SessionHandler
 from ..web.asgi import ASGIApp, Receive, Scope, Send, request_from_scope, send_error
+from ..web.backend import AsyncSessionBackend, SessionBackend
 from ..web.errors import WebError, store_unavailable
 from ..web.request import RequestInfo
 from ..web.settings import WebSettings
@@ -146,7 +145,7 @@ class AutoSessionASGI:
     def __init__(
         self,
         app: ASGIApp,
-        manager: AsyncSessionManager,
+        manager: AsyncSessionBackend,
         users: Iterable[str] | Mapping[str, str],
         *,
         path: str = DEFAULT_PATH,
@@ -214,7 +213,7 @@ class AutoSessionWSGI:
     def __init__(
         self,
         app: WSGIApp,
-        manager: SessionManager,
+        manager: SessionBackend,
         users: Iterable[str] | Mapping[str, str],
         *,
         path: str = DEFAULT_PATH,
