@@ -56,11 +56,10 @@ class AsyncSessionManager:
         if record is None:
             return Verdict.UNKNOWN, None
         verdict = self.policy.verdict(record, self.clock(), client_ip)
-        if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE) and delete_expired:
-            await self.store.delete(key)
-            self._emit(events.EXPIRED, record, reason=verdict.value)
-        elif verdict is Verdict.IP_MISMATCH:
-            self._emit(events.REFUSED, record, reason=verdict.value, level=logging.WARNING)
+        if verdict is not Verdict.VALID:
+            if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE) and delete_expired:
+                await self.store.delete(key)
+            self.events.refused(verdict, record)
         return verdict, record if verdict is Verdict.VALID else None
 
     async def load(
@@ -112,7 +111,7 @@ class AsyncSessionManager:
         record.expires_at = plan.expires_at
         record.version = version
         session.mark_saved(record)
-        self._emit(events.EXTENDED, session.record, level=logging.DEBUG)
+        self.events.about(events.EXTENDED, session.record, level=logging.DEBUG)
 
     async def create(
         self,
@@ -165,7 +164,7 @@ class AsyncSessionManager:
         """End this session server-side; the token is dead immediately."""
         if session.record is not None:
             await self.store.delete(session.record.key)
-            self._emit(events.REVOKED, session.record, reason="logout")
+            self.events.about(events.REVOKED, session.record, reason="logout")
         session.record = None
         session.token = None
         session.ended = True
@@ -272,8 +271,8 @@ class AsyncSessionManager:
                 events.EVICTED, SessionKey(key.shard, digest), user_id=user_id, reason="limit"
             )
         if old is not None:
-            self._emit(events.ROTATED, old, reason="login" if authenticated else "rotate")
-        self._emit(events.LOGGED_IN if authenticated else events.CREATED, record)
+            self.events.about(events.ROTATED, old, reason="login" if authenticated else "rotate")
+        self.events.about(events.LOGGED_IN if authenticated else events.CREATED, record)
         session.mark_saved(record)
         session.token = token
         session.kind = record.kind
@@ -286,22 +285,4 @@ class AsyncSessionManager:
             raise SessionTooLarge(
                 f"session data is {size} bytes as JSON, over the limit of "
                 f"{self.policy.max_data_bytes} (Policy.max_data_bytes); nothing was saved"
-            )
-
-    def _emit(
-        self,
-        event: str,
-        record: SessionRecord | None,
-        *,
-        reason: str | None = None,
-        level: int = logging.INFO,
-    ) -> None:
-        if record is not None:
-            self.events.emit(
-                event,
-                record.key,
-                user_id=record.user_id,
-                kind=record.kind,
-                reason=reason,
-                level=level,
             )

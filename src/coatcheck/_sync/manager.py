@@ -57,11 +57,10 @@ class SessionManager:
         if record is None:
             return Verdict.UNKNOWN, None
         verdict = self.policy.verdict(record, self.clock(), client_ip)
-        if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE) and delete_expired:
-            self.store.delete(key)
-            self._emit(events.EXPIRED, record, reason=verdict.value)
-        elif verdict is Verdict.IP_MISMATCH:
-            self._emit(events.REFUSED, record, reason=verdict.value, level=logging.WARNING)
+        if verdict is not Verdict.VALID:
+            if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE) and delete_expired:
+                self.store.delete(key)
+            self.events.refused(verdict, record)
         return verdict, record if verdict is Verdict.VALID else None
 
     def load(
@@ -113,7 +112,7 @@ class SessionManager:
         record.expires_at = plan.expires_at
         record.version = version
         session.mark_saved(record)
-        self._emit(events.EXTENDED, session.record, level=logging.DEBUG)
+        self.events.about(events.EXTENDED, session.record, level=logging.DEBUG)
 
     def create(
         self,
@@ -166,7 +165,7 @@ class SessionManager:
         """End this session server-side; the token is dead immediately."""
         if session.record is not None:
             self.store.delete(session.record.key)
-            self._emit(events.REVOKED, session.record, reason="logout")
+            self.events.about(events.REVOKED, session.record, reason="logout")
         session.record = None
         session.token = None
         session.ended = True
@@ -273,8 +272,8 @@ class SessionManager:
                 events.EVICTED, SessionKey(key.shard, digest), user_id=user_id, reason="limit"
             )
         if old is not None:
-            self._emit(events.ROTATED, old, reason="login" if authenticated else "rotate")
-        self._emit(events.LOGGED_IN if authenticated else events.CREATED, record)
+            self.events.about(events.ROTATED, old, reason="login" if authenticated else "rotate")
+        self.events.about(events.LOGGED_IN if authenticated else events.CREATED, record)
         session.mark_saved(record)
         session.token = token
         session.kind = record.kind
@@ -287,22 +286,4 @@ class SessionManager:
             raise SessionTooLarge(
                 f"session data is {size} bytes as JSON, over the limit of "
                 f"{self.policy.max_data_bytes} (Policy.max_data_bytes); nothing was saved"
-            )
-
-    def _emit(
-        self,
-        event: str,
-        record: SessionRecord | None,
-        *,
-        reason: str | None = None,
-        level: int = logging.INFO,
-    ) -> None:
-        if record is not None:
-            self.events.emit(
-                event,
-                record.key,
-                user_id=record.user_id,
-                kind=record.kind,
-                reason=reason,
-                level=level,
             )

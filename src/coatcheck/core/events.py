@@ -11,6 +11,8 @@ import logging
 import os
 import secrets
 
+from .policy import Verdict
+from .records import SessionRecord
 from .tokens import SessionKey, log_id
 
 logger = logging.getLogger("coatcheck.session")
@@ -67,3 +69,30 @@ class EventLog:
                 "reason": reason,
             },
         )
+
+    def about(
+        self,
+        event: str,
+        record: SessionRecord | None,
+        *,
+        reason: str | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        """An event about a session record (nothing when there is no record)."""
+        if record is not None:
+            self.emit(
+                event,
+                record.key,
+                user_id=record.user_id,
+                kind=record.kind,
+                reason=reason,
+                level=level,
+            )
+
+    def refused(self, verdict: Verdict, record: SessionRecord) -> None:
+        """Why a presented session was not accepted: expiry at INFO, an IP mismatch (a copied
+        cookie, or a moved client) at WARNING."""
+        if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE):
+            self.about(EXPIRED, record, reason=verdict.value)
+        elif verdict is Verdict.IP_MISMATCH:
+            self.about(REFUSED, record, reason=verdict.value, level=logging.WARNING)

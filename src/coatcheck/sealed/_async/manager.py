@@ -81,11 +81,9 @@ class AsyncSealedSessionManager:
         verdict = self.policy.verdict(record, self.clock(), client_ip)
         if verdict is Verdict.VALID and await self._revoked(record):
             verdict = Verdict.UNKNOWN
-            self._emit(events.REFUSED, record, reason="revoked")
-        elif verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE):
-            self._emit(events.EXPIRED, record, reason=verdict.value)
-        elif verdict is Verdict.IP_MISMATCH:
-            self._emit(events.REFUSED, record, reason=verdict.value, level=logging.WARNING)
+            self.events.about(events.REFUSED, record, reason="revoked")
+        elif verdict is not Verdict.VALID:
+            self.events.refused(verdict, record)
         return verdict, record if verdict is Verdict.VALID else None
 
     async def load(
@@ -302,7 +300,7 @@ class AsyncSealedSessionManager:
         session.token = token
         session.kind = record.kind
         session.expired_reason = None
-        self._emit(event, record, level=level)
+        self.events.about(event, record, level=level)
         return token
 
     async def _retire(self, record: SealedRecord, event: str, reason: str) -> None:
@@ -311,7 +309,7 @@ class AsyncSealedSessionManager:
             deadline = record.created_at + self.policy.absolute_lifetime
             entry = {revocation.ended_entry(record): deadline}
             await self._revoke(self.store, record.user_id, entry, deadline)
-        self._emit(event, record, reason=reason)
+        self.events.about(event, record, reason=reason)
 
     async def _not_before(self, store: AsyncStore, user_id: str, now: float) -> None:
         """Refuse every session of the user issued before ``now`` (for as long as one could
@@ -367,23 +365,6 @@ class AsyncSealedSessionManager:
                 "one by one, only refused by a per-user 'not before' stamp; see docs/sealed.md"
             )
         return self.store
-
-    def _emit(
-        self,
-        event: str,
-        record: SessionRecord,
-        *,
-        reason: str | None = None,
-        level: int = logging.INFO,
-    ) -> None:
-        self.events.emit(
-            event,
-            record.key,
-            user_id=record.user_id,
-            kind=record.kind,
-            reason=reason,
-            level=level,
-        )
 
 
 def _sealed(record: SessionRecord | None) -> SealedRecord | None:
