@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from harness import SyncView
+from harness import SyncView, managers
 
 from coatcheck import (
     AsyncSessionManager,
@@ -55,8 +55,13 @@ def api(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_manager(store_url: str, api: str, clock: FakeClock) -> Iterator[Callable[..., Any]]:
     """Builds managers on the test's store; every manager built sees the same sessions."""
-    loop = asyncio.new_event_loop() if api == "async" else None
-    made: list[Any] = []
+    with managers(api) as (loop, made):
+        yield _manager_factory(store_url, clock, loop, made)
+
+
+def _manager_factory(
+    store_url: str, clock: FakeClock, loop: asyncio.AbstractEventLoop | None, made: list[Any]
+) -> Callable[..., Any]:
     # A memory store is private to its instance: share one so "several managers" still works.
     shared = open_store(store_url) if store_url == "memory://" else None
 
@@ -69,14 +74,7 @@ def make_manager(store_url: str, api: str, clock: FakeClock) -> Iterator[Callabl
         made.append(AsyncSessionManager(store, policy, clock=clock))
         return SyncView(made[-1], loop)
 
-    yield make
-    for manager in made:
-        if loop is not None:
-            loop.run_until_complete(manager.close())
-        else:
-            manager.close()
-    if loop is not None:
-        loop.close()
+    return make
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -62,3 +64,31 @@ class CountingStore:
 
     def writes(self) -> list[str]:
         return [c for c in self.calls if c not in self.READS]
+
+
+@contextmanager
+def managers(api: str) -> Iterator[tuple[asyncio.AbstractEventLoop | None, list[Any]]]:
+    """A private loop (for the async API) and a list of managers to close at the end."""
+    loop = asyncio.new_event_loop() if api == "async" else None
+    made: list[Any] = []
+    try:
+        yield loop, made
+    finally:
+        for manager in made:
+            if loop is not None:
+                loop.run_until_complete(manager.close())
+            else:
+                manager.close()
+        if loop is not None:
+            loop.close()
+
+
+def logged_in(manager: Any, user: str = "alice", **data: Any) -> str:
+    """Log a fresh browser session in as ``user`` holding ``data``; returns the token."""
+    session = manager.load(None)
+    session.update(data)
+    return str(manager.login(session, user))
+
+
+def alive(manager: Any, token: str) -> bool:
+    return not manager.load(token).is_new

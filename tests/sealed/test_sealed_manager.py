@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from harness import SyncView
+from harness import SyncView, alive, logged_in, managers
 
 from coatcheck import (
     ConfigError,
@@ -44,9 +44,13 @@ KEYS = [generate_key()]
 @pytest.fixture
 def make(api: str, clock: FakeClock) -> Iterator[Callable[..., Any]]:
     """Builds sealed managers (sync, or async behind a synchronous view) on the test's clock."""
-    loop = asyncio.new_event_loop() if api == "async" else None
-    made: list[Any] = []
+    with managers(api) as (loop, made):
+        yield _builder(clock, loop, made)
 
+
+def _builder(
+    clock: FakeClock, loop: asyncio.AbstractEventLoop | None, made: list[Any]
+) -> Callable[..., Any]:
     def build(
         policy: Policy | None = None,
         *,
@@ -63,14 +67,7 @@ def make(api: str, clock: FakeClock) -> Iterator[Callable[..., Any]]:
         made.append(AsyncSealedSessionManager(keys or KEYS, policy, store=astore, **options))
         return SyncView(made[-1], loop)
 
-    yield build
-    for manager in made:
-        if loop is not None:
-            loop.run_until_complete(manager.close())
-        else:
-            manager.close()
-    if loop is not None:
-        loop.close()
+    return build
 
 
 @pytest.fixture
@@ -83,16 +80,6 @@ def new_cookie(manager: Any, **data: Any) -> str:
     session.update(data)
     manager.save(session)
     return str(session.token)
-
-
-def logged_in(manager: Any, user: str = "alice", **data: Any) -> str:
-    session = manager.load(None)
-    session.update(data)
-    return str(manager.login(session, user))
-
-
-def alive(manager: Any, token: str) -> bool:
-    return not manager.load(token).is_new
 
 
 # --- creating, reading, touching ---------------------------------------------------------------

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import pytest
+from harness import alive, logged_in
 
 from coatcheck import (
     ConfigError,
@@ -29,18 +30,6 @@ from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, parse_token
 
 MINUTE = 60.0
 HOUR = 3600.0
-
-
-def new_user_session(manager: Any, user: str = "alice", **data: Any) -> str:
-    """Log a fresh browser session in as ``user`` with ``data``; returns the token."""
-    session = manager.load(None)
-    for k, v in data.items():
-        session[k] = v
-    return str(manager.login(session, user))
-
-
-def alive(manager: Any, token: str) -> bool:
-    return not manager.load(token).is_new
 
 
 # --- creation and loading --------------------------------------------------------------
@@ -79,7 +68,7 @@ def test_values_round_trip_as_json(manager: Any) -> None:
         "odd:key with spaces": "v",
         "": "empty key",
     }
-    token = new_user_session(manager, **values)
+    token = logged_in(manager, **values)
     loaded = manager.load(token)
     assert loaded.snapshot() == values
 
@@ -128,7 +117,7 @@ def test_non_json_value_is_refused_naming_the_key(manager: Any) -> None:
 
 def test_oversized_data_is_refused_and_nothing_is_written(make_manager: Any) -> None:
     manager = make_manager(Policy(max_data_bytes=1000))
-    token = new_user_session(manager, small="x")
+    token = logged_in(manager, small="x")
     session = manager.load(token)
     session["big"] = "x" * 2000
     with pytest.raises(SessionTooLarge, match="1000"):
@@ -136,14 +125,14 @@ def test_oversized_data_is_refused_and_nothing_is_written(make_manager: Any) -> 
     fresh = manager.load(token)
     assert "big" not in fresh and fresh["small"] == "x"
     with pytest.raises(SessionTooLarge):
-        new_user_session(manager, big="y" * 5000)
+        logged_in(manager, big="y" * 5000)
 
 
 # --- timeouts and touching -------------------------------------------------------------
 
 
 def test_idle_timeout_ends_the_session(manager: Any, clock: FakeClock) -> None:
-    token = new_user_session(manager, k=1)
+    token = logged_in(manager, k=1)
     clock.advance(30 * MINUTE - 1)
     assert alive(manager, token)
     clock.advance(30 * MINUTE + 1)
@@ -154,7 +143,7 @@ def test_idle_timeout_ends_the_session(manager: Any, clock: FakeClock) -> None:
 
 
 def test_activity_slides_the_idle_deadline(manager: Any, clock: FakeClock) -> None:
-    token = new_user_session(manager)
+    token = logged_in(manager)
     for _ in range(6):
         clock.advance(20 * MINUTE)
         session = manager.load(token)
@@ -164,7 +153,7 @@ def test_activity_slides_the_idle_deadline(manager: Any, clock: FakeClock) -> No
 
 
 def test_absolute_lifetime_ends_even_an_active_session(manager: Any, clock: FakeClock) -> None:
-    token = new_user_session(manager)
+    token = logged_in(manager)
     elapsed = 0.0
     while elapsed < 12 * HOUR - 20 * MINUTE:
         clock.advance(10 * MINUTE)
@@ -180,14 +169,14 @@ def test_absolute_lifetime_ends_even_an_active_session(manager: Any, clock: Fake
 def test_a_stricter_policy_applies_to_sessions_already_stored(
     make_manager: Any, clock: FakeClock
 ) -> None:
-    token = new_user_session(make_manager())
+    token = logged_in(make_manager())
     clock.advance(10 * MINUTE)
     strict = make_manager(Policy(idle_timeout=5 * MINUTE, touch_interval=30))
     assert strict.load(token).expired_reason is Verdict.EXPIRED_IDLE
 
 
 def test_read_inside_touch_interval_writes_nothing(manager: Any, clock: FakeClock) -> None:
-    token = new_user_session(manager, k=1)
+    token = logged_in(manager, k=1)
     version = manager.load(token).record.version
     for _ in range(5):
         clock.advance(10)
@@ -204,7 +193,7 @@ def test_read_inside_touch_interval_writes_nothing(manager: Any, clock: FakeCloc
 
 
 def test_write_inside_touch_interval_is_saved(manager: Any, clock: FakeClock) -> None:
-    token = new_user_session(manager)
+    token = logged_in(manager)
     clock.advance(1)
     session = manager.load(token)
     session["n"] = 1
@@ -241,7 +230,7 @@ def test_login_can_drop_or_pick_carried_data(manager: Any) -> None:
 
 
 def test_another_users_data_is_never_carried(manager: Any) -> None:
-    token = new_user_session(manager, "alice", secret="alice's")
+    token = logged_in(manager, "alice", secret="alice's")
     session = manager.load(token)
     new = manager.login(session, "mallory")
     assert "secret" not in manager.load(new)
@@ -249,7 +238,7 @@ def test_another_users_data_is_never_carried(manager: Any) -> None:
 
 
 def test_rotate_keeps_user_and_data(manager: Any) -> None:
-    token = new_user_session(manager, role="user")
+    token = logged_in(manager, role="user")
     session = manager.load(token)
     session["role"] = "admin"
     new = manager.rotate(session)
@@ -259,7 +248,7 @@ def test_rotate_keeps_user_and_data(manager: Any) -> None:
 
 
 def test_logout_deletes_server_side(manager: Any) -> None:
-    token = new_user_session(manager)
+    token = logged_in(manager)
     session = manager.load(token)
     manager.logout(session)
     assert manager.store.load(parse_token(token)) is None
@@ -273,7 +262,7 @@ def test_logout_deletes_server_side(manager: Any) -> None:
 
 def test_slow_request_after_revocation_does_not_resurrect(make_manager: Any) -> None:
     a, b = make_manager(), make_manager()
-    token = new_user_session(a, k=1)
+    token = logged_in(a, k=1)
     slow = a.load(token)
     b.revoke(token)
     slow["late"] = True
@@ -284,7 +273,7 @@ def test_slow_request_after_revocation_does_not_resurrect(make_manager: Any) -> 
 
 def test_slow_request_after_rotation_does_not_resurrect(make_manager: Any) -> None:
     a, b = make_manager(), make_manager()
-    token = new_user_session(a, k=1)
+    token = logged_in(a, k=1)
     slow = a.load(token)
     fresh = b.rotate(b.load(token))
     slow["late"] = True
@@ -296,7 +285,7 @@ def test_slow_request_after_rotation_does_not_resurrect(make_manager: Any) -> No
 
 def test_slow_touch_after_logout_does_not_resurrect(make_manager: Any, clock: FakeClock) -> None:
     a, b = make_manager(), make_manager()
-    token = new_user_session(a)
+    token = logged_in(a)
     clock.advance(2 * MINUTE)
     slow = a.load(token)  # due for a touch
     b.logout(b.load(token))
@@ -307,7 +296,7 @@ def test_slow_touch_after_logout_does_not_resurrect(make_manager: Any, clock: Fa
 
 def test_concurrent_changes_to_different_keys_both_survive(make_manager: Any) -> None:
     a, b = make_manager(), make_manager()
-    token = new_user_session(a, shared=0, doomed=1)
+    token = logged_in(a, shared=0, doomed=1)
     first, second = a.load(token), b.load(token)
     first["from_a"] = "a"
     del first["doomed"]
@@ -320,7 +309,7 @@ def test_concurrent_changes_to_different_keys_both_survive(make_manager: Any) ->
 
 def test_same_key_last_save_wins(make_manager: Any) -> None:
     a, b = make_manager(), make_manager()
-    token = new_user_session(a)
+    token = logged_in(a)
     first, second = a.load(token), b.load(token)
     first["color"] = "red"
     second["color"] = "blue"
@@ -357,21 +346,21 @@ def test_limit_evicts_the_oldest_browser_session(make_manager: Any, clock: FakeC
     manager = make_manager(Policy(max_sessions_per_user=2))
     tokens = []
     for _ in range(3):
-        tokens.append(new_user_session(manager))
+        tokens.append(logged_in(manager))
         clock.advance(1)
     assert [alive(manager, t) for t in tokens] == [False, True, True]
     api_token, _ = manager.create("alice", kind="api")
     assert alive(manager, api_token), "api sessions are exempt from the limit"
     assert all(alive(manager, t) for t in tokens[1:])
-    other = new_user_session(manager, "bob")
+    other = logged_in(manager, "bob")
     assert alive(manager, other) and alive(manager, tokens[2])
 
 
 def test_limit_of_one_keeps_only_the_newest(make_manager: Any, clock: FakeClock) -> None:
     manager = make_manager(Policy(max_sessions_per_user=1))
-    first = new_user_session(manager)
+    first = logged_in(manager)
     clock.advance(1)
-    second = new_user_session(manager)
+    second = logged_in(manager)
     assert not alive(manager, first) and alive(manager, second)
     # Re-login from the surviving session rotates it; the limit does not count it twice.
     third = manager.login(manager.load(second), "alice")
@@ -380,7 +369,7 @@ def test_limit_of_one_keeps_only_the_newest(make_manager: Any, clock: FakeClock)
 
 def test_limit_refuse_keeps_everything_as_it_was(make_manager: Any, clock: FakeClock) -> None:
     manager = make_manager(Policy(max_sessions_per_user=2, on_limit="refuse"))
-    tokens = [new_user_session(manager), new_user_session(manager)]
+    tokens = [logged_in(manager), logged_in(manager)]
     anon = manager.load(None)
     anon["cart"] = "x"
     manager.save(anon)
@@ -391,13 +380,13 @@ def test_limit_refuse_keeps_everything_as_it_was(make_manager: Any, clock: FakeC
     assert manager.load(pre_login)["cart"] == "x", "a refused login leaves the old session"
     # Expired sessions do not count against the limit.
     clock.advance(31 * MINUTE)
-    assert alive(manager, new_user_session(manager))
+    assert alive(manager, logged_in(manager))
 
 
 def test_logout_other_sessions(manager: Any) -> None:
-    mine = new_user_session(manager)
-    others = [new_user_session(manager) for _ in range(3)]
-    bobs = new_user_session(manager, "bob")
+    mine = logged_in(manager)
+    others = [logged_in(manager) for _ in range(3)]
+    bobs = logged_in(manager, "bob")
     ended = manager.logout_other_sessions(manager.load(mine))
     assert ended == 3
     assert alive(manager, mine) and alive(manager, bobs)
@@ -405,9 +394,9 @@ def test_logout_other_sessions(manager: Any) -> None:
 
 
 def test_revoke_user_and_revoke_all(manager: Any) -> None:
-    alices = [new_user_session(manager) for _ in range(2)]
+    alices = [logged_in(manager) for _ in range(2)]
     alices.append(manager.create("alice", kind="api")[0])
-    bob = new_user_session(manager, "bob")
+    bob = logged_in(manager, "bob")
     assert manager.revoke_user("alice") == 3
     assert not any(alive(manager, t) for t in alices) and alive(manager, bob)
     anon = manager.load(None)
@@ -423,7 +412,7 @@ def test_list_user_sessions_oldest_first(manager: Any, clock: FakeClock) -> None
         session = manager.load(None, client_ip="192.0.2.1", user_agent=agent)
         tokens.append(manager.login(session, "alice"))
         clock.advance(1)
-    new_user_session(manager, "bob")
+    logged_in(manager, "bob")
     listed = manager.list_user("alice")
     assert [r.user_agent for r in listed] == ["firefox", "chrome", "curl"]
     assert [r.key for r in listed] == [parse_token(t) for t in tokens]
@@ -455,9 +444,9 @@ def test_ip_binding_is_off_by_default(manager: Any) -> None:
 
 def test_purge_removes_expired_sessions_in_batches(manager: Any, clock: FakeClock) -> None:
     for i in range(7):
-        new_user_session(manager, f"user{i}")
+        logged_in(manager, f"user{i}")
     clock.advance(20 * MINUTE)
-    keep = new_user_session(manager, "fresh")
+    keep = logged_in(manager, "fresh")
     clock.advance(15 * MINUTE)
     assert manager.purge(batch_size=2) == 7
     assert manager.purge(batch_size=2) == 0
@@ -466,10 +455,10 @@ def test_purge_removes_expired_sessions_in_batches(manager: Any, clock: FakeCloc
 
 def test_count_active_since(manager: Any, clock: FakeClock) -> None:
     start = clock.now
-    new_user_session(manager, "a")
+    logged_in(manager, "a")
     clock.advance(10 * MINUTE)
-    new_user_session(manager, "b")
-    new_user_session(manager, "c")
+    logged_in(manager, "b")
+    logged_in(manager, "c")
     assert manager.count_active(start) == 3
     assert manager.count_active(start + 5 * MINUTE) == 2
     clock.advance(25 * MINUTE)
@@ -489,9 +478,9 @@ def test_lifecycle_events_are_logged_without_the_token(
     manager.save(anon)
     first = manager.login(anon, "alice")
     clock.advance(1)
-    second = new_user_session(manager)
+    second = logged_in(manager)
     manager.logout(manager.load(second))
-    token3 = new_user_session(manager)
+    token3 = logged_in(manager)
     clock.advance(HOUR)
     manager.load(token3)
     seen = [getattr(r, "event", None) for r in caplog.records]
@@ -511,13 +500,13 @@ def test_limit_counts_only_sessions_live_now_when_rotating(
 ) -> None:
     """Rotation keeps the old creation time; the limit must still judge liveness at *now*."""
     manager = make_manager(Policy(max_sessions_per_user=2, on_limit="refuse"))
-    first = new_user_session(manager)
+    first = logged_in(manager)
     clock.advance(1)
-    new_user_session(manager)  # abandoned: dies of idleness 30 minutes from now
+    logged_in(manager)  # abandoned: dies of idleness 30 minutes from now
     clock.advance(20 * MINUTE)
     manager.save(manager.load(first))  # keeps the first one alive
     clock.advance(20 * MINUTE)
-    third = new_user_session(manager)
+    third = logged_in(manager)
     rotated = manager.rotate(manager.load(first))
     assert alive(manager, rotated) and alive(manager, third)
 
