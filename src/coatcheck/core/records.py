@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,6 +66,24 @@ class SessionRecord:
             self.user_agent,
             encode_data(self.data),
             self.version,
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> SessionRecord:
+        """The inverse of :meth:`row`: a SQL row (``SQL_COLUMNS`` order, data as JSON text)."""
+        digest, shard, user_id, kind, created, seen, auth, expires, ip, ua, data, version = row
+        return cls(
+            SessionKey(bytes(shard), bytes(digest)),
+            user_id,
+            kind,
+            created,
+            seen,
+            auth,
+            expires,
+            ip,
+            ua,
+            json.loads(data),
+            version,
         )
 
     def summary(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from ..core.errors import (
     ConfigError,
@@ -134,7 +133,7 @@ class SQLiteStore:
                 f"SELECT {_COLUMNS} FROM coatcheck_sessions WHERE id = ?",  # noqa: S608
                 (key.digest,),
             ).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else SessionRecord.from_row(row)
 
     def insert(
         self,
@@ -153,7 +152,7 @@ class SQLiteStore:
             evicted: list[bytes] = []
             if record.kind == "browser" and record.user_id is not None and limit is not None:
                 others = [
-                    _record(r)
+                    SessionRecord.from_row(r)
                     for r in conn.execute(
                         f"SELECT {_COLUMNS} FROM coatcheck_sessions "  # noqa: S608
                         "WHERE user_id = ? AND kind = 'browser'",
@@ -226,7 +225,7 @@ class SQLiteStore:
                 "WHERE user_id = ? AND expires_at > ? ORDER BY created_at, id",
                 (user_id, now),
             ).fetchall()
-        return [_record(r) for r in rows]
+        return [SessionRecord.from_row(r) for r in rows]
 
     def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
         total = 0
@@ -258,20 +257,3 @@ class SQLiteStore:
         for conn in conns:
             conn.close()
         self._local = threading.local()
-
-
-def _record(row: tuple[Any, ...]) -> SessionRecord:
-    (digest, shard, user_id, kind, created, seen, auth, expires, ip, ua, data, version) = row
-    return SessionRecord(
-        key=SessionKey(bytes(shard), bytes(digest)),
-        user_id=user_id,
-        kind=kind,
-        created_at=created,
-        last_seen_at=seen,
-        authenticated_at=auth,
-        expires_at=expires,
-        client_ip=ip,
-        user_agent=ua,
-        data=json.loads(data),
-        version=version,
-    )

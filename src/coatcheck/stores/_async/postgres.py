@@ -511,20 +511,7 @@ class AsyncPostgresStore:
             row = await cur.fetchone()
         if row is None:
             return None
-        user_id, kind, created, seen, auth, expires, ip, ua, data, version = row
-        return SessionRecord(
-            key=key,
-            user_id=user_id,
-            kind=kind,
-            created_at=created,
-            last_seen_at=seen,
-            authenticated_at=auth,
-            expires_at=expires,
-            client_ip=ip,
-            user_agent=ua,
-            data=json.loads(data),
-            version=version,
-        )
+        return SessionRecord.from_row((key.digest, key.shard, *row))
 
     async def insert(
         self,
@@ -644,24 +631,7 @@ class AsyncPostgresStore:
         async with self._lease() as cur:
             await cur.execute(self._sql.list_user, (user_id, now), binary=True)
             rows = await cur.fetchall()
-        return [
-            SessionRecord(
-                key=SessionKey(bytes(shard), bytes(digest)),
-                user_id=uid,
-                kind=kind,
-                created_at=created,
-                last_seen_at=seen,
-                authenticated_at=auth,
-                expires_at=expires,
-                client_ip=ip,
-                user_agent=ua,
-                data=json.loads(data),
-                version=version,
-            )
-            for (digest, shard, uid, kind, created, seen, auth, expires, ip, ua, data, version) in (
-                rows
-            )
-        ]
+        return [SessionRecord.from_row(row) for row in rows]
 
     async def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
         if batch_size < 1:
