@@ -682,3 +682,27 @@ def test_a_hung_server_is_unavailable_not_a_hang(
         run(store.close())
         if api == "async":
             loop.close()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_connections_killed_while_idle_are_replaced_not_reported(redis_url: str, api: str) -> None:
+    """The per-request path keeps idle connections; one the server closed meanwhile (timeout,
+    CLIENT KILL, a failover) is dropped at checkout, so the next request still succeeds."""
+
+    async def scenario(store: Any) -> None:
+        rec = make_record("alice", data={"k": 1})
+        await maybe(store.insert(rec))
+        assert (await maybe(store.load(rec.key))).data == {"k": 1}
+        killer = raw_client(redis_url)
+        try:
+            assert killer.execute_command("CLIENT KILL TYPE normal SKIPME yes") >= 1
+        finally:
+            killer.close()
+        await asyncio.sleep(0.05)  # let the event loop see the close, as between requests
+        for _ in range(3):
+            loaded = await maybe(store.load(rec.key))
+            assert loaded is not None and loaded.data == {"k": 1}
+        plan = WritePlan(Patch({"k": "2"}), rec.created_at, rec.expires_at)
+        assert await maybe(store.update(rec.key, plan)) == 2
+
+    run(api, redis_url, scenario)

@@ -64,6 +64,7 @@ from ...core.policy import WritePlan
 from ...core.records import Kind, SessionRecord, UserLimit, encode_value
 from ...core.tokens import SessionKey, user_shard
 from ..base import DEFAULT_PURGE_BATCH
+from .redis_lane import Lane
 
 DEFAULT_PREFIX: Final = "coatcheck:"
 DEFAULT_PROTOCOL: Final = 2  # measured faster than RESP3 for a session lookup (docs)
@@ -448,6 +449,7 @@ class RedisStore:
         # and a store must be constructible while its server is down).
         self._client: Client | None = None
         self._live: Client | None = None  # the client once it is ready for concurrent use
+        self._lane: Lane | None = None  # standalone only: the per-request commands' path
         self._client_lock = threading.Lock()
         self._update_script: Script
         self._insert_script: Script
@@ -472,6 +474,10 @@ class RedisStore:
                 self._insert_script = client.register_script(INSERT_LUA)
                 self._delete_script = client.register_script(DELETE_LUA)
                 self._delete_user_script = client.register_script(DELETE_USER_LUA)
+                if isinstance(client, redis.Redis):
+                    self._lane = Lane(
+                        client, self.options.socket_timeout, self.options.max_connections
+                    )
                 self._client = client
             return self._client
 
@@ -561,15 +567,17 @@ class RedisStore:
     def load(self, key: SessionKey) -> SessionRecord | None:
         name = self.session_key(key)
         try:
-            fields = (self._live or self._connected()).hgetall(name)
+            client = self._live or self._connected()
+            lane = self._lane
+            reply = (lane.command("HGETALL", name) if lane else client.hgetall(name))
         except Exception as exc:
             translated = self._translate(exc)
             if translated is None:
                 raise
             raise translated from exc
-        if not fields:
+        if not reply:
             return None
-        return self._decode(key, cast("dict[bytes, bytes]", fields))
+        return self._decode(key, reply)
 
     def insert(
         self,
@@ -622,11 +630,15 @@ class RedisStore:
         args += ("seen", plan.last_seen_at, "exp", plan.expires_at)
         for name, text in patch.set.items():
             args += ("d:" + name, text)
+        keys = [f"{self.prefix}{{{shard}}}:s:{key.digest.hex()}"]
         try:
             if self._live is None:
                 self._connected()
-            reply = self._update_script(
-                keys=[f"{self.prefix}{{{shard}}}:s:{key.digest.hex()}"], args=args
+            lane, script = self._lane, self._update_script
+            reply = (
+                lane.script(script.sha, UPDATE_LUA, keys, args)
+                if lane
+                else script(keys=keys, args=args)
             )
         except Exception as exc:
             translated = self._translate(exc)
@@ -764,6 +776,9 @@ class RedisStore:
     def close(self) -> None:
         with self._client_lock:
             client, self._client, self._live = self._client, None, None
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.close()
         if client is not None:
             client.close()
 
@@ -831,9 +846,13 @@ class RedisStore:
         if batch:
             yield batch
 
-    def _decode(self, key: SessionKey, fields: dict[bytes, bytes]) -> SessionRecord:
+    def _decode(self, key: SessionKey, reply: Any) -> SessionRecord:
+        """A session from an HGETALL reply: a flat field/value list (RESP2) or a mapping."""
         try:
-            return _decode(key, fields)
+            if isinstance(reply, dict):
+                return _decode(key, reply)
+            it = iter(reply)
+            return _decode(key, dict(zip(it, it, strict=True)))
         except (KeyError, ValueError) as exc:
             raise ValueError(
                 f"{self._where}: {self.session_key(key)} is not a coatcheck session "
