@@ -10,7 +10,7 @@ from .policy import Verdict
 from .records import Kind, Patch, SessionRecord, encode_value
 from .tokens import SessionKey
 
-_MISSING: Any = object()
+NO_CHANGE = Patch()
 
 
 class Session(MutableMapping[str, Any]):
@@ -60,6 +60,8 @@ class Session(MutableMapping[str, Any]):
 
     @property
     def patch(self) -> Patch:
+        if not (self._set or self._deleted):
+            return NO_CHANGE
         return Patch(dict(self._set), frozenset(self._deleted))
 
     @property

@@ -29,23 +29,22 @@ SCOPE_KEY = "coatcheck.session"
 
 
 def request_from_scope(scope: Scope) -> RequestInfo:
+    """The request as the shared core sees it (on every request's path: kept to one pass)."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = (
-            f"{headers[name]}{'; ' if name == 'cookie' else ', '}{value}"
-            if (name in headers)
-            else value
-        )
+        if name in headers:
+            headers[name] += ("; " if name == "cookie" else ", ") + raw_value.decode("latin-1")
+        else:
+            headers[name] = raw_value.decode("latin-1")
     client = scope.get("client")
     return RequestInfo(
-        method=scope.get("method", "GET"),
-        path=scope.get("path", "/"),
-        scheme=scope.get("scheme", "http"),
-        headers=headers,
-        peer=client[0] if client else None,
-        query=scope.get("query_string", b"").decode("latin-1"),
+        scope.get("method", "GET"),
+        scope.get("path", "/"),
+        scope.get("scheme", "http"),
+        headers,
+        client[0] if client else None,
+        scope.get("query_string", b"").decode("latin-1"),
     )
 
 
@@ -87,11 +86,12 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         scope[SCOPE_KEY] = state
-        try:
-            receive = await self._check_csrf_token(state, receive)
-        except WebError as error:
-            await send_error(send, error, request)
-            return
+        if state.csrf_pending:
+            try:
+                receive = await self._check_csrf_token(state, receive)
+            except WebError as error:
+                await send_error(send, error, request)
+                return
         replaced = started = False
 
         async def send_with_session(message: Message) -> None:
@@ -123,8 +123,6 @@ class SessionMiddleware:
     async def _check_csrf_token(self, state: AsyncRequestSession, receive: Receive) -> Receive:
         """Check the synchronizer token of an unsafe cookie request; replay the body after."""
         request = state.request
-        if not csrf.needs_check(request, self.handler.settings, bool(state.cookie_values)):
-            return receive
         presented = request.header(csrf.HEADER)
         replay: list[Message] = []
         if presented is None and csrf.is_form(request.header("content-type")):

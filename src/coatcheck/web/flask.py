@@ -555,9 +555,7 @@ def _check_request() -> Response | None:
     if session.refusal is not None:
         return error_response(session.refusal, session.info)
     state = session.state
-    if state.exempt or not csrf.needs_check(
-        state.request, session.interface.settings, bool(state.cookie_values)
-    ):
+    if not state.csrf_pending:
         return None
     request = flask.request
     presented = request.headers.get(csrf.HEADER) or request.form.get(csrf.FORM_FIELD)

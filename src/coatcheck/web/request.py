@@ -11,9 +11,13 @@ from ..core.errors import ConfigError
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestInfo:
-    """A request reduced to plain values: lower-case header names, repeated headers joined."""
+    """A request reduced to plain values: lower-case header names, repeated headers joined.
+
+    Built once per request and never changed (not ``frozen``: a frozen dataclass's
+    constructor costs a microsecond more on every request).
+    """
 
     method: str
     path: str

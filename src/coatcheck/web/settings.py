@@ -65,10 +65,10 @@ class WebSettings:
         )
 
     def is_exempt(self, path: str) -> bool:
-        return any(_under(path, p) for p in self.exempt_paths)
+        return bool(self.exempt_paths) and any(_under(path, p) for p in self.exempt_paths)
 
     def is_csrf_exempt(self, path: str) -> bool:
-        return any(_under(path, p) for p in self.csrf_exempt_paths)
+        return bool(self.csrf_exempt_paths) and any(_under(path, p) for p in self.csrf_exempt_paths)
 
 
 def _under(path: str, prefix: str) -> bool:

@@ -103,7 +103,7 @@ class SessionMiddleware:
     def check_csrf_token(self, state: RequestSession, environ: Environ) -> None:
         """Check the synchronizer token of an unsafe cookie request (body re-readable after)."""
         request = state.request
-        if not csrf.needs_check(request, self.handler.settings, bool(state.cookie_values)):
+        if not state.csrf_pending:
             return
         presented = request.header(csrf.HEADER)
         if presented is None and csrf.is_form(request.header("content-type")):

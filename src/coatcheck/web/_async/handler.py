@@ -42,11 +42,16 @@ class AsyncRequestSession(MutableMapping[str, Any]):
     """
 
     def __init__(self, handler: AsyncSessionHandler, request: RequestInfo) -> None:
+        settings = handler.settings
         self.handler = handler
         self.request = request
-        self.client_ip = client_ip(request, handler.settings.trusted_proxies)
-        self.exempt = handler.settings.is_exempt(request.path)
+        self.client_ip = client_ip(request, settings.trusted_proxies)
+        self.exempt = settings.is_exempt(request.path)
         self.cookie_values = cookie_values(request.header("cookie"), handler.cookie.name)
+        # An unsafe request must come from an acceptable origin; with a session cookie it
+        # must also carry the session's synchronizer token (``csrf_pending``).
+        self.unsafe = not self.exempt and csrf.needs_origin_check(request, settings)
+        self.csrf_pending = self.unsafe and bool(self.cookie_values)
         self.ended = False
         self.conflict = False
         self._session: Session | None = None
@@ -280,7 +285,7 @@ class AsyncSessionHandler:
                 "and ::1; configure secure cookies for any other host.",
             )
         state = AsyncRequestSession(self, request)
-        if not state.exempt and csrf.needs_origin_check(request, self.settings):
+        if state.unsafe:
             problem = csrf.origin_problem(request, self.settings)
             if problem:
                 raise errors.csrf_origin(problem)
@@ -288,9 +293,7 @@ class AsyncSessionHandler:
 
     async def check_csrf_token(self, state: AsyncRequestSession, presented: str | None) -> None:
         """The synchronizer-token half of CSRF protection (the origin half ran in begin)."""
-        if state.exempt or not csrf.needs_check(
-            state.request, self.settings, bool(state.cookie_values)
-        ):
+        if not state.csrf_pending:
             return
         await state.load()
         session = state.session
@@ -340,13 +343,12 @@ class AsyncSessionHandler:
         session = state._session
         if session is None:
             return []
-        logged_out = [
-            ("set-cookie", self.cookie.expire_cookie()),
-            ("clear-site-data", '"cookies"'),
-            ("cache-control", "no-store"),
-        ]
         if session.ended or (state.ended and not session.modified and not session.token):
-            return logged_out
+            return [
+                ("set-cookie", self.cookie.expire_cookie()),
+                ("clear-site-data", '"cookies"'),
+                ("cache-control", "no-store"),
+            ]
         if state.conflict and (session.modified or session.token):
             raise errors.conflicting_cookies()
         try:
@@ -358,10 +360,11 @@ class AsyncSessionHandler:
         except SessionGone as exc:
             raise errors.session_ended(self.cookie.expire_cookie()) from exc
         headers = [("vary", "Cookie")]
-        try:
-            headers += self._cookie_headers(state, session)
-        except CookieTooLarge as exc:
-            raise errors.session_too_large(exc) from exc
+        if session.token or state.cookie_values:
+            try:
+                headers += self._cookie_headers(state, session)
+            except CookieTooLarge as exc:
+                raise errors.session_too_large(exc) from exc
         return headers
 
     def _cookie_headers(

@@ -43,11 +43,16 @@ class RequestSession(MutableMapping[str, Any]):
     """
 
     def __init__(self, handler: SessionHandler, request: RequestInfo) -> None:
+        settings = handler.settings
         self.handler = handler
         self.request = request
-        self.client_ip = client_ip(request, handler.settings.trusted_proxies)
-        self.exempt = handler.settings.is_exempt(request.path)
+        self.client_ip = client_ip(request, settings.trusted_proxies)
+        self.exempt = settings.is_exempt(request.path)
         self.cookie_values = cookie_values(request.header("cookie"), handler.cookie.name)
+        # An unsafe request must come from an acceptable origin; with a session cookie it
+        # must also carry the session's synchronizer token (``csrf_pending``).
+        self.unsafe = not self.exempt and csrf.needs_origin_check(request, settings)
+        self.csrf_pending = self.unsafe and bool(self.cookie_values)
         self.ended = False
         self.conflict = False
         self._session: Session | None = None
@@ -281,7 +286,7 @@ class SessionHandler:
                 "and ::1; configure secure cookies for any other host.",
             )
         state = RequestSession(self, request)
-        if not state.exempt and csrf.needs_origin_check(request, self.settings):
+        if state.unsafe:
             problem = csrf.origin_problem(request, self.settings)
             if problem:
                 raise errors.csrf_origin(problem)
@@ -289,9 +294,7 @@ class SessionHandler:
 
     def check_csrf_token(self, state: RequestSession, presented: str | None) -> None:
         """The synchronizer-token half of CSRF protection (the origin half ran in begin)."""
-        if state.exempt or not csrf.needs_check(
-            state.request, self.settings, bool(state.cookie_values)
-        ):
+        if not state.csrf_pending:
             return
         state.load()
         session = state.session
@@ -341,13 +344,12 @@ class SessionHandler:
         session = state._session
         if session is None:
             return []
-        logged_out = [
-            ("set-cookie", self.cookie.expire_cookie()),
-            ("clear-site-data", '"cookies"'),
-            ("cache-control", "no-store"),
-        ]
         if session.ended or (state.ended and not session.modified and not session.token):
-            return logged_out
+            return [
+                ("set-cookie", self.cookie.expire_cookie()),
+                ("clear-site-data", '"cookies"'),
+                ("cache-control", "no-store"),
+            ]
         if state.conflict and (session.modified or session.token):
             raise errors.conflicting_cookies()
         try:
@@ -359,10 +361,11 @@ class SessionHandler:
         except SessionGone as exc:
             raise errors.session_ended(self.cookie.expire_cookie()) from exc
         headers = [("vary", "Cookie")]
-        try:
-            headers += self._cookie_headers(state, session)
-        except CookieTooLarge as exc:
-            raise errors.session_too_large(exc) from exc
+        if session.token or state.cookie_values:
+            try:
+                headers += self._cookie_headers(state, session)
+            except CookieTooLarge as exc:
+                raise errors.session_too_large(exc) from exc
         return headers
 
     def _cookie_headers(
