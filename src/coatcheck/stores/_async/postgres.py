@@ -5,8 +5,10 @@ Operator documentation: ``docs/stores/postgres.md``.
 
 How it keeps the contract in :mod:`coatcheck.stores.base`:
 
-* ``load`` is one prepared ``SELECT`` by primary key; ``data`` travels as text and is decoded
-  with :func:`json.loads` (faster than psycopg's jsonb loader).
+* ``load`` is one prepared ``SELECT`` by primary key, sent straight through libpq (no cursor,
+  no query conversion, no row factory): the per-request path. Results are binary, so floats
+  and integers arrive exactly; ``data`` travels as text and is decoded with :func:`json.loads`
+  (faster than psycopg's jsonb loader).
 * ``update`` is one conditional ``UPDATE ... RETURNING version`` that applies the patch with
   jsonb operators against the *current* row, so concurrent patches to different keys both
   survive and a deleted row is never written again. Only when no row matched does a second
@@ -17,7 +19,12 @@ How it keeps the contract in :mod:`coatcheck.stores.base`:
   the driver's exception chained; programming errors (bad SQL, missing privileges) are not
   disguised. Recovery needs no restart: the pool never retries in the background (it would
   back off for minutes), it connects on demand, and a connection the server has closed is
-  noticed without a round trip before it is handed out (see ``_check``).
+  noticed without a round trip before it is handed out (see ``_alive``).
+* Connections taken from the pool are parked on the store's own idle stack between calls
+  (checking one out of psycopg_pool costs more than the query): only a connection that is
+  idle and healthy is parked, a stale one is handed back to the pool (which replaces it), and
+  each connection returns to the pool at least every ``PARK_SECONDS`` (and whenever a caller
+  waits for the pool) so the pool's own upkeep and limits still apply.
 """
 
 from __future__ import annotations
@@ -27,16 +34,20 @@ import hashlib
 import json
 import math
 import re
+import struct
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from time import monotonic
 from types import TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor, sql
+from psycopg import AsyncConnection, AsyncCursor, pq, sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.generators import execute
+from psycopg.pq.abc import PGresult
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
@@ -57,6 +68,8 @@ DEFAULT_TABLE = "coatcheck_sessions"
 DEFAULT_POOL_MIN = 0
 DEFAULT_POOL_MAX = 10
 DEFAULT_TIMEOUT = 5.0
+# A connection parked on the store's idle stack goes back to the pool at least this often.
+PARK_SECONDS = 30.0
 # Index names are derived from the table name and PostgreSQL cuts identifiers at 63 bytes.
 MAX_TABLE_LENGTH = 48
 OWN_OPTIONS = ("table", "pool_min", "pool_max", "timeout")
@@ -72,6 +85,14 @@ _RECORD = (
     "user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, client_ip, "
     "user_agent, data::text, version"
 )
+_LOAD_NAME = b"coatcheck_load"  # the load statement, prepared once per connection
+_BYTEA_OID = 17
+_BINARY = pq.Format.BINARY
+_IDLE = pq.TransactionStatus.IDLE
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_UNDEFINED_STATEMENT = b"26000"  # invalid_sql_statement_name: the statement is gone
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+_FLOAT8 = struct.Struct(">d").unpack
 # Driver errors that mean "the server cannot serve us now": connection refused or lost,
 # server shutting down or starting up, timeouts, pool timeouts (PoolTimeout, PoolClosed and
 # TooManyRequests are OperationalErrors too), and a read-only server after a failover.
@@ -239,7 +260,7 @@ class _Statements:
             " CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_id, created_at)"
             " WHERE user_id IS NOT NULL"
         )
-        self.load = q("SELECT {record} FROM {t} WHERE id = %s")
+        self.load = q("SELECT {record} FROM {t} WHERE id = $1").encode()
         self.insert = q("INSERT INTO {t} ({columns}) VALUES ({values})")
         # Rotation without a limit: one statement, nothing happens unless the old row existed.
         self.insert_replacing = q(
@@ -310,6 +331,12 @@ class _Connection(AsyncConnection[TupleRow]):
 
     health: ClassVar[_Health]  # set on the per-store subclass, see _connection_class
     _coatcheck_cursor: AsyncCursor[TupleRow] | None = None
+    # Set when the store takes the connection out of its pool:
+    home: AsyncConnectionPool[_Connection] | None = None  # the pool it must go back to
+    park_until = 0.0  # after this (monotonic) moment it goes back to the pool
+    # Set when the load statement is prepared on this connection:
+    load_prepared = False
+    text_encoding = "utf-8"  # Python's name for the connection's client_encoding
 
     @classmethod
     async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
@@ -337,14 +364,14 @@ def _connection_class(health: _Health) -> type[_Connection]:
 
 
 class _Lease:
-    """One pooled connection (as its cursor) for one operation.
+    """One connection (as its cursor) for one operation.
 
     Driver failures inside the block become :class:`StoreUnavailable`; other errors (bad
     SQL, missing privileges, the contract's own errors) pass through unchanged. A class
     rather than a generator-based context manager: this runs on every call.
     """
 
-    __slots__ = ("conn", "ensure_schema", "pool", "store")
+    __slots__ = ("conn", "ensure_schema", "store")
 
     def __init__(self, store: AsyncPostgresStore, ensure_schema: bool) -> None:
         self.store = store
@@ -352,15 +379,7 @@ class _Lease:
 
     async def __aenter__(self) -> AsyncCursor[TupleRow]:
         store = self.store
-        pool = store._open_pool
-        moved = store._loop is not asyncio.get_running_loop()  # unasync: moved = False
-        if pool is None or moved:
-            pool = await store._get_pool()
-        try:
-            conn = await pool.getconn()
-        except psycopg.OperationalError as exc:  # PoolTimeout, PoolClosed, TooManyRequests
-            raise store._unavailable(exc) from exc
-        self.pool, self.conn = pool, conn
+        conn = self.conn = await store._checkout()
         cur = conn.reusable_cursor()
         if self.ensure_schema and not store._schema_ready:
             try:
@@ -377,9 +396,25 @@ class _Lease:
         tb: TracebackType | None,
     ) -> None:
         conn = self.conn
-        await self.pool.putconn(conn)
+        await self.store._checkin(conn)
         if isinstance(exc, psycopg.Error) and (isinstance(exc, _UNAVAILABLE) or conn.closed):
             raise self.store._unavailable(exc) from exc
+
+
+def _alive(conn: _Connection) -> bool:
+    """False if the server has closed ``conn`` (restart, failover, idle kill) or it is not idle.
+
+    Reading what the socket already holds costs no round trip: an idle connection has nothing
+    to read unless the server said goodbye. The second read sees the end of the stream when the
+    first one only got the server's farewell message.
+    """
+    pgconn = conn.pgconn
+    try:
+        pgconn.consume_input()
+        pgconn.consume_input()
+    except psycopg.OperationalError:
+        return False
+    return pgconn.transaction_status == _IDLE
 
 
 class AsyncPostgresStore:
@@ -399,6 +434,9 @@ class AsyncPostgresStore:
         self._lock = threading.Lock()
         self._pool: AsyncConnectionPool[_Connection] | None = None
         self._open_pool: AsyncConnectionPool[_Connection] | None = None
+        # Connections out of the pool, idle, most recently used last (see _checkout/_checkin).
+        self._idle: list[_Connection] = []
+        self._waiting = 0  # callers waiting for the pool: connections go back to it meanwhile
         self._loop: Any = None  # the event loop the pool belongs to
         self._schema_ready = False
 
@@ -423,6 +461,7 @@ class AsyncPostgresStore:
                 # The loop that ran the old pool's workers is gone: start afresh in this one
                 # (the old pool's idle connections are closed when it is collected).
                 pool = self._pool = self._open_pool = None
+                self._idle = []
             if pool is None:
                 self._loop = loop
                 opts = self.options
@@ -449,22 +488,69 @@ class AsyncPostgresStore:
         return pool
 
     async def _check(self, conn: _Connection) -> None:
-        """Refuse a pooled connection the server has closed (restart, failover, idle kill).
-
-        Reading what the socket already holds costs no round trip: an idle connection has
-        nothing to read unless the server said goodbye. The second read sees the end of the
-        stream when the first one only got the server's farewell message.
-        """
-        try:
-            conn.pgconn.consume_input()
-            conn.pgconn.consume_input()
-        except psycopg.OperationalError:
+        """Refuse a pooled connection the server has closed (see :func:`_alive`)."""
+        if not _alive(conn):
             # After a restart every idle connection is dead: test them all now, or the caller
             # would walk through them one by one with the pool's growing back-off.
             pool = self._pool
             if pool is not None:
                 await pool.check()
-            raise
+            raise psycopg.OperationalError("the server closed the connection")
+
+    async def _checkout(self) -> _Connection:
+        """A healthy idle connection: the most recently parked one, else one from the pool."""
+        pool = self._open_pool
+        moved = self._loop is not asyncio.get_running_loop()  # unasync: moved = False
+        if pool is None or moved:
+            pool = await self._get_pool()
+        idle = self._idle
+        lock = self._lock
+        while True:
+            with lock:
+                if idle:
+                    conn = idle.pop()
+                else:
+                    self._waiting += 1
+                    break
+            if _alive(conn):
+                return conn
+            await self._give_back(conn)  # the pool closes it and connects anew when asked
+        try:
+            conn = await pool.getconn()
+        except psycopg.OperationalError as exc:  # PoolTimeout, PoolClosed, TooManyRequests
+            raise self._unavailable(exc) from exc
+        finally:
+            with lock:
+                self._waiting -= 1
+        conn.home = pool
+        conn.park_until = monotonic() + PARK_SECONDS
+        return conn
+
+    async def _checkin(self, conn: _Connection) -> None:
+        """Park ``conn`` if it is idle and its pool is still ours, else hand it back."""
+        now = monotonic()
+        stale = conn
+        if (
+            conn.home is self._open_pool
+            and now < conn.park_until
+            and conn.pgconn.transaction_status == _IDLE
+        ):
+            with self._lock:
+                if self._waiting:
+                    pass  # someone waits for the pool: give it this connection
+                else:
+                    idle = self._idle
+                    idle.append(conn)
+                    # The least recently used one may have been out for too long.
+                    if idle[0].park_until > now:
+                        return
+                    stale = idle.pop(0)
+        await self._give_back(stale)
+
+    async def _give_back(self, conn: _Connection) -> None:
+        pool = conn.home
+        if pool is not None:
+            await pool.putconn(conn)  # it resets or discards a connection that is not idle
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         opts = self.options
@@ -505,13 +591,54 @@ class AsyncPostgresStore:
     # --- the contract ---------------------------------------------------------------------
 
     async def load(self, key: SessionKey) -> SessionRecord | None:
-        async with self._lease() as cur:
-            # Binary results: floats and text arrive as they are stored, no formatting/parsing.
-            await cur.execute(self._sql.load, (key.digest,), prepare=True, binary=True)
-            row = await cur.fetchone()
-        if row is None:
+        conn = await self._checkout()
+        try:
+            if not self._schema_ready:
+                await self._ensure_schema(conn.reusable_cursor(), force=False)
+            res = await self._query_load(conn, key.digest)
+        except BaseException as exc:
+            await self._checkin(conn)
+            if isinstance(exc, psycopg.Error) and (isinstance(exc, _UNAVAILABLE) or conn.closed):
+                raise self._unavailable(exc) from exc
+            raise
+        await self._checkin(conn)
+        if not res.ntuples:
             return None
-        return SessionRecord.from_row((key.digest, key.shard, *row))
+        return _decode_record(key, res, conn.text_encoding)
+
+    async def _query_load(self, conn: _Connection, digest: bytes) -> PGresult:
+        """The load statement's result for ``digest`` (binary columns in _RECORD order)."""
+        pgconn = conn.pgconn
+        if not conn.load_prepared:
+            await self._prepare_load(conn)
+        pgconn.send_query_prepared(
+            _LOAD_NAME, (digest,), param_formats=(_BINARY,), result_format=_BINARY
+        )
+        results: list[PGresult] = await conn.wait(execute(pgconn))
+        res = results[-1]
+        if res.status == _TUPLES_OK:
+            return res
+        if res.error_field(_SQLSTATE) == _UNDEFINED_STATEMENT:
+            # Deallocated behind our back (DISCARD ALL, a pooler): prepare again, once.
+            conn.load_prepared = False
+            await self._prepare_load(conn)
+            pgconn.send_query_prepared(
+                _LOAD_NAME, (digest,), param_formats=(_BINARY,), result_format=_BINARY
+            )
+            results = await conn.wait(execute(pgconn))
+            res = results[-1]
+            if res.status == _TUPLES_OK:
+                return res
+        raise psycopg.errors.error_from_result(res, encoding=conn.text_encoding)
+
+    async def _prepare_load(self, conn: _Connection) -> None:
+        pgconn = conn.pgconn
+        conn.text_encoding = conn.info.encoding
+        pgconn.send_prepare(_LOAD_NAME, self._sql.load, param_types=(_BYTEA_OID,))
+        res = (await conn.wait(execute(pgconn)))[-1]
+        if res.status != pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(res, encoding=conn.text_encoding)
+        conn.load_prepared = True
 
     async def insert(
         self,
@@ -657,10 +784,35 @@ class AsyncPostgresStore:
         with self._lock:
             pool, self._pool, self._open_pool = self._pool, None, None
             loop, self._loop = self._loop, None
+            idle, self._idle = self._idle, []
         # A pool can only be closed in its own event loop; if that one is gone, so is the pool.
         here = loop is asyncio.get_running_loop()  # unasync: here = True
         if pool is not None and here:
+            for conn in idle:
+                await pool.putconn(conn)
             await pool.close()
+
+
+def _decode_record(key: SessionKey, res: PGresult, encoding: str) -> SessionRecord:
+    """The record in the load statement's first row (binary columns in _RECORD order)."""
+    value = res.get_value
+    user_id = value(0, 0)
+    authenticated_at = value(0, 4)
+    client_ip = value(0, 6)
+    user_agent = value(0, 7)
+    return SessionRecord(
+        key,
+        None if user_id is None else user_id.decode(encoding),
+        value(0, 1).decode(encoding),  # type: ignore[union-attr, arg-type]
+        _FLOAT8(value(0, 2))[0],  # type: ignore[arg-type]
+        _FLOAT8(value(0, 3))[0],  # type: ignore[arg-type]
+        None if authenticated_at is None else _FLOAT8(authenticated_at)[0],
+        _FLOAT8(value(0, 5))[0],  # type: ignore[arg-type]
+        None if client_ip is None else client_ip.decode(encoding),
+        None if user_agent is None else user_agent.decode(encoding),
+        json.loads(value(0, 8).decode(encoding)),  # type: ignore[union-attr]
+        int.from_bytes(value(0, 9), "big", signed=True),  # type: ignore[arg-type]
+    )
 
 
 def _json_object(values: Mapping[str, str]) -> str:
