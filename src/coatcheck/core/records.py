@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from json.scanner import make_scanner
+from typing import Any, Final, Literal, cast
 
 from .errors import SessionDataError
 from .tokens import SessionKey
@@ -120,7 +121,7 @@ class Patch:
     def apply_to(self, data: dict[str, Any]) -> dict[str, Any]:
         """The data after this patch (used by stores that merge in Python inside a transaction)."""
         merged = {k: v for k, v in data.items() if k not in self.delete}
-        merged.update({k: json.loads(v) for k, v in self.set.items()})
+        merged.update({k: decode_value(v) for k, v in self.set.items()})
         return merged
 
 
@@ -143,6 +144,22 @@ def encode_value(key: str, value: Any) -> str:
             f"session value for key {key!r} cannot be stored as JSON "
             f"({type(value).__name__}): {exc}"
         ) from exc
+
+
+# The C scanner behind json.loads, called directly: json.loads costs 1.5-3 us of Python-level
+# wrapping per value, several times the parse itself, and a session has a value per key.
+_scan_json: Final = make_scanner(cast("Any", json.JSONDecoder()))
+
+
+def decode_value(text: str) -> Any:
+    """One session value from its JSON text (the inverse of :func:`encode_value`)."""
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):  # not one bare JSON text: json.loads accepts it or says why
+        value = json.loads(text)
+    return value
 
 
 def encode_data(data: dict[str, Any]) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, MutableMapping
 from typing import Any
 
 from .policy import Verdict
-from .records import Kind, Patch, SessionRecord, encode_value
+from .records import Kind, Patch, SessionRecord, decode_value, encode_value
 from .tokens import SessionKey
 
 NO_CHANGE = Patch()
@@ -70,7 +69,7 @@ class Session(MutableMapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         if key in self._set:
-            return json.loads(self._set[key])
+            return decode_value(self._set[key])
         if key in self._deleted or self.record is None:
             raise KeyError(key)
         return self.record.data[key]

@@ -6,12 +6,11 @@ catches the same "not JSON" and aliasing mistakes as production. Nothing survive
 
 from __future__ import annotations
 
-import json
 import threading
 
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
-from ..core.records import SessionRecord, UserLimit
+from ..core.records import SessionRecord, UserLimit, decode_value, encode_value
 from ..core.tokens import SessionKey
 from .base import DEFAULT_PURGE_BATCH
 
@@ -47,7 +46,7 @@ class MemoryStore:
         replaces: SessionKey | None = None,
         limit: UserLimit | None = None,
     ) -> list[bytes]:
-        data = {k: json.dumps(v, separators=(",", ":")) for k, v in record.data.items()}
+        data = {k: encode_value(k, v) for k, v in record.data.items()}
         with self._lock:
             if replaces is not None and replaces.digest not in self._rows:
                 raise SessionGone("the session being replaced no longer exists")
@@ -148,4 +147,4 @@ class MemoryStore:
 
     @staticmethod
     def _decode(row: _Stored) -> SessionRecord:
-        return row.record.with_data({k: json.loads(v) for k, v in row.data.items()})
+        return row.record.with_data({k: decode_value(v) for k, v in row.data.items()})

@@ -29,7 +29,6 @@ import threading
 from collections.abc import Iterator, Generator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from json.scanner import make_scanner
 from typing import Any, Final, TypeAlias, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -61,7 +60,7 @@ from ...core.errors import (
     StoreUnavailable,
 )
 from ...core.policy import WritePlan
-from ...core.records import Kind, SessionRecord, UserLimit, encode_value
+from ...core.records import Kind, SessionRecord, UserLimit, decode_value, encode_value
 from ...core.tokens import SessionKey, user_shard
 from ..base import DEFAULT_PURGE_BATCH
 from .redis_lane import Lane
@@ -862,9 +861,6 @@ class RedisStore:
 
 
 _KINDS: Final[dict[bytes, Kind]] = {b"browser": "browser", b"api": "api"}
-# The C scanner behind json.loads, called directly: json.loads costs 1.5-3 us of Python-level
-# wrapping per value, several times the parse itself, and a session has a value per key.
-_scan_json: Final = make_scanner(cast("Any", json.JSONDecoder()))
 
 
 def _decode(key: SessionKey, f: dict[bytes, bytes]) -> SessionRecord:
@@ -872,14 +868,7 @@ def _decode(key: SessionKey, f: dict[bytes, bytes]) -> SessionRecord:
     data: dict[str, Any] = {}
     for name, raw in f.items():
         if name[:2] == b"d:":
-            text = raw.decode()
-            try:
-                value, end = _scan_json(text, 0)
-            except StopIteration:
-                end = -1
-            if end != len(text):  # not one bare JSON text: json.loads accepts it or says why
-                value = json.loads(text)
-            data[name[2:].decode()] = value
+            data[name[2:].decode()] = decode_value(raw.decode())
     user = f.get(b"user")
     auth = f.get(b"auth")
     ip = f.get(b"ip")
