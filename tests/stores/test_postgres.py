@@ -671,3 +671,163 @@ def test_async_store_refuses_a_second_live_event_loop(postgres_url: str) -> None
     finally:
         home.run_until_complete(store.close())
         home.close()
+
+
+# --- the idle stack and the lean load (connections parked by the store between calls) ---
+
+
+def _terminate(application_name: str) -> int:
+    """Have the server close every connection of ``application_name``; wait until they are gone."""
+    with psycopg.connect(SHARED_DSN, autocommit=True) as admin:
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+        pids = [row[0] for row in admin.execute(query, (application_name,)).fetchall()]
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        assert not admin.execute(query, (application_name,)).fetchall()
+    return len(pids)
+
+
+@pytest.mark.postgres
+def test_a_parked_connection_the_server_closed_is_replaced_not_reported(
+    postgres_url: str, make_store: Callable[[str], Any]
+) -> None:
+    name = f"cc_kill_{random.getrandbits(32):x}"
+    store = make_store(f"{postgres_url}&pool_max=1&application_name={name}")
+    rec = record(data={"k": 1})
+    store.insert(rec)
+    for call in (
+        lambda: store.load(rec.key).data,
+        lambda: store.update(rec.key, touch()) and store.load(rec.key).data,
+        lambda: store.count_active(0, NOW) and store.load(rec.key).data,
+    ):
+        assert call() == {"k": 1}  # the connection is parked afterwards
+        assert _terminate(name) == 1
+        assert call() == {"k": 1}, "the dead parked connection was replaced, no outage"
+
+
+@pytest.mark.postgres
+def test_load_prepares_again_when_its_statement_was_deallocated(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url + "&pool_max=1")
+    try:
+        rec = record(data={"k": 1})
+        store.insert(rec)
+        assert store.load(rec.key) is not None
+        (parked,) = store._idle
+        parked.execute("DEALLOCATE ALL")  # as DISCARD ALL or a pooler would
+        assert store.load(rec.key).data == {"k": 1}
+        assert store._idle == [parked], "the same connection, not a new one"
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_loaded_record_round_trips_every_column(postgres_url: str) -> None:
+    """The lean load decodes the binary row itself: every field comes back exactly."""
+    store = PostgresStore(postgres_url)
+    try:
+        full = record(user_id="zoë", data={"ü": [1, 2.5, None, "\u2603"]})
+        full.created_at = 1_700_000_000.123456789
+        full.last_seen_at = 1_700_000_001.5e-3
+        full.authenticated_at = 1_700_000_000.000001
+        full.expires_at = 2.0**40 + 0.25
+        full.user_agent = "agent ✓"
+        full.version = 2**40
+        bare = record(user_id=None, kind="api")
+        bare.client_ip = bare.user_agent = None
+        for rec in (full, bare):
+            store.insert(rec)
+            assert store.load(rec.key) == rec
+        assert store.load(record().key) is None
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_callers_waiting_for_the_pool_get_the_connections_back(postgres_url: str) -> None:
+    """With every connection in use, a finished call hands its connection to a waiting caller
+    instead of parking it (else the waiter would time out)."""
+    rec = record()
+
+    async def main() -> None:
+        store = AsyncPostgresStore(postgres_url + "&pool_max=1&timeout=2")
+        try:
+            await store.insert(rec)
+            calls = [store.load(rec.key) for _ in range(20)]
+            calls += [store.update(rec.key, touch()) for _ in range(5)]
+            calls += [store.count_active(0, NOW) for _ in range(5)]
+            results = await asyncio.wait_for(asyncio.gather(*calls), 10)
+            assert all(r is not None for r in results)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+    store = PostgresStore(postgres_url + "&pool_max=2&timeout=2")
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(30):
+                assert store.load(rec.key) is not None
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        store.close()
+    assert not errors, errors
+    assert len(store._idle) == 0, "close() took the parked connections"
+
+
+@pytest.mark.postgres
+def test_a_load_cancelled_mid_query_does_not_poison_the_next_call(postgres_url: str) -> None:
+    rec = record(data={"k": 1})
+
+    async def main() -> None:
+        store = AsyncPostgresStore(postgres_url + "&pool_max=1&timeout=5")
+        try:
+            await store.insert(rec)
+            assert await store.load(rec.key) is not None
+            table = store.options.table
+            with psycopg.connect(SHARED_DSN) as blocker:  # a transaction holding the table
+                blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(store.load(rec.key), 0.3)
+            # psycopg cancels the query and drains the connection: parked only if idle again
+            idle = psycopg.pq.TransactionStatus.IDLE
+            assert all(c.pgconn.transaction_status == idle for c in store._idle)
+            loaded = await store.load(rec.key)
+            assert loaded is not None and loaded.data == {"k": 1}
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.postgres
+def test_parked_connections_go_back_to_the_pool_and_close_with_it(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coatcheck.stores._sync import postgres as module
+
+    store = PostgresStore(postgres_url)
+    rec = record()
+    store.insert(rec)
+    assert store.load(rec.key) is not None
+    (parked,) = store._idle
+    store.close()
+    assert parked.closed and store._idle == []
+
+    monkeypatch.setattr(module, "PARK_SECONDS", 0.0)
+    store = PostgresStore(postgres_url)
+    try:
+        for _ in range(3):
+            assert store.load(rec.key) is not None
+            assert store._idle == [], "past its parking time a connection returns to the pool"
+    finally:
+        store.close()

@@ -536,7 +536,7 @@ class AsyncPostgresStore:
             and conn.pgconn.transaction_status == _IDLE
         ):
             with self._lock:
-                if False:
+                if self._waiting:
                     pass  # someone waits for the pool: give it this connection
                 else:
                     idle = self._idle
