@@ -106,17 +106,17 @@ UPDATE_LUA: Final = (
     _LUA_HELPERS
     + """
 local key = KEYS[1]
-local v = redis.call('HGET', key, 'v')
-if not v then return {0} end
-if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= tonumber(v) then return {2, tonumber(v)} end
+local f = redis.call('HMGET', key, 'v', 'user')
+if not f[1] then return {0} end
+local v = tonumber(f[1])
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= v then return {2, v} end
 local ndel = tonumber(ARGV[4])
 if ndel > 0 then call_sliced('HDEL', key, 5, 4 + ndel) end
 call_sliced('HSET', key, 5 + ndel, #ARGV)
-local version = redis.call('HINCRBY', key, 'v', 1)
+redis.call('HSET', key, 'v', v + 1)
 redis.call('PEXPIREAT', key, ARGV[2])
-local user = redis.call('HGET', key, 'user')
-if user then extend(ARGV[3] .. user, ARGV[2]) end
-return {1, version}
+if f[2] then extend(ARGV[3] .. f[2], ARGV[2]) end
+return {1, v + 1}
 """
 )
 
