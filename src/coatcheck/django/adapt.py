@@ -26,21 +26,14 @@ def request_info(request: HttpRequest) -> RequestInfo:
     """
     info: RequestInfo | None = getattr(request, _INFO_ATTR, None)
     if info is None:
-        base = request_from_environ(request.META)
-        method = request.method or "GET"
-        headers = base.headers
-        if method.upper() not in SAFE_METHODS:
+        info = request_from_environ(request.META)
+        info.method = request.method or "GET"
+        info.path = request.path
+        info.scheme = request.scheme or "http"
+        if info.method.upper() not in SAFE_METHODS:
             # Origin checks compare against the host Django vouches for (ALLOWED_HOSTS,
             # USE_X_FORWARDED_HOST); reads need only the raw Host, and get_host() costs.
-            headers = {**headers, "host": request.get_host()}
-        info = RequestInfo(
-            method=method,
-            path=request.path,
-            scheme=request.scheme or "http",
-            headers=headers,
-            peer=base.peer,
-            query=base.query,
-        )
+            info.headers = {**info.headers, "host": request.get_host()}
         setattr(request, _INFO_ATTR, info)
     return info
 

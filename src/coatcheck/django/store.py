@@ -380,6 +380,8 @@ def _presented_token(values: list[str], core: Session) -> str | None:
     key = core.key
     if key is None:
         return None
+    if len(values) == 1:  # the only value presented is the one that resolved
+        return values[0]
     for value in values:
         try:
             if parse_token(value).digest == key.digest:
