@@ -15,6 +15,7 @@ from coatcheck.core.tokens import (
     PREFIX,
     SECRET_BYTES,
     TOKEN_LENGTH,
+    is_well_formed,
     new_token,
     parse_token,
     user_shard,
@@ -54,6 +55,22 @@ def test_every_36_byte_body_round_trips(raw: bytes) -> None:
     token = PREFIX + base64.urlsafe_b64encode(raw).decode()
     key = parse_token(token)
     assert key.shard == raw[:4]
+    assert is_well_formed(token)
+
+    class Subclass(str):
+        pass
+
+    assert parse_token(Subclass(token)) == key  # the slow path agrees with the fast one
+
+
+@given(st.one_of(st.text(max_size=60), st.binary(max_size=60), st.none(), st.integers()))
+def test_well_formed_means_parseable(value: Any) -> None:
+    try:
+        parse_token(value)
+    except InvalidToken:
+        assert not is_well_formed(value)
+    else:
+        assert is_well_formed(value)
 
 
 @given(st.one_of(st.none(), st.integers(), st.binary(), st.lists(st.text())))

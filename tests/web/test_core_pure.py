@@ -231,3 +231,43 @@ def test_recent_login_guard() -> None:
         api, SETTINGS, user_id="a", expired_reason=None, authenticated_at=100, max_age=60, now=200
     )
     assert isinstance(stale, WebError) and stale.code == "reauthenticate"
+
+
+def test_wsgi_headers_are_read_from_the_environ_on_demand() -> None:
+    from coatcheck.web.wsgi import request_from_environ
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "/app",
+        "PATH_INFO": "/form",
+        "wsgi.url_scheme": "https",
+        "REMOTE_ADDR": "203.0.113.7",
+        "QUERY_STRING": "a=1",
+        "HTTP_COOKIE": "__Host-session=x",
+        "HTTP_X_CSRF_TOKEN": "t",
+        "HTTP_EMPTY": "",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": "",
+        "PATH": "/usr/bin",  # Django's META holds the process environment too
+    }
+    request = request_from_environ(environ)
+    assert (request.method, request.path, request.scheme) == ("POST", "/app/form", "https")
+    assert (request.peer, request.query, request.path_with_query) == (
+        "203.0.113.7",
+        "a=1",
+        "/app/form?a=1",
+    )
+    assert request.header("cookie") == "__Host-session=x"
+    assert request.header("x-csrf-token") == "t"
+    assert request.header("content-type") == "application/x-www-form-urlencoded"
+    assert request.header("content-length") is None  # empty means absent, as in CGI
+    assert request.header("empty") is None
+    assert request.header("authorization") is None
+    assert dict(request.headers) == {
+        "cookie": "__Host-session=x",
+        "x-csrf-token": "t",
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    assert len(request.headers) == 3
+    with pytest.raises(KeyError):
+        request.headers["authorization"]

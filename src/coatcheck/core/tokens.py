@@ -60,6 +60,11 @@ def new_token(user_id: str | None = None) -> tuple[str, SessionKey]:
     return token, SessionKey(shard, _digest(token))
 
 
+def is_well_formed(token: object) -> bool:
+    """True for a value shaped like a coatcheck token: prefix, length, alphabet (no hashing)."""
+    return type(token) is str and len(token) == TOKEN_LENGTH and bool(_TOKEN_RE.fullmatch(token))
+
+
 def parse_token(token: object) -> SessionKey:
     """The store key of a presented token, or :class:`InvalidToken` without touching any store.
 
@@ -67,7 +72,8 @@ def parse_token(token: object) -> SessionKey:
     foreign values are refused in constant work. On every request's path: a well-formed token
     takes one regex match, one SHA-256 and the decoding of its first 8 characters only.
     """
-    if type(token) is str and len(token) == TOKEN_LENGTH and _TOKEN_RE.fullmatch(token):
+    if is_well_formed(token):
+        assert isinstance(token, str)
         raw = token.encode("ascii")
         shard = binascii.a2b_base64(raw[_SHARD_CHARS].translate(_TO_STANDARD_B64))
         return SessionKey(shard[:SHARD_BYTES], hashlib.sha256(raw).digest())

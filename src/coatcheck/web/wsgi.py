@@ -8,7 +8,7 @@ once, when the application calls ``start_response``.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ..core.errors import StoreUnavailable
@@ -26,24 +26,57 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 ENVIRON_KEY = "coatcheck.session"
 
 
+_UNPREFIXED = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+class EnvironHeaders(Mapping[str, str]):
+    """The request headers of a WSGI environ by their lower-case names, looked up on demand.
+
+    A request needs a handful of headers (cookie, user agent, for unsafe methods the origin
+    ones); a pass over the whole environ (Django's ``META`` holds every variable of the
+    process) would cost more than all of them.
+    """
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._environ.get(_UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_"))
+        if not value:  # CGI leaves absent headers out or empty
+            return default
+        return value if type(value) is str else str(value)
+
+    def __getitem__(self, name: str) -> str:
+        value: str | None = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        for key, value in self._environ.items():
+            if not value:
+                continue
+            if key.startswith("HTTP_"):
+                yield key[5:].replace("_", "-").lower()
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                yield key.replace("_", "-").lower()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def request_from_environ(environ: Environ) -> RequestInfo:
-    headers = {
-        key[5:].replace("_", "-").lower(): str(value)
-        for key, value in environ.items()
-        if key.startswith("HTTP_")
-    }
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            headers[key.replace("_", "-").lower()] = str(environ[key])
     path = environ.get("PATH_INFO", "") or "/"
     script = environ.get("SCRIPT_NAME", "")
     return RequestInfo(
-        method=str(environ.get("REQUEST_METHOD", "GET")),
-        path=(script + path) or "/",
-        scheme=str(environ.get("wsgi.url_scheme", "http")),
-        headers=headers,
-        peer=environ.get("REMOTE_ADDR"),
-        query=str(environ.get("QUERY_STRING", "")),
+        str(environ.get("REQUEST_METHOD", "GET")),
+        (script + path) or "/",
+        str(environ.get("wsgi.url_scheme", "http")),
+        EnvironHeaders(environ),
+        environ.get("REMOTE_ADDR"),
+        str(environ.get("QUERY_STRING", "")),
     )
 
 

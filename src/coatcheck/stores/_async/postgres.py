@@ -60,7 +60,7 @@ from ...core.errors import (
     StoreUnavailable,
 )
 from ...core.policy import WritePlan
-from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit
+from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit, decode_value
 from ...core.tokens import SessionKey
 from ..base import DEFAULT_PURGE_BATCH
 
@@ -608,34 +608,32 @@ class AsyncPostgresStore:
 
     async def _query_load(self, conn: _Connection, digest: bytes) -> PGresult:
         """The load statement's result for ``digest`` (binary columns in _RECORD order)."""
-        pgconn = conn.pgconn
         if not conn.load_prepared:
             await self._prepare_load(conn)
-        pgconn.send_query_prepared(
-            _LOAD_NAME, (digest,), param_formats=(_BINARY,), result_format=_BINARY
-        )
-        results: list[PGresult] = await conn.wait(execute(pgconn))
-        res = results[-1]
+        res = await self._send_load(conn, digest)
         if res.status == _TUPLES_OK:
             return res
         if res.error_field(_SQLSTATE) == _UNDEFINED_STATEMENT:
             # Deallocated behind our back (DISCARD ALL, a pooler): prepare again, once.
             conn.load_prepared = False
             await self._prepare_load(conn)
-            pgconn.send_query_prepared(
-                _LOAD_NAME, (digest,), param_formats=(_BINARY,), result_format=_BINARY
-            )
-            results = await conn.wait(execute(pgconn))
-            res = results[-1]
+            res = await self._send_load(conn, digest)
             if res.status == _TUPLES_OK:
                 return res
         raise psycopg.errors.error_from_result(res, encoding=conn.text_encoding)
+
+    async def _send_load(self, conn: _Connection, digest: bytes) -> PGresult:
+        pgconn = conn.pgconn
+        pgconn.send_query_prepared(
+            _LOAD_NAME, (digest,), param_formats=(_BINARY,), result_format=_BINARY
+        )
+        return await _result(conn, self._loop)
 
     async def _prepare_load(self, conn: _Connection) -> None:
         pgconn = conn.pgconn
         conn.text_encoding = conn.info.encoding
         pgconn.send_prepare(_LOAD_NAME, self._sql.load, param_types=(_BYTEA_OID,))
-        res = (await conn.wait(execute(pgconn)))[-1]
+        res = _last(await conn.wait(execute(pgconn)))
         if res.status != pq.ExecStatus.COMMAND_OK:
             raise psycopg.errors.error_from_result(res, encoding=conn.text_encoding)
         conn.load_prepared = True
@@ -793,6 +791,45 @@ class AsyncPostgresStore:
             await pool.close()
 
 
+async def _result(conn: _Connection, loop: Any) -> PGresult:
+    """The result of the one statement just sent on ``conn``, waiting in ``loop``.
+
+    psycopg's generic asyncio wait drives a generator and arms a timer for every wait (to
+    notice Ctrl-C); a single-row statement needs one reader callback per round trip. If the
+    task is cancelled, the connection is left mid-statement (not idle) and ``_checkin`` hands
+    it back to the pool, which closes it. The sync twin always takes psycopg's wait (in C).
+    """
+    pgconn = conn.pgconn
+    if pgconn.flush():  # unasync: if True:
+        # A full socket buffer (rare), or the sync twin: psycopg drives the rest.
+        return _last(await conn.wait(execute(pgconn)))
+    try:
+        fd = pgconn.socket
+        res = None
+        while True:
+            while pgconn.is_busy():
+                done = loop.create_future()
+                loop.add_reader(fd, done.set_result, None)
+                try:
+                    await done
+                finally:
+                    loop.remove_reader(fd)
+                pgconn.consume_input()
+            last = pgconn.get_result()
+            if last is None:
+                break
+            res = last
+    except OSError as exc:
+        raise psycopg.OperationalError(f"connection socket closed: {exc}") from exc
+    if res is None:
+        raise psycopg.InternalError("no result for the statement sent")
+    return res
+
+
+def _last(results: list[PGresult]) -> PGresult:
+    return results[-1]
+
+
 def _decode_record(key: SessionKey, res: PGresult, encoding: str) -> SessionRecord:
     """The record in the load statement's first row (binary columns in _RECORD order)."""
     value = res.get_value
@@ -810,7 +847,7 @@ def _decode_record(key: SessionKey, res: PGresult, encoding: str) -> SessionReco
         _FLOAT8(value(0, 5))[0],  # type: ignore[arg-type]
         None if client_ip is None else client_ip.decode(encoding),
         None if user_agent is None else user_agent.decode(encoding),
-        json.loads(value(0, 8).decode(encoding)),  # type: ignore[union-attr]
+        decode_value(value(0, 8).decode(encoding)),  # type: ignore[union-attr]
         int.from_bytes(value(0, 9), "big", signed=True),  # type: ignore[arg-type]
     )
 
