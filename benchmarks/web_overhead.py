@@ -64,7 +64,7 @@ import time
 import types
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1047,10 +1047,20 @@ class Server:
     command: list[str]
 
 
-def start_server(name: str, env_vars: dict[str, str], cookie: str | None, fast: bool) -> Server:
+def start_server(
+    name: str,
+    env_vars: dict[str, str],
+    cookie: str | None,
+    fast: bool,
+    wrapper: Sequence[str] = (),
+    startup: float = 20,
+) -> Server:
+    """uvicorn serving ``wrk_app`` for the variant ``name``; ``wrapper`` goes before the
+    command (a profiler), ``startup`` is how many seconds it may take to answer /ping."""
     port = free_port()
     bench_dir = os.path.dirname(os.path.abspath(__file__))
     command = [
+        *wrapper,
         sys.executable,
         "-m",
         "uvicorn",
@@ -1073,7 +1083,7 @@ def start_server(name: str, env_vars: dict[str, str], cookie: str | None, fast: 
     )
     proc = subprocess.Popen(command, env={**os.environ, "CCBENCH_VARIANT": name, **env_vars})
     server = Server(name, port, proc, cookie, command)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + startup
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as reply:
@@ -1087,11 +1097,11 @@ def start_server(name: str, env_vars: dict[str, str], cookie: str | None, fast: 
         time.sleep(0.1)
 
 
-def stop_server(server: Server) -> None:
+def stop_server(server: Server, timeout: float = 10) -> None:
     if server.proc.poll() is None:
         server.proc.send_signal(signal.SIGTERM)
         try:
-            server.proc.wait(timeout=10)
+            server.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             server.proc.kill()
             server.proc.wait()
@@ -1160,7 +1170,7 @@ def coatcheck_session(url: str, cleanup: list[Callable[[], Any]]) -> tuple[str, 
     return f"{CookieSettings().name}={token}", version
 
 
-def wrk_plans(env: Env, cleanup: list[Callable[[], Any]]) -> list[WrkPlan]:
+def wrk_plans(prefix: str, cleanup: list[Callable[[], Any]]) -> list[WrkPlan]:
     """The apps of part 3, with their data in place; whatever cannot run is reported."""
     value = json.dumps(PAYLOAD)
     plans = [WrkPlan("hello")]
@@ -1170,10 +1180,10 @@ def wrk_plans(env: Env, cleanup: list[Callable[[], Any]]) -> list[WrkPlan]:
 
         client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, protocol=2)
         cleanup.append(client.close)
-        floor_key = env.prefix + "floor"
+        floor_key = prefix + "floor"
         client.set(floor_key, value)
         plans.append(WrkPlan("redis-floor", {"CCBENCH_KEY": floor_key}))
-        url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0?prefix={env.prefix}cc-wrk:"
+        url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0?prefix={prefix}cc-wrk:"
         try:
             cookie, version = coatcheck_session(url, cleanup)
             plans.append(WrkPlan("coatcheck-redis", {"CCBENCH_URL": url}, cookie, version))
@@ -1219,7 +1229,7 @@ def measure_throughput(env: Env, rounds: int, seconds: int) -> None:
     servers: list[Server] = []
     cleanup: list[Callable[[], Any]] = []
     try:
-        plans = {plan.name: plan for plan in wrk_plans(env, cleanup)}
+        plans = {plan.name: plan for plan in wrk_plans(env.prefix, cleanup)}
         for plan in plans.values():
             try:
                 server = start_server(plan.name, plan.env, plan.cookie, fast)
