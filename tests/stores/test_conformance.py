@@ -128,6 +128,27 @@ def test_oversized_data_is_refused_and_nothing_is_written(make_manager: Any) -> 
         logged_in(manager, big="y" * 5000)
 
 
+def test_size_is_checked_whenever_a_write_can_grow_the_data(make_manager: Any) -> None:
+    """The whole document is measured only when a patch can grow it; growing an existing
+    value, adding a key and growing one key while shrinking another are all caught."""
+    manager = make_manager(Policy(max_data_bytes=300))
+    token = logged_in(manager, a="x" * 100, b="y" * 100)
+    for change in (
+        {"a": "x" * 250},  # an existing value grows
+        {"c": "z" * 150},  # a new key
+        {"a": "", "b": "y" * 290},  # one shrinks, the other grows past the limit
+    ):
+        session = manager.load(token)
+        session.update(change)
+        with pytest.raises(SessionTooLarge, match="300"):
+            manager.save(session)
+    session = manager.load(token)
+    session["a"] = "w" * 100  # same length: cannot grow
+    del session["b"]
+    manager.save(session)
+    assert manager.load(token).snapshot() == {"a": "w" * 100}
+
+
 # --- timeouts and touching -------------------------------------------------------------
 
 

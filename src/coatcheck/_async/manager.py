@@ -14,7 +14,7 @@ from ..core import events
 from ..core.clock import Clock, system_clock
 from ..core.errors import ConfigError, InvalidToken, SessionGone, SessionTooLarge
 from ..core.policy import Policy, Verdict
-from ..core.records import Kind, SessionRecord, encode_data
+from ..core.records import Kind, Patch, SessionRecord, encode_data, encode_value
 from ..core.session import Session
 from ..core.tokens import SessionKey, new_token, parse_token
 from ..stores.base import DEFAULT_PURGE_BATCH, AsyncStore
@@ -101,12 +101,13 @@ class AsyncSessionManager:
         plan = self.policy.plan_write(record, session.patch, now)
         if plan is None:
             return
-        data = plan.patch.apply_to(record.data) if plan.patch else record.data
-        if plan.patch:
-            self._check_size(data)
+        patch = plan.patch
+        if patch and _may_grow(record.data, patch):
+            self._check_size(patch.apply_to(record.data))
         version = await self.store.update(record.key, plan)
         # The record was loaded for this request alone: update it in place.
-        record.data = data
+        if patch:
+            record.data = patch.apply_to(record.data)
         record.last_seen_at = plan.last_seen_at
         record.expires_at = plan.expires_at
         record.version = version
@@ -280,9 +281,23 @@ class AsyncSessionManager:
         return token
 
     def _check_size(self, data: dict[str, Any]) -> None:
+        """Refuse data whose JSON is over ``Policy.max_data_bytes`` (O(size of the data))."""
         size = len(encode_data(data).encode())
         if size > self.policy.max_data_bytes:
             raise SessionTooLarge(
                 f"session data is {size} bytes as JSON, over the limit of "
                 f"{self.policy.max_data_bytes} (Policy.max_data_bytes); nothing was saved"
             )
+
+
+def _may_grow(data: dict[str, Any], patch: Patch) -> bool:
+    """Could this patch make the data's JSON longer? Only then is the whole size checked.
+
+    O(size of the patch): deletions shrink, and a value replaced by one whose JSON is no
+    longer cannot grow the document, which was within the limit when it was saved. So the
+    common writes (a counter, a timestamp, a flag) skip encoding the whole session.
+    """
+    for name, text in patch.set.items():
+        if name not in data or len(text.encode()) > len(encode_value(name, data[name]).encode()):
+            return True
+    return False
