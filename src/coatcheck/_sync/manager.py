@@ -103,12 +103,14 @@ class SessionManager:
         if plan is None:
             return
         patch = plan.patch
+        merged = None
         if patch and _may_grow(record.data, patch):
-            self._check_size(patch.apply_to(record.data))
+            merged = patch.apply_to(record.data)
+            self._check_size(merged)
         version = self.store.update(record.key, plan)
         # The record was loaded for this request alone: update it in place.
         if patch:
-            record.data = patch.apply_to(record.data)
+            record.data = merged if merged is not None else patch.apply_to(record.data)
         record.last_seen_at = plan.last_seen_at
         record.expires_at = plan.expires_at
         record.version = version
