@@ -11,9 +11,9 @@ Part 1 (per-request cost) and part 2 (store writes of a read-only request)
   no sessions) runs in the same rounds and its cost is subtracted, so "lib µs" is the session
   library's cost alone. Pairs on the same store kind:
     Starlette  coatcheck ASGI middleware  vs Starlette SessionMiddleware (signed cookie, no
-               store: paired with memory), starsessions (memory, Redis)
-    Flask      coatcheck extension        vs Flask's own signed cookie (no store), Flask-Session
-               (cachelib SimpleCache = memory, Redis)
+               store: paired with coatcheck's sealed cookie mode), starsessions (memory, Redis)
+    Flask      coatcheck extension        vs Flask's own signed cookie (no store: paired with
+               sealed mode), Flask-Session (cachelib SimpleCache = memory, Redis)
     Django     coatcheck SESSION_ENGINE   vs Django's cache backend (locmem = memory, RedisCache)
                and db backend (SQLite: Django's defaults, and WAL + synchronous=NORMAL as
                coatcheck's SQLite store uses)
@@ -70,6 +70,7 @@ from typing import Any
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+SEALED = "sealed"  # coatcheck's sealed cookie mode in place of a store URL: no store at all
 PAYLOAD: dict[str, Any] = {
     "cart": ["book-123", "pen-9"],
     "theme": "dark",
@@ -345,7 +346,13 @@ def starlette_variants(env: Env) -> list[Callable[[], Variant]]:
             from coatcheck.web.starlette import EXCEPTION_HANDLERS, get_session, session_middleware
 
             key = f"starlette/coatcheck/{store}"
-            manager = AsyncSessionManager(coatcheck_store(url, key, asynchronous=True), policy())
+            if url == SEALED:
+                from coatcheck.sealed import AsyncSealedSessionManager, generate_key
+
+                manager: Any = AsyncSealedSessionManager(generate_key(), policy())
+            else:
+                store_obj = coatcheck_store(url, key, asynchronous=True)
+                manager = AsyncSessionManager(store_obj, policy())
             n = counter()
 
             async def read(request: Any) -> Any:
@@ -396,8 +403,8 @@ def starlette_variants(env: Env) -> list[Callable[[], Variant]]:
             "Starlette SessionMiddleware",
             "cookie",
             app_for(mw, read, write, seed),
-            pair="starlette/coatcheck/memory",
-            note="signed cookie, no store: compared with coatcheck on memory",
+            pair="starlette/coatcheck/cookie",
+            note="signed cookie, no store: compared with coatcheck's sealed cookie mode",
         )
 
     def starsessions(store: str) -> Callable[[], Variant]:
@@ -449,6 +456,7 @@ def starlette_variants(env: Env) -> list[Callable[[], Variant]]:
     return [
         bare,
         coatcheck("memory", "memory://"),
+        coatcheck("cookie", SEALED),
         starlette_cookie,
         starsessions("memory"),
         coatcheck("redis", redis_url),
@@ -515,7 +523,12 @@ def flask_variants(env: Env) -> list[Callable[[], Variant]]:
             from coatcheck.web.settings import WebSettings
 
             key = f"flask/coatcheck/{store}"
-            manager = SessionManager(coatcheck_store(url, key, asynchronous=False), policy())
+            if url == SEALED:
+                from coatcheck.sealed import SealedSessionManager, generate_key
+
+                manager: Any = SealedSessionManager(generate_key(), policy())
+            else:
+                manager = SessionManager(coatcheck_store(url, key, asynchronous=False), policy())
             app = app_for(f"cc_{store}", True)
             CoatCheck(app, manager=manager, settings=WebSettings())
             return variant("coatcheck", store, app, close=manager.close)
@@ -529,8 +542,8 @@ def flask_variants(env: Env) -> list[Callable[[], Variant]]:
             "Flask signed cookie",
             "cookie",
             app,
-            pair="flask/coatcheck/memory",
-            note="Flask's built-in session, no store: compared with coatcheck on memory",
+            pair="flask/coatcheck/cookie",
+            note="Flask's built-in session, no store: compared with coatcheck's sealed cookie mode",
         )
 
     def flask_session(store: str) -> Callable[[], Variant]:
@@ -565,6 +578,7 @@ def flask_variants(env: Env) -> list[Callable[[], Variant]]:
     return [
         bare,
         coatcheck("memory", "memory://"),
+        coatcheck("cookie", SEALED),
         flask_cookie,
         flask_session("memory"),
         coatcheck("redis", redis_url),

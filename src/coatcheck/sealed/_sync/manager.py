@@ -121,13 +121,8 @@ class SealedSessionManager:
         plan = self.policy.plan_write(old, session.patch, now)
         if plan is None:
             return
-        record = replace(
-            old,
-            data=plan.patch.apply_to(old.data) if plan.patch else old.data,
-            last_seen_at=now,
-            expires_at=plan.expires_at,
-            version=old.version + 1,
-        )
+        data = plan.patch.apply_to(old.data) if plan.patch else old.data
+        record = old.written(data, now, plan.expires_at)
         self._adopt(session, record, self._seal(record), events.EXTENDED, level=logging.DEBUG)
 
     def create(
