@@ -831,3 +831,37 @@ def test_parked_connections_go_back_to_the_pool_and_close_with_it(
             assert store._idle == [], "past its parking time a connection returns to the pool"
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_caller_finding_every_connection_busy_waits_at_most_timeout(postgres_url: str) -> None:
+    """The store hands connections from finished calls to waiting callers itself: a waiter that
+    gets nothing within ``timeout`` fails like a pool timeout, a cancelled waiter leaks no slot."""
+    rec = record(data={"k": 1})
+
+    async def main() -> None:
+        store = AsyncPostgresStore(postgres_url + "&pool_max=1&timeout=0.3")
+        try:
+            await store.insert(rec)
+            with psycopg.connect(SHARED_DSN) as blocker:  # holds the table: loads block
+                blocker.execute(f"LOCK TABLE {store.options.table} IN ACCESS EXCLUSIVE MODE")
+                stuck = asyncio.ensure_future(store.load(rec.key))  # takes the one connection
+                await asyncio.sleep(0.1)
+                with pytest.raises(StoreUnavailable, match=r"no connection within 0\.3 s"):
+                    await store.load(rec.key)
+                cancelled = asyncio.ensure_future(store.load(rec.key))
+                await asyncio.sleep(0.05)
+                cancelled.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await cancelled
+                assert not store._waiters
+            loaded = await stuck  # the lock is gone
+            assert loaded is not None and loaded.data == {"k": 1}
+            assert store._out == 1 and len(store._idle) == 1
+            results = await asyncio.gather(*(store.load(rec.key) for _ in range(10)))
+            assert all(r is not None for r in results)
+            assert store._out == 1
+        finally:
+            await store.close()
+
+    asyncio.run(main())

@@ -30,12 +30,14 @@ How it keeps the contract in :mod:`coatcheck.stores.base`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
 import re
 import struct
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from time import monotonic
@@ -401,6 +403,30 @@ class _Lease:
             raise self.store._unavailable(exc) from exc
 
 
+class _Waiter:
+    """A caller waiting for a finished call to hand over its connection (or a turn at the pool).
+
+    The hand-over happens under the store's lock; ``given`` tells whether it happened, so a
+    caller that stops waiting (timeout, cancellation) knows whether something is now its own.
+    """
+
+    __slots__ = ("conn", "done", "given")
+
+    def __init__(self) -> None:
+        self.conn: _Connection | None = None
+        self.given = False
+        self.done = asyncio.Future[None]()  # unasync: self.done = threading.Event()
+
+    def give(self, conn: _Connection | None) -> None:
+        self.conn, self.given = conn, True
+        if not self.done.done():  # unasync: if True:
+            self.done.set_result(None)  # unasync: self.done.set()
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.done, seconds)  # unasync: self.done.wait(seconds)
+
+
 def _alive(conn: _Connection) -> bool:
     """False if the server has closed ``conn`` (restart, failover, idle kill) or it is not idle.
 
@@ -434,9 +460,11 @@ class AsyncPostgresStore:
         self._lock = threading.Lock()
         self._pool: AsyncConnectionPool[_Connection] | None = None
         self._open_pool: AsyncConnectionPool[_Connection] | None = None
-        # Connections out of the pool, idle, most recently used last (see _checkout/_checkin).
-        self._idle: list[_Connection] = []
-        self._waiting = 0  # callers waiting for the pool: connections go back to it meanwhile
+        # The store is its pool's only client; between calls it keeps the connections it took
+        # (see _checkout/_checkin). All three are guarded by _lock.
+        self._idle: list[_Connection] = []  # parked: idle, most recently used last
+        self._out = 0  # connections of the current pool the store holds (in use or parked)
+        self._waiters: deque[_Waiter] = deque()  # callers waiting while _out == pool_max
         self._loop: Any = None  # the event loop the pool belongs to
         self._schema_ready = False
 
@@ -461,7 +489,7 @@ class AsyncPostgresStore:
                 # The loop that ran the old pool's workers is gone: start afresh in this one
                 # (the old pool's idle connections are closed when it is collected).
                 pool = self._pool = self._open_pool = None
-                self._idle = []
+                self._idle, self._out, self._waiters = [], 0, deque()
             if pool is None:
                 self._loop = loop
                 opts = self.options
@@ -498,59 +526,102 @@ class AsyncPostgresStore:
             raise psycopg.OperationalError("the server closed the connection")
 
     async def _checkout(self) -> _Connection:
-        """A healthy idle connection: the most recently parked one, else one from the pool."""
+        """A healthy idle connection: the most recently parked one, one that a finished call
+        hands over, or one from the pool (never more than ``pool_max`` out at once)."""
         pool = self._open_pool
         moved = self._loop is not asyncio.get_running_loop()  # unasync: moved = False
         if pool is None or moved:
             pool = await self._get_pool()
         idle = self._idle
-        lock = self._lock
         while True:
-            with lock:
+            waiter = None
+            with self._lock:
                 if idle:
                     conn = idle.pop()
-                else:
-                    self._waiting += 1
+                elif self._out < self.options.pool_max:
+                    self._out += 1
                     break
+                else:
+                    waiter = _Waiter()
+                    self._waiters.append(waiter)
+            if waiter is not None:
+                handed = await self._wait(waiter)
+                if handed is None:
+                    break  # a connection went back to the pool: our turn to take one
+                return handed  # straight from a finished call, idle
             if _alive(conn):
                 return conn
-            await self._give_back(conn)  # the pool closes it and connects anew when asked
+            await self._discard(conn)  # the pool closes it and connects anew when asked
         try:
             conn = await pool.getconn()
-        except psycopg.OperationalError as exc:  # PoolTimeout, PoolClosed, TooManyRequests
-            raise self._unavailable(exc) from exc
-        finally:
-            with lock:
-                self._waiting -= 1
+        except BaseException as exc:
+            if pool is self._open_pool:
+                self._release_slot()
+            if isinstance(exc, psycopg.OperationalError):  # PoolTimeout, PoolClosed, ...
+                raise self._unavailable(exc) from exc
+            raise
         conn.home = pool
         conn.park_until = monotonic() + PARK_SECONDS
         return conn
 
-    async def _checkin(self, conn: _Connection) -> None:
-        """Park ``conn`` if it is idle and its pool is still ours, else hand it back."""
-        now = monotonic()
-        stale = conn
-        if (
-            conn.home is self._open_pool
-            and now < conn.park_until
-            and conn.pgconn.transaction_status == _IDLE
-        ):
+    async def _wait(self, waiter: _Waiter) -> _Connection | None:
+        """What a finished call hands ``waiter``: a connection, or None (take one from the
+        pool); StoreUnavailable after ``timeout`` seconds, as the pool would."""
+        try:
+            await waiter.wait(self.options.timeout)
+        except BaseException:  # cancelled: pass on whatever arrived meanwhile
             with self._lock:
-                if self._waiting:
-                    pass  # someone waits for the pool: give it this connection
-                else:
+                if not waiter.given:
+                    self._waiters.remove(waiter)
+                    raise
+            if waiter.conn is not None:
+                await self._checkin(waiter.conn)
+            else:
+                self._release_slot()
+            raise
+        with self._lock:
+            if not waiter.given:
+                self._waiters.remove(waiter)
+                busy = PoolTimeout(f"no connection within {self.options.timeout:g} s")
+                raise self._unavailable(busy)
+        return waiter.conn
+
+    def _release_slot(self) -> None:
+        """One connection fewer out of the pool: a waiting caller may now take one from it."""
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().give(None)
+            else:
+                self._out -= 1
+
+    async def _checkin(self, conn: _Connection) -> None:
+        """Hand ``conn`` to a waiting caller or park it if it is idle and its pool is still
+        ours, else give it back to the pool."""
+        if conn.home is self._open_pool:
+            now = monotonic()
+            if now < conn.park_until and conn.pgconn.transaction_status == _IDLE:
+                with self._lock:
+                    if self._waiters:
+                        self._waiters.popleft().give(conn)
+                        return
                     idle = self._idle
                     idle.append(conn)
                     # The least recently used one may have been out for too long.
                     if idle[0].park_until > now:
                         return
-                    stale = idle.pop(0)
-        await self._give_back(stale)
+                    conn = idle.pop(0)
+        await self._discard(conn)
 
-    async def _give_back(self, conn: _Connection) -> None:
+    async def _discard(self, conn: _Connection) -> None:
+        """Give ``conn`` back to its pool, which resets or replaces one that is not idle."""
         pool = conn.home
-        if pool is not None:
-            await pool.putconn(conn)  # it resets or discards a connection that is not idle
+        if pool is None:
+            return
+        try:
+            await pool.putconn(conn)
+        finally:
+            if pool is self._open_pool:
+                self._release_slot()
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         opts = self.options
@@ -782,7 +853,10 @@ class AsyncPostgresStore:
         with self._lock:
             pool, self._pool, self._open_pool = self._pool, None, None
             loop, self._loop = self._loop, None
-            idle, self._idle = self._idle, []
+            idle, self._idle, self._out = self._idle, [], 0
+            waiters, self._waiters = self._waiters, deque()
+            for waiter in waiters:  # they find the pool closed: StoreUnavailable
+                waiter.give(None)
         # A pool can only be closed in its own event loop; if that one is gone, so is the pool.
         here = loop is asyncio.get_running_loop()  # unasync: here = True
         if pool is not None and here:
