@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint format demo bench generate clean fastapi flask django
+.PHONY: install test check lint format demo bench bench-instructions generate clean fastapi flask django
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "coatcheck needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -53,6 +53,11 @@ bench: install
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/store_ops.py
 	$(BIN)/python benchmarks/web_overhead.py
+
+## Instructions per request under callgrind (deterministic; apt-get install valgrind; ~8 min).
+bench-instructions: install
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/instructions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
