@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import string
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +22,8 @@ from coatcheck.sealed.codec import (
     PREFIX,
     SID_BYTES,
     TAG_BYTES,
+    _b64decode,
+    _b64encode,
     key_id,
     new_sid,
     parse_key,
@@ -274,11 +278,27 @@ def test_junk_opens_as_nothing(ring: KeyRing, junk: Any) -> None:
         {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": []},
         {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}, "u": 7},
         {"id": 5, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 21 + "B", "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 23, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 21 + "+", "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 22, "k": "browser", "c": 10**400, "i": T0, "s": T0, "d": {}},
+        {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": 1e999, "d": {}},
+        {"id": "A" * 22, "k": "browser", "c": T0, "i": None, "s": T0, "d": {}},
+        {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}, "a": "x"},
+        {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}, "ip": 1},
+        {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}, "ua": []},
     ],
 )
 def test_authentic_but_malformed_payloads_open_as_nothing(ring: KeyRing, doc: Any) -> None:
     value = ring.encrypt(json.dumps(doc).encode(), NAME)
     assert unseal(ring, value, NAME, POLICY) is None
+
+
+def test_integer_times_are_accepted(ring: KeyRing) -> None:
+    doc = {"id": "A" * 22, "k": "browser", "c": 1_800_000_000, "i": 1, "s": 2, "d": {}}
+    record = unseal(ring, ring.encrypt(json.dumps(doc).encode(), NAME), NAME, POLICY)
+    assert record is not None and record.created_at == 1_800_000_000.0
+    assert type(record.created_at) is float and type(record.issued_at) is float
 
 
 def test_non_json_constants_are_refused(ring: KeyRing) -> None:
@@ -344,3 +364,78 @@ def test_a_raw_aesgcm_value_without_our_framing_fails(ring: KeyRing) -> None:
     key = AESGCM.generate_key(bit_length=256)
     sealed = AESGCM(key).encrypt(b"\x00" * 12, b"{}", None)
     assert unseal(ring, text_of(b"\x00" * 4 + b"\x00" * 12 + sealed), NAME, POLICY) is None
+
+
+def _reference_b64decode(text: str) -> bytes:
+    """The straightforward definition: URL-safe alphabet only, unpadded, canonical."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", text) or len(text) % 4 == 1:
+        raise ValueError("not URL-safe base64")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text:
+        raise ValueError("non-canonical")
+    return raw
+
+
+def _both(text: str) -> tuple[bytes | None, bytes | None]:
+    results: list[bytes | None] = []
+    for decode in (_b64decode, _reference_b64decode):
+        try:
+            results.append(decode(text))
+        except ValueError:
+            results.append(None)
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "A",
+        "AA",
+        "AB",
+        "AE",
+        "AQ",
+        "AAA",
+        "AAB",
+        "AAE",
+        "AAAA",
+        "AA==",
+        "AA=",
+        "A===",
+        "AAAA=",
+        "=AAA",
+        "AA AA",
+        "AA\nAA",
+        "AA+A",
+        "AA/A",
+        "-_-_",
+        "AAA\u00e9",
+        "\u00e9AAA",
+        "AA-A",
+        "____",
+        "AAAAAAA",
+        "AAAAAA",
+        "AAAAAB",
+        "AAAAAQ",
+        "AAA\x00",
+    ],
+)
+def test_base64_decoding_is_exactly_canonical_base64url(text: str) -> None:
+    mine, reference = _both(text)
+    assert mine == reference
+
+
+@given(st.binary(max_size=64))
+def test_base64_round_trips(raw: bytes) -> None:
+    text = _b64encode(raw)
+    assert text == base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert _both(text) == ((raw, raw) if raw else (None, None))  # empty text is refused
+
+
+_B64_AND_JUNK = string.ascii_letters + string.digits + "-_+/= \n.\u00e9"
+
+
+@given(st.text(alphabet=_B64_AND_JUNK, max_size=40))
+def test_base64_decoding_agrees_with_the_definition(text: str) -> None:
+    mine, reference = _both(text)
+    assert mine == reference

@@ -23,7 +23,7 @@ from coatcheck import (
     open_async_store,
     open_store,
 )
-from coatcheck.cookies import MAX_COOKIE_BYTES, CookieSettings
+from coatcheck.cookies import MAX_COOKIE_BYTES, CookieSettings, CookieTooLarge
 from coatcheck.core.records import Patch
 from coatcheck.sealed import (
     KEYS_ENV,
@@ -33,7 +33,7 @@ from coatcheck.sealed import (
     generate_key,
     revocation,
 )
-from coatcheck.sealed.codec import PREFIX
+from coatcheck.sealed.codec import PREFIX, KeyRing, new_sid, seal, sealed_key
 from coatcheck.stores.sqlite import SQLiteStore
 
 MINUTE = 60.0
@@ -301,6 +301,69 @@ def test_size_counts_the_cookie_attributes(make: Callable[..., Any]) -> None:
     assert plain.create("alice", data=data)[0]
     with pytest.raises(SessionTooLarge):
         scoped.create("alice", data=data)
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_the_size_limit_is_exact_at_4096_bytes(
+    make: Callable[..., Any], clock: FakeClock, persistent: bool
+) -> None:
+    """A Set-Cookie of exactly 4096 bytes is kept, one byte more is refused, and the error
+    reports the exact size, whatever the attributes (a non-ASCII path counts in bytes, Max-Age
+    only when persistent). Four name lengths cover every value length modulo 4."""
+    ring = KeyRing(KEYS)
+    max_age = int(Policy().absolute_lifetime)  # the clock does not move during the test
+
+    def value_for(data: dict[str, Any]) -> str:
+        """A value as long as the one create() seals (its length depends on the payload only)."""
+        now, sid = clock(), new_sid()
+        record = SealedRecord(
+            key=sealed_key(sid, "alice"),
+            user_id="alice",
+            kind="browser",
+            created_at=now,
+            last_seen_at=now,
+            authenticated_at=None,
+            expires_at=now,
+            data=data,
+            sid=sid,
+            issued_at=now,
+        )
+        return seal(ring, record, "any name")
+
+    def header_bytes(cookie: CookieSettings, value: str) -> int:
+        try:
+            return len(cookie.set_cookie(value, max_age).encode())
+        except CookieTooLarge as exc:  # the header builder's own count
+            return int(str(exc).split("would be ")[1].split(" bytes")[0])
+
+    seen: set[int] = set()
+    for name in ("__Secure-s", "__Secure-se", "__Secure-ses", "__Secure-sess"):
+        cookie = CookieSettings(name=name, path="/caf\u00e9", persistent=persistent)
+        manager = make(cookie=cookie)
+        for n in range(2700, 3100):
+            data = {"blob": "x" * n}
+            expected = header_bytes(cookie, value_for(data))
+            if abs(expected - MAX_COOKIE_BYTES) > 6:
+                continue
+            seen.add(expected)
+            if expected <= MAX_COOKIE_BYTES:
+                token, _ = manager.create("alice", data=data)
+                assert len(cookie.set_cookie(token, max_age).encode()) == expected
+            else:
+                with pytest.raises(SessionTooLarge, match=f"would be {expected} bytes"):
+                    manager.create("alice", data=data)
+    assert {MAX_COOKIE_BYTES, MAX_COOKIE_BYTES + 1} <= seen
+
+
+def test_the_size_follows_a_replaced_cookie_setting(make: Callable[..., Any]) -> None:
+    manager = make()
+    data = {"blob": "x" * 2870}
+    assert manager.create("alice", data=data)[0]
+    long_domain = "a" * 60 + ".example"
+    scoped = CookieSettings(name="__Secure-s", domain=long_domain, persistent=True)
+    getattr(manager, "_target", manager).cookie = scoped  # SyncView wraps the async one
+    with pytest.raises(SessionTooLarge):
+        manager.create("alice", data=data)
 
 
 # --- keys and cookie names --------------------------------------------------------------------

@@ -20,16 +20,16 @@ flipped bit, a dropped key, the wrong name -- opens as ``None``; nothing here ra
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
-import math
 import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from math import isfinite
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -56,9 +56,24 @@ MAKE_KEY_HINT = (
 )
 
 _KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}=?")
-_BODY = re.compile(r"[A-Za-z0-9_-]+")
 _NONCE_END = KEY_ID_BYTES + NONCE_BYTES
 _MIN_RAW = _NONCE_END + TAG_BYTES
+_SID_CHARS = 22  # unpadded base64 of SID_BYTES
+
+# base64url -> standard base64 for binascii; "+", "/" and "=" (not base64url, and "=" would be
+# padding) become "!", which binascii's strict mode refuses like any other stray character.
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
+_STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_PADDING = (b"", b"", b"==", b"=")  # by len(text) % 4; 1 is never valid
+# The last character of a text whose length is 2 or 3 (mod 4) carries 4 or 2 unused low bits,
+# which a canonical encoding leaves at zero: the characters that may end such a text.
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_CANONICAL_LAST: tuple[frozenset[int], ...] = (
+    frozenset(),
+    frozenset(),
+    frozenset(_ALPHABET[::16]),
+    frozenset(_ALPHABET[::4]),
+)
 
 
 def generate_key() -> str:
@@ -164,7 +179,7 @@ class KeyRing:
 
     def encrypt(self, plaintext: bytes, name: str) -> str:
         """Seal ``plaintext`` for the cookie called ``name`` under the first key."""
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = os.urandom(NONCE_BYTES)  # what secrets.token_bytes returns, minus a call
         sealed = self._primary.encrypt(nonce, plaintext, _associated(name))
         return PREFIX + _b64encode(self._primary_id + nonce + sealed)
 
@@ -245,20 +260,21 @@ def sealed_key(sid: bytes, user_id: str | None) -> SessionKey:
 def seal(ring: KeyRing, record: SealedRecord, name: str) -> str:
     """The cookie value carrying ``record`` (short JSON field names: every byte counts)."""
     doc: dict[str, Any] = {
-        "id": record.sid_text,
+        "id": _b64encode(record.sid),
         "k": record.kind,
         "c": record.created_at,
         "i": record.issued_at,
         "s": record.last_seen_at,
         "d": record.data,
     }
-    optional = {
-        "u": record.user_id,
-        "a": record.authenticated_at,
-        "ip": record.client_ip,
-        "ua": record.user_agent,
-    }
-    doc.update({k: v for k, v in optional.items() if v is not None})
+    if record.user_id is not None:
+        doc["u"] = record.user_id
+    if record.authenticated_at is not None:
+        doc["a"] = record.authenticated_at
+    if record.client_ip is not None:
+        doc["ip"] = record.client_ip
+    if record.user_agent is not None:
+        doc["ua"] = record.user_agent
     return ring.encrypt(encode_data(doc).encode(), name)
 
 
@@ -269,25 +285,38 @@ def unseal(ring: KeyRing, value: object, name: str, policy: Policy) -> SealedRec
         return None
     try:
         return _record(_PAYLOAD_DECODER.decode(plaintext.decode()), policy)
-    except (ValueError, TypeError, KeyError, RecursionError):  # UnicodeDecodeError included
+    # UnicodeDecodeError is a ValueError; OverflowError: an integer time too large for a float
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
         return None
 
 
 def _record(doc: Any, policy: Policy) -> SealedRecord:
-    """Validate every field's type: a payload is data, never trusted to have our shape."""
+    """Validate every field's type: a payload is data, never trusted to have our shape.
+
+    Written out field by field (no helper per field): this runs on every request.
+    """
     if not isinstance(doc, dict):
         raise TypeError("payload is not an object")
-    sid = _b64decode(_text(doc["id"]))
-    if len(sid) != SID_BYTES:
+    sid_text = doc["id"]
+    if not isinstance(sid_text, str) or len(sid_text) != _SID_CHARS:
         raise ValueError("bad session id")
+    sid = _b64decode(sid_text)  # 22 canonical characters are exactly SID_BYTES bytes
     kind = doc["k"]
     if kind not in KINDS:
         raise ValueError("bad kind")
     data = doc["d"]
     if not isinstance(data, dict):
         raise TypeError("data is not an object")
-    user_id = _optional_text(doc.get("u"))
-    created, seen = _time(doc["c"]), _time(doc["s"])
+    user_id = doc.get("u")
+    if user_id is not None and not isinstance(user_id, str):
+        raise TypeError("user id is not a string")
+    client_ip = doc.get("ip")
+    if client_ip is not None and not isinstance(client_ip, str):
+        raise TypeError("client IP is not a string")
+    user_agent = doc.get("ua")
+    if user_agent is not None and not isinstance(user_agent, str):
+        raise TypeError("user agent is not a string")
+    created, seen, issued = _time(doc["c"]), _time(doc["s"]), _time(doc["i"])
     authenticated = doc.get("a")
     return SealedRecord(
         key=sealed_key(sid, user_id),
@@ -297,31 +326,23 @@ def _record(doc: Any, policy: Policy) -> SealedRecord:
         last_seen_at=seen,
         authenticated_at=None if authenticated is None else _time(authenticated),
         expires_at=policy.expires_at(created, seen),
-        client_ip=_optional_text(doc.get("ip")),
-        user_agent=_optional_text(doc.get("ua")),
+        client_ip=client_ip,
+        user_agent=user_agent,
         data=data,
         sid=sid,
-        issued_at=_time(doc["i"]),
+        issued_at=issued,
     )
 
 
 def _time(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError("time is not a number")
-    seconds = float(value)
-    if not math.isfinite(seconds):
+    """A finite number of seconds (JSON gives exact ``float`` and ``int``; never ``bool``)."""
+    if type(value) is not float:
+        if type(value) is not int:
+            raise TypeError("time is not a number")
+        value = float(value)  # OverflowError when too large
+    if not isfinite(value):
         raise ValueError("time is not finite")
-    return seconds
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected a string")
     return value
-
-
-def _optional_text(value: object) -> str | None:
-    return None if value is None else _text(value)
 
 
 def _no_constant(name: str) -> Any:
@@ -332,23 +353,41 @@ def _no_constant(name: str) -> Any:
 _PAYLOAD_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
+@lru_cache(maxsize=16)  # the cookie names in use: usually one
 def _associated(name: str) -> bytes:
     return VERSION.encode() + b"\0" + name.encode()
 
 
 def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    """Unpadded URL-safe base64 (binascii directly: the base64 module adds two calls)."""
+    return (
+        binascii.b2a_base64(raw, newline=False)
+        .translate(_STANDARD_TO_URLSAFE)
+        .rstrip(b"=")
+        .decode("ascii")
+    )
 
 
 def _b64decode(text: str) -> bytes:
-    """Canonical unpadded URL-safe base64 (one text per byte string); ValueError otherwise."""
-    if not _BODY.fullmatch(text) or len(text) % 4 == 1:
+    """Canonical unpadded URL-safe base64 (one text per byte string); ValueError otherwise.
+
+    binascii's strict mode refuses any character outside the alphabet (``+``, ``/`` and
+    ``=`` are mapped to one first), and a length of 1 (mod 4); the set lookup refuses stray
+    bits in the last character.
+    """
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("not URL-safe base64") from None
+    tail = len(data) % 4
+    if not data or tail == 1:
         raise ValueError("not URL-safe base64")
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as exc:  # pragma: no cover - the checks above rule it out
-        raise ValueError("not URL-safe base64") from exc
-    tail = len(text) % 4  # 2 or 3 characters in the last group carry 1 or 2 bytes
-    if tail and _b64encode(raw[-(tail - 1) :]) != text[-tail:]:
+        raw = binascii.a2b_base64(
+            data.translate(_URLSAFE_TO_STANDARD) + _PADDING[tail], strict_mode=True
+        )
+    except binascii.Error:
+        raise ValueError("not URL-safe base64") from None
+    if tail and data[-1] not in _CANONICAL_LAST[tail]:
         raise ValueError("non-canonical base64 (stray bits in the last character)")
     return raw
