@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coatcheck import ConfigError, Policy
+from coatcheck.core.records import encode_data
 from coatcheck.sealed import KEYS_ENV, KeyRing, SealedRecord, generate_key
 from coatcheck.sealed.codec import (
     KEY_ID_BYTES,
@@ -24,6 +25,7 @@ from coatcheck.sealed.codec import (
     TAG_BYTES,
     _b64decode,
     _b64encode,
+    _payload,
     key_id,
     new_sid,
     parse_key,
@@ -439,3 +441,84 @@ _B64_AND_JUNK = string.ascii_letters + string.digits + "-_+/= \n.\u00e9"
 def test_base64_decoding_agrees_with_the_definition(text: str) -> None:
     mine, reference = _both(text)
     assert mine == reference
+
+
+# --- the payload text ---------------------------------------------------------------------------
+
+
+def _reference_payload(record: SealedRecord) -> str:
+    """The payload as a dict through the JSON encoder (what seal wrote before it assembled it)."""
+    doc: dict[str, Any] = {
+        "id": _b64encode(record.sid),
+        "k": record.kind,
+        "c": record.created_at,
+        "i": record.issued_at,
+        "s": record.last_seen_at,
+        "d": record.data,
+    }
+    optional = {
+        "u": record.user_id,
+        "a": record.authenticated_at,
+        "ip": record.client_ip,
+        "ua": record.user_agent,
+    }
+    doc.update({k: v for k, v in optional.items() if v is not None})
+    return encode_data(doc)
+
+
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+_times = st.sampled_from([T0, T0 + 0.5, 0.0, -0.0, 1, 0, 1e300]) | _finite
+_texts = st.none() | st.text(max_size=20)
+
+
+@settings(max_examples=300)
+@given(
+    created=_times,
+    issued=_times,
+    seen=_times,
+    authenticated=st.none() | _times,
+    user_id=_texts,
+    client_ip=_texts,
+    user_agent=_texts,
+    data=st.dictionaries(
+        st.text(max_size=5),
+        st.none() | st.booleans() | st.integers() | _finite | st.text(max_size=9),
+        max_size=4,
+    ),
+)
+def test_the_payload_is_what_the_json_encoder_writes(
+    created: float,
+    issued: float,
+    seen: float,
+    authenticated: float | None,
+    user_id: str | None,
+    client_ip: str | None,
+    user_agent: str | None,
+    data: dict[str, Any],
+) -> None:
+    record = make_record(
+        created_at=created,
+        issued_at=issued,
+        last_seen_at=seen,
+        authenticated_at=authenticated,
+        user_id=user_id,
+        client_ip=client_ip,
+        user_agent=user_agent,
+        data=data,
+    )
+    assert _payload(record) == _reference_payload(record)
+    assert json.loads(_payload(record))["d"] == data
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_time_that_is_not_a_json_number_cannot_be_sealed(ring: KeyRing, bad: Any) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        seal(ring, make_record(created_at=bad), NAME)
+
+
+def test_payloads_with_surrounding_whitespace_still_open(ring: KeyRing) -> None:
+    text = ' \n{"id":"' + "A" * 22 + '","k":"api","c":1.5,"i":1.5,"s":2.5,"d":{"a":[1]}}\t '
+    record = unseal(ring, ring.encrypt(text.encode(), NAME), NAME, POLICY)
+    assert record is not None and record.kind == "api" and record.data == {"a": [1]}
+    trailing = text.strip() + " junk"
+    assert unseal(ring, ring.encrypt(trailing.encode(), NAME), NAME, POLICY) is None
