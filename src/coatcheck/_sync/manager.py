@@ -109,8 +109,10 @@ class SessionManager:
             self._check_size(merged)
         version = self.store.update(record.key, plan)
         # The record was loaded for this request alone: update it in place.
-        if patch:
-            record.data = merged if merged is not None else patch.apply_to(record.data)
+        if merged is not None:
+            record.data = merged
+        elif patch:
+            patch.apply_in_place(record.data)
         record.last_seen_at = plan.last_seen_at
         record.expires_at = plan.expires_at
         record.version = version

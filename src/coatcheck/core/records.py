@@ -120,9 +120,16 @@ class Patch:
 
     def apply_to(self, data: dict[str, Any]) -> dict[str, Any]:
         """The data after this patch (used by stores that merge in Python inside a transaction)."""
-        merged = {k: v for k, v in data.items() if k not in self.delete}
-        merged.update({k: decode_value(v) for k, v in self.set.items()})
+        merged = dict(data)
+        self.apply_in_place(merged)
         return merged
+
+    def apply_in_place(self, data: dict[str, Any]) -> None:
+        """Apply this patch to ``data`` itself (a record loaded for one request alone)."""
+        for name in self.delete:
+            data.pop(name, None)
+        for name, text in self.set.items():
+            data[name] = decode_value(text)
 
 
 @dataclass(frozen=True, slots=True)
