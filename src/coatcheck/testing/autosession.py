@@ -30,7 +30,15 @@ from ..core.errors import ConfigError, StoreUnavailable
 from ..web import csrf
 from ..web._async.handler import AsyncSessionHandler
 from ..web._sync.handler import SessionHandler
-from ..web.asgi import ASGIApp, Receive, Scope, Send, request_from_scope, send_error
+from ..web.asgi import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    encode_header,
+    request_from_scope,
+    send_error,
+)
 from ..web.backend import AsyncSessionBackend, SessionBackend
 from ..web.errors import WebError, store_unavailable
 from ..web.request import RequestInfo
@@ -186,7 +194,7 @@ class AutoSessionASGI:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+                "headers": [encode_header(pair) for pair in headers],
             }
         )
         await send({"type": "http.response.body", "body": payload})

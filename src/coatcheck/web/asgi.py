@@ -26,6 +26,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SCOPE_KEY = "coatcheck.session"
+_VARY_COOKIE = (b"vary", b"Cookie")  # on every response that used the session
+
+
+def encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:
+    """One response header as ASGI wants it (latin-1 bytes)."""
+    return header[0].encode("latin-1"), header[1].encode("latin-1")
 
 
 def request_from_scope(scope: Scope) -> RequestInfo:
@@ -54,7 +60,7 @@ async def send_error(send: Send, error: WebError, request: RequestInfo | None) -
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            "headers": [encode_header(pair) for pair in headers],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -109,7 +115,10 @@ class SessionMiddleware:
                 if extra:
                     message["headers"] = [
                         *message.get("headers", ()),
-                        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra),
+                        *(
+                            _VARY_COOKIE if pair == ("vary", "Cookie") else encode_header(pair)
+                            for pair in extra
+                        ),
                     ]
             await send(message)
 

@@ -865,7 +865,7 @@ def _decode(key: SessionKey, f: dict[bytes, bytes]) -> SessionRecord:
     """A session hash as a record. On the hot path of every request: kept to one pass."""
     data: dict[str, Any] = {}
     for name, raw in f.items():
-        if name[:2] == b"d:":
+        if name.startswith(b"d:"):
             data[name[2:].decode()] = decode_value(raw.decode())
     user = f.get(b"user")
     auth = f.get(b"auth")

@@ -309,7 +309,11 @@ class SessionHandler:
         Two live ones are ambiguous: the request is anonymous and may not write.
         """
         ip, ua = state.client_ip, state.request.header("user-agent")
-        candidates = list(dict.fromkeys(v for v in state.cookie_values if v))
+        values = state.cookie_values
+        if len(values) == 1 and values[0]:  # the common case, without the dedup below
+            candidates = values
+        else:
+            candidates = list(dict.fromkeys(v for v in values if v))
         try:
             if len(candidates) <= 1:
                 session = self.manager.load(
