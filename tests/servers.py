@@ -33,7 +33,8 @@ def missing(message: str) -> NoReturn:
     """A real part the test needs is absent: skip locally (saying how to get it), fail in CI."""
     if IN_CI:
         pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
+    else:
+        pytest.skip(message)
 
 
 def require_server(name: str, host: str, port: int) -> None:
