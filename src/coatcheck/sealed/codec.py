@@ -30,9 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from json.encoder import encode_basestring
-from json.scanner import make_scanner
 from math import isfinite
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,7 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ..cookies import MAX_COOKIE_BYTES
 from ..core.errors import ConfigError
 from ..core.policy import Policy
-from ..core.records import KINDS, SessionRecord, encode_data
+from ..core.records import KINDS, SessionRecord, encode_data, json_reader
 from ..core.tokens import SessionKey, user_shard
 
 VERSION = "cs1"
@@ -323,7 +322,7 @@ def _json_time(value: object) -> str:
 
 def _json_text(value: object) -> str:
     if type(value) is str:
-        return _encode_string(value)
+        return encode_basestring(value)  # what the JSON encoder (ensure_ascii=False) writes
     return encode_data(value)  # type: ignore[arg-type]  # raises for what is not JSON
 
 
@@ -399,23 +398,7 @@ def _no_constant(name: str) -> Any:
 
 
 # Made once: json.loads with any keyword argument builds a new decoder on every call.
-_PAYLOAD_DECODER = json.JSONDecoder(parse_constant=_no_constant)
-# Its C scanner, called directly: the decoder's Python wrapper around it (two whitespace
-# regex matches, an index check) costs a fifth of the parse.
-_scan_payload: Final = make_scanner(cast("Any", _PAYLOAD_DECODER))
-_encode_string: Final = encode_basestring  # what the JSON encoder (ensure_ascii=False) uses
-
-
-def _decode_payload(text: str) -> Any:
-    """``_PAYLOAD_DECODER.decode(text)``: the fast path for one JSON value without surrounding
-    whitespace (what seal writes), the decoder itself (which accepts or says why) otherwise."""
-    try:
-        value, end = _scan_payload(text, 0)
-    except StopIteration:
-        end = -1
-    if end != len(text):
-        value = _PAYLOAD_DECODER.decode(text)
-    return value
+_decode_payload: Final = json_reader(json.JSONDecoder(parse_constant=_no_constant))
 
 
 @lru_cache(maxsize=16)  # the cookie names in use: usually one

@@ -65,9 +65,6 @@ class AsyncSealedSessionManager:
             )
         self.cookie = cookie or CookieSettings()
         self.store = store
-        # (cookie settings, bytes of their Set-Cookie header without value and Max-Age),
-        # recomputed if ``self.cookie`` is replaced
-        self._header_bytes: tuple[CookieSettings, int] | None = None
         self.clock = clock
         self.events = events.EventLog(log_key)
 
@@ -85,8 +82,7 @@ class AsyncSealedSessionManager:
         if verdict is not Verdict.VALID:
             self.events.refused(verdict, record)
             return verdict, None
-        # Only a logged-in session with a store configured can be revoked: no call otherwise.
-        if self.store is not None and record.user_id is not None and await self._revoked(record):
+        if await self._revoked(record):
             self.events.about(events.REFUSED, record, reason="revoked")
             return Verdict.UNKNOWN, None
         return verdict, record
@@ -122,15 +118,11 @@ class AsyncSealedSessionManager:
                 record = self._successor(session, session.snapshot(), user_id=None, now=now)
                 self._adopt(session, record, self._seal(record), events.CREATED)
             return
-        # Policy.plan_write's rule, without building a plan: a read inside the touch
-        # interval writes nothing.
-        if session.modified:
-            data = session.patch.apply_to(old.data)
-        elif self.policy.needs_touch(old, now):
-            data = old.data
-        else:
+        plan = self.policy.plan_write(old, session.patch, now)
+        if plan is None:
             return
-        record = old.written(data, now, self.policy.expires_at(old.created_at, now))
+        data = plan.patch.apply_to(old.data) if plan.patch else old.data
+        record = old.written(data, now, plan.expires_at)
         self._adopt(session, record, self._seal(record), events.EXTENDED, level=logging.DEBUG)
 
     async def create(
@@ -278,16 +270,9 @@ class AsyncSealedSessionManager:
 
     def _seal(self, record: SealedRecord) -> str:
         """The cookie value for ``record``, or SessionTooLarge if its Set-Cookie would not fit."""
-        cookie = self.cookie
-        value = seal(self.keys, record, cookie.name)
-        if self._header_bytes is None or self._header_bytes[0] is not cookie:
-            self._header_bytes = (cookie, len(cookie.set_cookie("").encode()))
-        # The size of cookie.set_cookie(value, max_age), without building it: the value is
-        # ASCII, and Max-Age is the one attribute that varies.
-        size = self._header_bytes[1] + len(value)
-        if cookie.persistent:
-            max_age = int(record.created_at + self.policy.absolute_lifetime - self.clock())
-            size += len("; Max-Age=") + len(str(max(0, max_age)))
+        value = seal(self.keys, record, self.cookie.name)
+        max_age = int(record.created_at + self.policy.absolute_lifetime - self.clock())
+        size = len(self.cookie.set_cookie("", max_age).encode()) + len(value)
         if size > MAX_COOKIE_BYTES:
             raise SessionTooLarge(
                 f"the sealed session cookie would be {size} bytes (its Set-Cookie header; "
@@ -329,7 +314,7 @@ class AsyncSealedSessionManager:
         await self._revoke(store, user_id, changes, now + self.policy.absolute_lifetime)
 
     async def _revoked(self, record: SealedRecord) -> bool:
-        if self.store is None or record.user_id is None:  # (inspect checks before calling)
+        if self.store is None or record.user_id is None:  # nothing can revoke it
             return False
         stamp = await self.store.load(revocation.revocation_key(record.user_id))
         return revocation.is_revoked(record, stamp)
