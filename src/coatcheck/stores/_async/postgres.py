@@ -65,6 +65,7 @@ from ...core.policy import WritePlan
 from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit, decode_value
 from ...core.tokens import SessionKey
 from ..base import DEFAULT_PURGE_BATCH
+from ..pg_reply import reply
 
 DEFAULT_TABLE = "coatcheck_sessions"
 DEFAULT_POOL_MIN = 0
@@ -399,8 +400,7 @@ class _Lease:
     ) -> None:
         conn = self.conn
         await self.store._checkin(conn)
-        if isinstance(exc, psycopg.Error) and (isinstance(exc, _UNAVAILABLE) or conn.closed):
-            raise self.store._unavailable(exc) from exc
+        self.store._raise_if_unavailable(exc, conn)
 
 
 class _Waiter:
@@ -623,6 +623,12 @@ class AsyncPostgresStore:
             if pool is self._open_pool:
                 self._release_slot()
 
+    def _raise_if_unavailable(self, exc: BaseException | None, conn: _Connection) -> None:
+        """StoreUnavailable for a driver failure of the server or the way to it (or one that
+        closed ``conn``); anything else is left for the caller to raise unchanged."""
+        if isinstance(exc, psycopg.Error) and (isinstance(exc, _UNAVAILABLE) or conn.closed):
+            raise self._unavailable(exc) from exc
+
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         opts = self.options
         if isinstance(exc, PoolTimeout):
@@ -669,8 +675,7 @@ class AsyncPostgresStore:
             res = await self._query_load(conn, key.digest)
         except BaseException as exc:
             await self._checkin(conn)
-            if isinstance(exc, psycopg.Error) and (isinstance(exc, _UNAVAILABLE) or conn.closed):
-                raise self._unavailable(exc) from exc
+            self._raise_if_unavailable(exc, conn)
             raise
         await self._checkin(conn)
         if not res.ntuples:
@@ -698,7 +703,7 @@ class AsyncPostgresStore:
         pgconn.send_query_prepared(
             _LOAD_NAME, (digest,), param_formats=(_BINARY,), result_format=_BINARY
         )
-        return await _result(conn, self._loop)
+        return await reply(conn, self._loop)  # unasync: return _last(conn.wait(execute(pgconn)))
 
     async def _prepare_load(self, conn: _Connection) -> None:
         pgconn = conn.pgconn
@@ -863,41 +868,6 @@ class AsyncPostgresStore:
             for conn in idle:
                 await pool.putconn(conn)
             await pool.close()
-
-
-async def _result(conn: _Connection, loop: Any) -> PGresult:
-    """The result of the one statement just sent on ``conn``, waiting in ``loop``.
-
-    psycopg's generic asyncio wait drives a generator and arms a timer for every wait (to
-    notice Ctrl-C); a single-row statement needs one reader callback per round trip. If the
-    task is cancelled, the connection is left mid-statement (not idle) and ``_checkin`` hands
-    it back to the pool, which closes it. The sync twin always takes psycopg's wait (in C).
-    """
-    pgconn = conn.pgconn
-    if pgconn.flush():  # unasync: if True:
-        # A full socket buffer (rare), or the sync twin: psycopg drives the rest.
-        return _last(await conn.wait(execute(pgconn)))
-    try:
-        fd = pgconn.socket
-        res = None
-        while True:
-            while pgconn.is_busy():
-                done = loop.create_future()
-                loop.add_reader(fd, done.set_result, None)
-                try:
-                    await done
-                finally:
-                    loop.remove_reader(fd)
-                pgconn.consume_input()
-            last = pgconn.get_result()
-            if last is None:
-                break
-            res = last
-    except OSError as exc:
-        raise psycopg.OperationalError(f"connection socket closed: {exc}") from exc
-    if res is None:
-        raise psycopg.InternalError("no result for the statement sent")
-    return res
 
 
 def _last(results: list[PGresult]) -> PGresult:
