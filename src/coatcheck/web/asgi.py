@@ -26,7 +26,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SCOPE_KEY = "coatcheck.session"
-_VARY_COOKIE = (b"vary", b"Cookie")  # on every response that used the session
 
 
 def encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:
@@ -115,10 +114,7 @@ class SessionMiddleware:
                 if extra:
                     message["headers"] = [
                         *message.get("headers", ()),
-                        *(
-                            _VARY_COOKIE if pair == ("vary", "Cookie") else encode_header(pair)
-                            for pair in extra
-                        ),
+                        *map(encode_header, extra),
                     ]
             await send(message)
 

@@ -309,11 +309,7 @@ class SessionHandler:
         Two live ones are ambiguous: the request is anonymous and may not write.
         """
         ip, ua = state.client_ip, state.request.header("user-agent")
-        values = state.cookie_values
-        if len(values) == 1 and values[0]:  # the common case, without the dedup below
-            candidates = values
-        else:
-            candidates = list(dict.fromkeys(v for v in values if v))
+        candidates = [v for v in dict.fromkeys(state.cookie_values) if v]
         try:
             if len(candidates) <= 1:
                 session = self.manager.load(
