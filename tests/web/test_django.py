@@ -601,6 +601,36 @@ def test_read_only_requests_touch_at_most_once_per_interval(
     assert me_json(client).status_code == 200  # alive: the touch slid the idle deadline
 
 
+def test_set_expiry_is_enforced_and_slid_by_reads_through_the_middleware(
+    client: Client, sessions: SessionManager, store: CountingStore, clock: FakeClock
+) -> None:
+    with override_settings(ROOT_URLCONF=__name__):
+        assert client.get("/test/expire-in/120").json() == {"theme": "dark"}
+        store.calls.clear()
+        clock.advance(sessions.policy.touch_interval - 1)
+        assert client.get("/test/theme").json() == {"theme": "dark"}
+        assert store.writes() == []  # inside the touch interval: nothing written
+        clock.advance(1)
+        response = client.get("/test/theme")
+        assert response.json() == {"theme": "dark"} and not response.cookies
+        assert store.writes() == ["update"]  # past it: the read slid the deadline
+        clock.advance(119)  # 179 s after set_expiry(120), 119 s after the slide
+        assert client.get("/test/theme").json() == {"theme": "dark"}
+        clock.advance(121)
+        token = cookie(client)
+        response = client.get("/test/theme")
+        assert response.json() == {"theme": None}  # idle longer than set_expiry(120)
+        assert response.cookies[DEV_COOKIE].value == ""
+        assert sessions.inspect(token)[0] is Verdict.UNKNOWN  # ended in the store too
+
+
+def test_a_change_made_on_the_core_session_is_saved(client: Client) -> None:
+    client.get("/counter")
+    with override_settings(ROOT_URLCONF=__name__):
+        assert client.get("/test/core-write").status_code == 200
+        assert client.get("/test/theme").json() == {"theme": "from core"}
+
+
 def test_cross_origin_post_is_refused(client: Client) -> None:
     log_in(client)
     token = client.get("/csrf").json()["csrf_token"]
@@ -959,7 +989,27 @@ async def _async_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
+def _expire_in(request: HttpRequest, seconds: int) -> JsonResponse:
+    request.session["theme"] = "dark"
+    request.session.set_expiry(seconds)
+    return JsonResponse({"theme": request.session["theme"]})
+
+
+def _theme(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"theme": request.session.get("theme")})
+
+
+def _core_write(request: HttpRequest) -> HttpResponse:
+    """Writes past Django's ``modified`` flag, on the coatcheck session itself."""
+    assert isinstance(request.session, SessionStore)
+    request.session.core["theme"] = "from core"
+    return HttpResponse("ok")
+
+
 test_views = [
+    path("expire-in/<int:seconds>", _expire_in),
+    path("theme", _theme),
+    path("core-write", _core_write),
     path("message-only", _message_only),
     path("ended-meanwhile", _ended_meanwhile),
     path("logout-then-message", _logout_then_message),

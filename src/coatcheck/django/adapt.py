@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http.cookies import SimpleCookie
 
 from django.http import HttpRequest, HttpResponse
@@ -12,7 +13,7 @@ from ..web.errors import WebError, store_unavailable
 from ..web.guards import Redirect
 from ..web.request import RequestInfo
 from ..web.settings import SAFE_METHODS
-from ..web.wsgi import request_from_environ
+from ..web.wsgi import EnvironHeaders
 
 _INFO_ATTR = "_coatcheck_request_info"
 
@@ -26,14 +27,21 @@ def request_info(request: HttpRequest) -> RequestInfo:
     """
     info: RequestInfo | None = getattr(request, _INFO_ATTR, None)
     if info is None:
-        info = request_from_environ(request.META)
-        info.method = request.method or "GET"
-        info.path = request.path
-        info.scheme = request.scheme or "http"
-        if info.method.upper() not in SAFE_METHODS:
+        meta = request.META
+        method = request.method or "GET"
+        headers: Mapping[str, str] = EnvironHeaders(meta)
+        if method.upper() not in SAFE_METHODS:
             # Origin checks compare against the host Django vouches for (ALLOWED_HOSTS,
             # USE_X_FORWARDED_HOST); reads need only the raw Host, and get_host() costs.
-            info.headers = {**info.headers, "host": request.get_host()}
+            headers = {**headers, "host": request.get_host()}
+        info = RequestInfo(
+            method,
+            request.path,
+            request.scheme or "http",
+            headers,
+            meta.get("REMOTE_ADDR"),
+            meta.get("QUERY_STRING", ""),
+        )
         setattr(request, _INFO_ATTR, info)
     return info
 

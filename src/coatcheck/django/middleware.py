@@ -69,12 +69,12 @@ class SessionMiddleware(DjangoSessionMiddleware):
         self, request: HttpRequest
     ) -> HttpResponse | None:
         info = request_info(request)
-        handler = get_config().handler_for(info)
+        config = get_config()
         try:
-            state = handler.begin(info)  # refuses development cookies off loopback
+            state = config.handler_for(info).begin(info)  # refuses dev cookies off loopback
         except WebError as error:
             return error_response(error, info)
-        request.session = self.store_class(request=state)
+        request.session = self.store_class(request=state, config=config)
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -102,7 +102,7 @@ def _finish(store: SessionStore, response: HttpResponse) -> None:
     assert state is not None
     cookie = state.handler.cookie
     patch_vary_headers(response, ("Cookie",))
-    if store.logged_out and store.auth_user is None and not store.core.modified:
+    if store.logged_out and not store.core.modified and store.auth_user is None:
         # Logged out and nothing stored since: the browser forgets the site's cookies. If the
         # request went on to store something (a "bye" message), that goes into a fresh
         # anonymous session below instead, under a new cookie.
@@ -112,11 +112,10 @@ def _finish(store: SessionStore, response: HttpResponse) -> None:
         return
     if response.status_code >= 500:
         return  # like Django: a failed request saves nothing
-    core = store.core
-    if state.conflict and (core.modified or core.token or store.auth_user):
+    if state.conflict and (store.core.modified or store.core.token or store.auth_user):
         raise errors.conflicting_cookies()
     try:
-        store.persist()
+        core = store.persist()  # a login replaces the session
     except StoreUnavailable as exc:
         raise store_unavailable(exc) from exc
     except SessionTooLarge as exc:  # the application's bug: say so plainly, set no cookie
@@ -125,15 +124,16 @@ def _finish(store: SessionStore, response: HttpResponse) -> None:
         raise errors.session_limit_reached() from exc
     except UpdateError as exc:  # the session ended meanwhile (SessionGone)
         raise errors.session_ended(cookie.expire_cookie()) from exc
-    core = store.core  # a login may have replaced it
-    if core.token and core.record is not None:
+    record = core.record
+    if record is None:
+        if state.cookie_values and not state.conflict and store.session_key is None:
+            add_set_cookie(response, cookie.expire_cookie())  # the presented cookie is dead
+    elif core.token:  # issued in this request (else the presented cookie still names it)
         manager = store.manager
-        max_age = int(core.record.created_at + manager.policy.absolute_lifetime - manager.clock())
+        max_age = int(record.created_at + manager.policy.absolute_lifetime - manager.clock())
         cookie = replace(cookie, persistent=not store.get_expire_at_browser_close())
         add_set_cookie(response, cookie.set_cookie(core.token, max_age))
         patch_cache_control(response, no_store=True)
-    elif state.cookie_values and store.session_key is None and not state.conflict:
-        add_set_cookie(response, cookie.expire_cookie())  # the presented cookie is dead
 
 
 class CsrfMiddleware(MiddlewareMixin):

@@ -44,7 +44,7 @@ from ..core.session import Session
 from ..core.tokens import is_well_formed, parse_token
 from ..web import csrf
 from ..web._sync.handler import FORM_PREFIX, FormState, RequestSession
-from .conf import get_config, get_manager
+from .conf import Config, get_config, get_manager
 
 EXPIRY_KEY = "_session_expiry"  # where Django's set_expiry() keeps a per-session expiry
 AUTH_KEYS = (USER_SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY)
@@ -56,21 +56,27 @@ class SessionStore(SessionBase):
     _session_cache: Session  # Django's name for the loaded data; absent until first use
 
     def __init__(
-        self, session_key: str | None = None, *, request: RequestSession | None = None
+        self,
+        session_key: str | None = None,
+        *,
+        request: RequestSession | None = None,
+        config: Config | None = None,
     ) -> None:
+        # SessionBase.__init__ is not called: it imports SESSION_SERIALIZER by name and checks
+        # the key through the property below on every request. These are its attributes.
         self._token: str | None = None
-        self._resolved = False  # has the request's cookie been looked up yet?
-        super().__init__(session_key)
+        if session_key is not None:
+            self._session_key = session_key
+        self.accessed = False
+        self.modified = False
         self.serializer = JSONSerializer  # encode()/decode() too: JSON, never pickle
-        self._config = get_config()
+        self._resolved = False  # has the request's cookie been looked up yet?
+        self._config = config or get_config()
+        self.manager: SessionManager = self._config.manager
         self._request = request
         self.logged_out = False
 
     # -- coatcheck's additions ------------------------------------------------------------
-
-    @property
-    def manager(self) -> SessionManager:
-        return self._config.manager
 
     @property
     def request_state(self) -> RequestSession | None:
@@ -116,7 +122,11 @@ class SessionStore(SessionBase):
     @property
     def auth_user(self) -> str | None:
         """The Django user id the data names (``_auth_user_id``), if any."""
-        value = self.core.get(USER_SESSION_KEY)
+        core = self._get_session()
+        # ``in`` first: Mapping.get would raise and catch a KeyError for every anonymous session.
+        if USER_SESSION_KEY not in core:
+            return None
+        value = core[USER_SESSION_KEY]
         return None if value is None else str(value)
 
     def csrf_token(self) -> str:
@@ -188,6 +198,7 @@ class SessionStore(SessionBase):
 
     def _load(self) -> Session:
         request = self._request
+        manager = self.manager
         if request is not None and not self._resolved:
             # The shared core resolves the request's cookie(s); a 503 WebError if the store is down.
             core = request.load().session
@@ -195,14 +206,20 @@ class SessionStore(SessionBase):
             self._token = _presented_token(request.cookie_values, core)
         else:
             ip, agent = self._client()
-            core = self.manager.load(self._token, client_ip=ip, user_agent=agent)
+            core = manager.load(self._token, client_ip=ip, user_agent=agent)
             if core.is_new:
                 self._token = None
-        core = self._apply_expiry(core)
-        if core.record is not None and self.manager.policy.needs_touch(
-            core.record, self.manager.clock()
-        ):
-            self.modified = True  # so Django's own middleware saves (slides the idle timeout)
+        record = core.record
+        if record is None:
+            return core
+        now = manager.clock()
+        if EXPIRY_KEY in record.data:
+            core = self._apply_expiry(core, record, now)
+            if core.record is None:
+                return core
+        if manager.policy.needs_touch(record, now):
+            # Saved at the end (persist); also what makes Django's own middleware save.
+            self.modified = True
         return core
 
     def _client(self) -> tuple[str | None, str | None]:
@@ -215,13 +232,10 @@ class SessionStore(SessionBase):
         ip, agent = self._client()
         return Session(None, verdict=verdict, client_ip=ip, user_agent=agent)
 
-    def _apply_expiry(self, core: Session) -> Session:
+    def _apply_expiry(self, core: Session, record: SessionRecord, now: float) -> Session:
         """Enforce a shorter per-session expiry set with ``set_expiry()``."""
-        record = core.record
-        if record is None:
-            return core
         deadline = _custom_deadline(record.data.get(EXPIRY_KEY), record.last_seen_at)
-        if deadline is None or self.manager.clock() < deadline[0]:
+        if deadline is None or now < deadline[0]:
             return core
         self.manager.revoke_key(record.key, reason=deadline[1].value)
         self._token = None
@@ -249,14 +263,15 @@ class SessionStore(SessionBase):
             raise CreateError("this session is already stored")
         self.persist(create_empty=True)
 
-    def persist(self, *, create_empty: bool = False) -> None:
-        """Save what this request changed, in one store write or none.
+    def persist(self, *, create_empty: bool = False) -> Session:
+        """Save what this request changed, in one store write or none; return the session.
 
         A first login (``_auth_user_id`` set, the record not yet that user's) becomes
-        ``SessionManager.login``; a new session is stored only once it holds data (or when
-        Django's ``save()`` asks for it); otherwise the patch is applied, or the idle deadline
-        slid when the touch interval has passed. Raises ``UpdateError`` if the session ended
-        meanwhile (logged out elsewhere), as Django's backends do.
+        ``SessionManager.login`` (the returned session is then the new one); a new session is
+        stored only once it holds data (or when Django's ``save()`` asks for it); otherwise the
+        patch is applied, or the idle deadline slid when loading found the touch interval
+        passed (``modified``). Raises ``UpdateError`` if the session ended meanwhile (logged
+        out elsewhere), as Django's backends do.
         """
         core = self._get_session()
         user = self.auth_user
@@ -265,12 +280,13 @@ class SessionStore(SessionBase):
         elif core.record is None:
             if core.modified or create_empty:
                 self.manager.rotate(core)  # rotating a session never stored inserts it
-        else:
+        elif self.modified or core.modified:  # else a read inside the touch interval
             try:
                 self.manager.save(core)
             except SessionGone as exc:
                 raise UpdateError("the session ended before this change was saved") from exc
         self._token = core.token or self._token
+        return core
 
     def _login(self, core: Session, user: str) -> Session:
         if core.user_id is not None:
