@@ -145,12 +145,53 @@ class UserLimit:
 _ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 
 
+def _one_shot_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode`` without its per-call set-up.
+
+    ``JSONEncoder.encode`` builds a new C encoder (``c_make_encoder``) on every call, which costs
+    more than encoding a short value. This builds it once, with no circular-reference markers
+    (a cycle ends in RecursionError instead, which :func:`encode_value` reports). Where the C
+    encoder is missing or encodes differently, ``_ENCODER.encode`` itself is used.
+    """
+    probe = {"k": [1.5, "é\n", None, True, 10**20]}
+    try:
+        make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+        chunks = make(
+            None,
+            _ENCODER.default,
+            json.encoder.encode_basestring,
+            None,
+            ":",
+            ",",
+            False,
+            False,
+            False,
+        )
+        if "".join(chunks(probe, 0)) != _ENCODER.encode(probe):
+            return _ENCODER.encode
+    except (AttributeError, TypeError, ValueError):
+        return _ENCODER.encode
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_encode: Final = _one_shot_encoder()
+
+
 def encode_value(key: str, value: Any) -> str:
     """JSON text of one session value, or :class:`SessionDataError` naming the key."""
     if not isinstance(key, str):
         raise SessionDataError(f"session keys must be str, got {type(key).__name__}: {key!r}")
     try:
-        return _ENCODER.encode(value)
+        return _encode(value)
+    except RecursionError as exc:
+        raise SessionDataError(
+            f"session value for key {key!r} cannot be stored as JSON: it contains itself or "
+            "is nested too deeply"
+        ) from exc
     except (TypeError, ValueError) as exc:
         raise SessionDataError(
             f"session value for key {key!r} cannot be stored as JSON "
@@ -185,4 +226,4 @@ decode_value: Final = json_reader(json.JSONDecoder())
 
 def encode_data(data: dict[str, Any]) -> str:
     """JSON text of a whole data mapping (stores that keep one document per session)."""
-    return _ENCODER.encode(data)
+    return _encode(data)

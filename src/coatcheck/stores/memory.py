@@ -7,6 +7,8 @@ catches the same "not JSON" and aliasing mistakes as production. Nothing survive
 from __future__ import annotations
 
 import threading
+from json.encoder import encode_basestring
+from typing import Any
 
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
@@ -16,11 +18,30 @@ from .base import DEFAULT_PURGE_BATCH
 
 
 class _Stored:
-    __slots__ = ("data", "record")
+    """One session: its record (without data) and its data as JSON, one ``"key":value`` member
+    per key, so a patch replaces members and a load decodes one document (cached until the next
+    write) instead of every value on its own."""
 
-    def __init__(self, record: SessionRecord, data: dict[str, str]) -> None:
+    __slots__ = ("document", "members", "record")
+
+    def __init__(self, record: SessionRecord, members: dict[str, str]) -> None:
         self.record = record
-        self.data = data
+        self.members = members
+        self.document: str | None = None
+
+    def set(self, values: dict[str, str]) -> None:
+        for key, text in values.items():
+            self.members[key] = _member(key, text)
+
+    def data(self) -> dict[str, Any]:
+        if self.document is None:
+            self.document = "{" + ",".join(self.members.values()) + "}"
+        data: dict[str, Any] = decode_value(self.document)
+        return data
+
+
+def _member(key: str, text: str) -> str:
+    return encode_basestring(key) + ":" + text
 
 
 class MemoryStore:
@@ -46,7 +67,7 @@ class MemoryStore:
         replaces: SessionKey | None = None,
         limit: UserLimit | None = None,
     ) -> list[bytes]:
-        data = {k: encode_value(k, v) for k, v in record.data.items()}
+        members = {k: _member(k, encode_value(k, v)) for k, v in record.data.items()}
         with self._lock:
             if replaces is not None and replaces.digest not in self._rows:
                 raise SessionGone("the session being replaced no longer exists")
@@ -69,7 +90,7 @@ class MemoryStore:
                 del self._rows[replaces.digest]
             for digest in evicted:
                 del self._rows[digest]
-            self._rows[record.key.digest] = _Stored(record.with_data({}), data)
+            self._rows[record.key.digest] = _Stored(record.with_data({}), members)
             return evicted
 
     def update(
@@ -85,8 +106,9 @@ class MemoryStore:
                     f"expected {expected_version})"
                 )
             for k in plan.patch.delete:
-                row.data.pop(k, None)
-            row.data.update(plan.patch.set)
+                row.members.pop(k, None)
+            row.set(plan.patch.set)
+            row.document = None
             row.record.last_seen_at = plan.last_seen_at
             row.record.expires_at = plan.expires_at
             row.record.version += 1
@@ -147,4 +169,4 @@ class MemoryStore:
 
     @staticmethod
     def _decode(row: _Stored) -> SessionRecord:
-        return row.record.with_data({k: decode_value(v) for k, v in row.data.items()})
+        return row.record.with_data(row.data())

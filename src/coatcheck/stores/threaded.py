@@ -40,7 +40,11 @@ class AsyncOverSync:
     async def migrate(self) -> None:
         await self._run(self.sync.migrate)
 
+    # load and update run on every request: called inline, without _run's extra coroutine,
+    # when there are no threads (memory).
     async def load(self, key: SessionKey) -> SessionRecord | None:
+        if self._pool is None:
+            return self.sync.load(key)
         return await self._run(self.sync.load, key)
 
     async def insert(
@@ -55,6 +59,8 @@ class AsyncOverSync:
     async def update(
         self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
     ) -> int:
+        if self._pool is None:
+            return self.sync.update(key, plan, expected_version=expected_version)
         return await self._run(self.sync.update, key, plan, expected_version=expected_version)
 
     async def delete(self, key: SessionKey) -> bool:
