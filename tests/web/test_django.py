@@ -37,6 +37,7 @@ from coatcheck import (
 )
 from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, new_token, parse_token
 from coatcheck.django import SessionStore
+from coatcheck.django.adapt import request_info
 from coatcheck.django.apps import check_settings
 from coatcheck.django.conf import get_manager, set_manager, store_url
 from coatcheck.django.decorators import fresh_login_required, login_required
@@ -452,6 +453,13 @@ def test_public_routes_cost_no_store_call_and_set_no_cookie(
     assert store.calls == []
 
 
+def test_responses_that_used_the_session_vary_on_cookie(client: Client) -> None:
+    assert client.get("/counter")["Vary"] == "Cookie"
+    with override_settings(ROOT_URLCONF=__name__):
+        assert client.get("/test/theme?vary=Accept")["Vary"] == "Accept, Cookie"
+        assert client.get("/test/theme?vary=cookie")["Vary"] == "cookie"
+
+
 def test_login_rotates_the_token_and_kills_the_pre_login_one(
     client: Client, sessions: SessionManager
 ) -> None:
@@ -743,6 +751,17 @@ def test_oversized_session_data_is_a_clear_error(install: Any) -> None:
 # -- cookies ----------------------------------------------------------------------------------
 
 
+def test_request_info_has_the_scheme_django_vouches_for(sessions: SessionManager) -> None:
+    factory = RequestFactory()
+    assert request_info(factory.get("/", secure=True)).scheme == "https"
+    assert request_info(factory.get("/", HTTP_X_FORWARDED_PROTO="https")).scheme == "http"
+    with override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")):
+        assert request_info(factory.get("/", HTTP_X_FORWARDED_PROTO="https")).scheme == "https"
+        assert request_info(
+            factory.get("/", secure=True, HTTP_X_FORWARDED_PROTO="http")
+        ).scheme == ("http")
+
+
 def test_secure_cookie_off_loopback(sessions: SessionManager) -> None:
     client = Client()  # Host: testserver
     response = client.get("/login", secure=True)
@@ -996,7 +1015,10 @@ def _expire_in(request: HttpRequest, seconds: int) -> JsonResponse:
 
 
 def _theme(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"theme": request.session.get("theme")})
+    response = JsonResponse({"theme": request.session.get("theme")})
+    if "vary" in request.GET:
+        response["Vary"] = request.GET["vary"]
+    return response
 
 
 def _core_write(request: HttpRequest) -> HttpResponse:

@@ -14,6 +14,7 @@ from ..web.guards import Redirect
 from ..web.request import RequestInfo
 from ..web.settings import SAFE_METHODS
 from ..web.wsgi import EnvironHeaders
+from .conf import get_config
 
 _INFO_ATTR = "_coatcheck_request_info"
 
@@ -37,13 +38,22 @@ def request_info(request: HttpRequest) -> RequestInfo:
         info = RequestInfo(
             method,
             request.path,
-            request.scheme or "http",
+            _scheme(request),
             headers,
             meta.get("REMOTE_ADDR"),
             meta.get("QUERY_STRING", ""),
         )
         setattr(request, _INFO_ATTR, info)
     return info
+
+
+def _scheme(request: HttpRequest) -> str:
+    """``request.scheme``, without its look-up of ``SECURE_PROXY_SSL_HEADER`` in Django's lazy
+    settings (which costs more than building the rest of the request info)."""
+    if get_config().proxy_ssl_header:
+        return request.scheme or "http"
+    scheme: str = request._get_scheme()  # type: ignore[attr-defined]  # what .scheme returns then
+    return scheme
 
 
 def as_web_error(exc: BaseException | None) -> WebError | None:

@@ -68,6 +68,7 @@ _WATCHED = frozenset(
         "SESSION_COOKIE_SECURE",
         "SESSION_COOKIE_HTTPONLY",
         "SESSION_EXPIRE_AT_BROWSER_CLOSE",
+        "SECURE_PROXY_SSL_HEADER",
     }
 )
 
@@ -78,7 +79,8 @@ class Config:
 
     ``web`` holds the CSRF switch the :class:`~coatcheck.django.middleware.CsrfMiddleware`
     obeys; the session handlers run with CSRF off because in Django that check belongs in
-    ``process_view``, where ``@csrf_exempt`` is known.
+    ``process_view``, where ``@csrf_exempt`` is known. ``proxy_ssl_header`` says whether
+    Django's ``SECURE_PROXY_SSL_HEADER`` is set (read here once: settings cost per request).
     """
 
     manager: SessionManager
@@ -86,6 +88,7 @@ class Config:
     handler: SessionHandler
     local_handler: SessionHandler | None
     login_carry: tuple[str, ...] | None
+    proxy_ssl_header: bool
 
     def handler_for(self, request: RequestInfo) -> SessionHandler:
         """The development-cookie handler for plain-http loopback requests (if enabled)."""
@@ -208,6 +211,7 @@ def _build(manager: SessionManager) -> Config:
         handler=SessionHandler(manager, sessions),
         local_handler=local,
         login_carry=None if carry is None else tuple(_strings("COATCHECK_LOGIN_CARRY")),
+        proxy_ssl_header=bool(settings.SECURE_PROXY_SSL_HEADER),
     )
 
 

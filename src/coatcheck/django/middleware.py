@@ -33,6 +33,7 @@ from django.utils.deprecation import MiddlewareMixin
 
 from ..core.errors import SessionLimitReached, SessionTooLarge, StoreUnavailable
 from ..web import csrf, errors
+from ..web._sync.handler import RequestSession
 from ..web.errors import WebError, store_unavailable
 from .adapt import add_set_cookie, as_web_error, error_response, request_info
 from .conf import get_config
@@ -87,21 +88,22 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if escaped is not None:  # raised in other middleware: Django made it a 500
             return error_response(escaped, request_info(request))
         store = getattr(request, "session", None)
-        if not isinstance(store, SessionStore) or store.exempt or not store.loaded:
+        if not isinstance(store, SessionStore) or not store.loaded:
+            return response
+        state = store.request_state
+        if state is None or state.exempt:  # a store the view made itself, or sessions off here
             return response
         try:
-            _finish(store, response)
+            _finish(store, state, response)
         except WebError as error:
             return error_response(error, request_info(request))
         return response
 
 
-def _finish(store: SessionStore, response: HttpResponse) -> None:
+def _finish(store: SessionStore, state: RequestSession, response: HttpResponse) -> None:
     """Save the request's changes (one write at most) and set the headers that go with them."""
-    state = store.request_state
-    assert state is not None
     cookie = state.handler.cookie
-    patch_vary_headers(response, ("Cookie",))
+    _vary_on_cookie(response)
     if store.logged_out and not store.core.modified and store.auth_user is None:
         # Logged out and nothing stored since: the browser forgets the site's cookies. If the
         # request went on to store something (a "bye" message), that goes into a fresh
@@ -134,6 +136,15 @@ def _finish(store: SessionStore, response: HttpResponse) -> None:
         cookie = replace(cookie, persistent=not store.get_expire_at_browser_close())
         add_set_cookie(response, cookie.set_cookie(core.token, max_age))
         patch_cache_control(response, no_store=True)
+
+
+def _vary_on_cookie(response: HttpResponse) -> None:
+    """``Vary: Cookie``; Django's merge only when the response already varies on something
+    (it costs more than the rest of a read's finishing)."""
+    if response.has_header("Vary"):
+        patch_vary_headers(response, ("Cookie",))
+    else:
+        response.headers["Vary"] = "Cookie"
 
 
 class CsrfMiddleware(MiddlewareMixin):

@@ -54,6 +54,7 @@ class SessionStore(SessionBase):
     """A Django session kept by coatcheck. See the module docstring for the differences."""
 
     _session_cache: Session  # Django's name for the loaded data; absent until first use
+    serializer = JSONSerializer  # encode()/decode() too: JSON, never pickle
 
     def __init__(
         self,
@@ -63,13 +64,13 @@ class SessionStore(SessionBase):
         config: Config | None = None,
     ) -> None:
         # SessionBase.__init__ is not called: it imports SESSION_SERIALIZER by name and checks
-        # the key through the property below on every request. These are its attributes.
+        # the key through the property below on every request. These are its attributes
+        # (``serializer`` is the class's).
         self._token: str | None = None
         if session_key is not None:
             self._session_key = session_key
         self.accessed = False
         self.modified = False
-        self.serializer = JSONSerializer  # encode()/decode() too: JSON, never pickle
         self._resolved = False  # has the request's cookie been looked up yet?
         self._config = config or get_config()
         self.manager: SessionManager = self._config.manager
@@ -122,12 +123,7 @@ class SessionStore(SessionBase):
     @property
     def auth_user(self) -> str | None:
         """The Django user id the data names (``_auth_user_id``), if any."""
-        core = self._get_session()
-        # ``in`` first: Mapping.get would raise and catch a KeyError for every anonymous session.
-        if USER_SESSION_KEY not in core:
-            return None
-        value = core[USER_SESSION_KEY]
-        return None if value is None else str(value)
+        return _auth_user(self._get_session())
 
     def csrf_token(self) -> str:
         """This session's synchronizer token for forms (created on first use)."""
@@ -176,9 +172,10 @@ class SessionStore(SessionBase):
 
     def _get_session(self, no_load: bool = False) -> Session:
         self.accessed = True
-        try:
-            cached: Session = self._session_cache
-        except AttributeError:
+        # Not ``self._session_cache`` in a try: the AttributeError of the first use costs more
+        # than the rest of this method.
+        cached: Session | None = self.__dict__.get("_session_cache")
+        if cached is None:
             if no_load or (self._request is None and self._token is None):
                 cached = self._fresh()
             else:
@@ -274,7 +271,7 @@ class SessionStore(SessionBase):
         out elsewhere), as Django's backends do.
         """
         core = self._get_session()
-        user = self.auth_user
+        user = _auth_user(core)
         if user is not None and user != core.user_id:
             core = self._login(core, user)
         elif core.record is None:
@@ -385,6 +382,14 @@ class SessionStore(SessionBase):
         deadline = self.manager.policy.expires_at(record.created_at if record else now, now)
         custom = _custom_deadline(expiry, now)
         return min(deadline, custom[0]) if custom else deadline
+
+
+def _auth_user(core: Session) -> str | None:
+    # ``in`` first: Mapping.get would raise and catch a KeyError for every anonymous session.
+    if USER_SESSION_KEY not in core:
+        return None
+    value = core[USER_SESSION_KEY]
+    return None if value is None else str(value)
 
 
 def _presented_token(values: list[str], core: Session) -> str | None:
