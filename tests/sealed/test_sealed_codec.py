@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import string
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from coatcheck import ConfigError, Policy
 from coatcheck.core.records import encode_data
+from coatcheck.core.tokens import SessionKey, user_shard
 from coatcheck.sealed import KEYS_ENV, KeyRing, SealedRecord, generate_key
 from coatcheck.sealed.codec import (
     KEY_ID_BYTES,
@@ -30,7 +32,6 @@ from coatcheck.sealed.codec import (
     new_sid,
     parse_key,
     seal,
-    sealed_key,
     unseal,
 )
 
@@ -40,9 +41,7 @@ T0 = 1_800_000_000.0
 
 
 def make_record(**changes: Any) -> SealedRecord:
-    sid = new_sid()
     record = SealedRecord(
-        key=sealed_key(sid, "alice"),
         user_id="alice",
         kind="browser",
         created_at=T0,
@@ -52,7 +51,7 @@ def make_record(**changes: Any) -> SealedRecord:
         client_ip="203.0.113.7",
         user_agent="Mozilla/5.0 (X11; Linux x86_64)",
         data={"cart": [1, 2, 3], "name": "Zoë ✓", "nested": {"a": None, "b": True}},
-        sid=sid,
+        sid_text=new_sid(),
         issued_at=T0 + 0.5,
     )
     return replace(record, **changes)
@@ -143,15 +142,13 @@ def test_round_trip_keeps_every_field(ring: KeyRing) -> None:
 
 
 def test_round_trip_of_a_minimal_anonymous_record(ring: KeyRing) -> None:
-    sid = new_sid()
     record = make_record(
-        key=sealed_key(sid, None),
         user_id=None,
         authenticated_at=None,
         client_ip=None,
         user_agent=None,
         data={},
-        sid=sid,
+        sid_text=new_sid(),
     )
     assert unseal(ring, seal(ring, record, NAME), NAME, POLICY) == record
 
@@ -443,13 +440,45 @@ def test_base64_decoding_agrees_with_the_definition(text: str) -> None:
     assert mine == reference
 
 
+@given(
+    st.text(alphabet=_B64_AND_JUNK, min_size=20, max_size=24)
+    | st.binary(min_size=16, max_size=16).map(_b64encode)
+)
+def test_a_session_id_opens_exactly_when_it_is_16_bytes_of_canonical_base64url(
+    text: str,
+) -> None:
+    _, raw = _both(text)
+    doc = {"id": text, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}}
+    record = unseal(_RING, _RING.encrypt(json.dumps(doc).encode(), NAME), NAME, POLICY)
+    if raw is None or len(raw) != SID_BYTES:
+        assert record is None
+    else:
+        assert record is not None and record.sid_text == text and record.sid == raw
+
+
+def test_the_session_key_is_derived_from_the_id_when_first_read(ring: KeyRing) -> None:
+    """SHA-256 of the id's bytes, sharded by user (or by the id when anonymous): the same key
+    whether the record was just made, opened from a cookie, or changed with replace()."""
+    record = make_record()
+    sid = base64.urlsafe_b64decode(record.sid_text + "==")
+    digest = hashlib.sha256(b"coatcheck-sealed-session\0" + sid).digest()
+    opened = unseal(ring, seal(ring, record, NAME), NAME, POLICY)
+    assert opened is not None and opened.sid == sid
+    assert opened.key == record.key == SessionKey(user_shard("alice"), digest)
+    assert opened.written({}, T0 + 60, T0 + 99).key == opened.key
+    assert replace(opened, user_id=None).key == SessionKey(sid[:4], digest)
+    assert record.summary()["id"] == digest.hex()[:16]
+    with pytest.raises(AttributeError):
+        record.no_such_field  # type: ignore[attr-defined]  # noqa: B018
+
+
 # --- the payload text ---------------------------------------------------------------------------
 
 
 def _reference_payload(record: SealedRecord) -> str:
     """The payload as a dict through the JSON encoder (what seal wrote before it assembled it)."""
     doc: dict[str, Any] = {
-        "id": _b64encode(record.sid),
+        "id": record.sid_text,
         "k": record.kind,
         "c": record.created_at,
         "i": record.issued_at,

@@ -33,7 +33,7 @@ from coatcheck.sealed import (
     generate_key,
     revocation,
 )
-from coatcheck.sealed.codec import PREFIX, KeyRing, new_sid, seal, sealed_key
+from coatcheck.sealed.codec import PREFIX, KeyRing, new_sid, seal
 from coatcheck.stores.sqlite import SQLiteStore
 
 MINUTE = 60.0
@@ -315,9 +315,8 @@ def test_the_size_limit_is_exact_at_4096_bytes(
 
     def value_for(data: dict[str, Any]) -> str:
         """A value as long as the one create() seals (its length depends on the payload only)."""
-        now, sid = clock(), new_sid()
+        now = clock()
         record = SealedRecord(
-            key=sealed_key(sid, "alice"),
             user_id="alice",
             kind="browser",
             created_at=now,
@@ -325,7 +324,7 @@ def test_the_size_limit_is_exact_at_4096_bytes(
             authenticated_at=None,
             expires_at=now,
             data=data,
-            sid=sid,
+            sid_text=new_sid(),
             issued_at=now,
         )
         return seal(ring, record, "any name")
@@ -410,6 +409,25 @@ def test_logs_never_carry_the_cookie(manager: Any, caplog: pytest.LogCaptureFixt
     assert caplog.records
     text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert token not in text and token[len(PREFIX) : len(PREFIX) + 20] not in text
+
+
+def test_saves_are_logged_at_their_level_with_the_session_key(
+    manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="coatcheck.session")
+    token = logged_in(manager)
+    session = manager.load(token)
+    session["cart"] = [1]
+    manager.save(session)  # "extended" is a DEBUG event: not logged at INFO
+    assert [r.event for r in caplog.records] == ["logged_in"]  # type: ignore[attr-defined]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="coatcheck.session")
+    session = manager.load(session.token)
+    session["cart"] = [2]
+    manager.save(session)
+    [record] = caplog.records
+    assert record.event == "extended"  # type: ignore[attr-defined]
+    assert record.session == manager.events.session_id(session.record.key)  # type: ignore[attr-defined]
 
 
 # --- revocation records on every store ---------------------------------------------------------

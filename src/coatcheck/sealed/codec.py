@@ -27,11 +27,11 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring
 from math import isfinite
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ..cookies import MAX_COOKIE_BYTES
 from ..core.errors import ConfigError
 from ..core.policy import Policy
-from ..core.records import KINDS, SessionRecord, encode_data, json_reader
+from ..core.records import KINDS, Kind, SessionRecord, encode_data, json_reader
 from ..core.tokens import SessionKey, user_shard
 
 VERSION = "cs1"
@@ -59,7 +59,6 @@ MAKE_KEY_HINT = (
 _KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}=?")
 _NONCE_END = KEY_ID_BYTES + NONCE_BYTES
 _MIN_RAW = _NONCE_END + TAG_BYTES
-_SID_CHARS = 22  # unpadded base64 of SID_BYTES
 
 # base64url -> standard base64 for binascii; "+", "/" and "=" (not base64url, and "=" would be
 # padding) become "!", which binascii's strict mode refuses like any other stray character.
@@ -75,6 +74,8 @@ _CANONICAL_LAST: tuple[frozenset[int], ...] = (
     frozenset(_ALPHABET[::16]),
     frozenset(_ALPHABET[::4]),
 )
+# A session id: SID_BYTES (16) bytes are 22 characters, the last carrying 4 unused bits.
+_SID_TEXT = re.compile("[A-Za-z0-9_-]{21}[" + _ALPHABET[::16].decode() + "]")
 
 
 def generate_key() -> str:
@@ -209,47 +210,95 @@ class KeyRing:
 # --- the payload -------------------------------------------------------------------------
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False)
 class SealedRecord(SessionRecord):
     """A session record that lives in a cookie.
 
-    sid: 16 random bytes naming this session (logs, per-session revocation); ``key`` is
-        derived from it so everything that expects a store key keeps working.
+    sid_text: the session id, 16 random bytes as canonical unpadded base64url (22
+        characters), as the cookie carries it; names this session in logs and per-session
+        revocation. ``sid`` gives the bytes.
     issued_at: when this chain of cookies began (creation, login, re-authentication, or the
         re-issue after "log out other sessions"); kept across touches and plain rotation, and
         compared with a user's "not before" stamp. Unlike ``created_at`` it never extends the
         absolute lifetime.
+    key: derived from the session id and user (see :func:`sealed_key`) so everything that
+        expects a store key keeps working; computed on first use, as most requests never
+        read it.
     """
 
-    sid: bytes
+    # Derived, never passed in (so ``dataclasses.replace`` cannot make it disagree with the
+    # session id); compared through sid_text and user_id.
+    key: SessionKey = field(init=False, compare=False)
+    sid_text: str
     issued_at: float
 
+    def __init__(
+        self,
+        user_id: str | None,
+        kind: Kind,
+        created_at: float,
+        last_seen_at: float,
+        authenticated_at: float | None,
+        expires_at: float,
+        data: dict[str, Any],
+        sid_text: str,
+        issued_at: float,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        version: int = 1,
+    ) -> None:
+        """Written out so that the per-request constructions can pass arguments by position:
+        the generated keyword-only ``__init__`` costs twice as much to call."""
+        self.user_id = user_id
+        self.kind = kind
+        self.created_at = created_at
+        self.last_seen_at = last_seen_at
+        self.authenticated_at = authenticated_at
+        self.expires_at = expires_at
+        self.data = data
+        self.sid_text = sid_text
+        self.issued_at = issued_at
+        self.client_ip = client_ip
+        self.user_agent = user_agent
+        self.version = version
+
+    if not TYPE_CHECKING:  # to mypy ``key`` is the plain field; this would hide typos
+
+        def __getattr__(self, name: str) -> SessionKey:
+            """Derive ``key`` when first read (its slot is empty until then): hashing the
+            session id would cost a read that only logs or revokes with it."""
+            if name != "key":
+                raise AttributeError(f"'SealedRecord' object has no attribute {name!r}")
+            key = self.key = sealed_key(self.sid, self.user_id)
+            return key
+
     @property
-    def sid_text(self) -> str:
-        return _b64encode(self.sid)
+    def sid(self) -> bytes:
+        """The session id's 16 bytes."""
+        return _b64decode(self.sid_text)
 
     def written(self, data: dict[str, Any], now: float, expires_at: float) -> SealedRecord:
         """This session after one more write (a plain constructor call: ``dataclasses.replace``
         costs several microseconds on this per-request path)."""
         return SealedRecord(
-            key=self.key,
-            user_id=self.user_id,
-            kind=self.kind,
-            created_at=self.created_at,
-            last_seen_at=now,
-            authenticated_at=self.authenticated_at,
-            expires_at=expires_at,
-            client_ip=self.client_ip,
-            user_agent=self.user_agent,
-            data=data,
-            version=self.version + 1,
-            sid=self.sid,
-            issued_at=self.issued_at,
+            self.user_id,
+            self.kind,
+            self.created_at,
+            now,
+            self.authenticated_at,
+            expires_at,
+            data,
+            self.sid_text,
+            self.issued_at,
+            self.client_ip,
+            self.user_agent,
+            self.version + 1,
         )
 
 
-def new_sid() -> bytes:
-    return secrets.token_bytes(SID_BYTES)
+def new_sid() -> str:
+    """A new session id as its text (``token_urlsafe`` is canonical unpadded base64url)."""
+    return secrets.token_urlsafe(SID_BYTES)
 
 
 def sealed_key(sid: bytes, user_id: str | None) -> SessionKey:
@@ -284,9 +333,9 @@ def _payload(record: SealedRecord) -> str:
     seen = record.last_seen_at
     parts = [
         '{"id":"',
-        _b64encode(record.sid),  # base64url: nothing to escape
+        record.sid_text,  # base64url: nothing to escape
         '","k":',
-        _json_text(record.kind),
+        _KIND_TEXT.get(record.kind) or _json_text(record.kind),
         ',"c":',
         created,
         ',"i":',
@@ -326,6 +375,9 @@ def _json_text(value: object) -> str:
     return encode_data(value)  # type: ignore[arg-type]  # raises for what is not JSON
 
 
+_KIND_TEXT: Final = {kind: _json_text(kind) for kind in KINDS}
+
+
 def unseal(ring: KeyRing, value: object, name: str, policy: Policy) -> SealedRecord | None:
     """The record a cookie value carries, or None for anything this ring did not seal."""
     plaintext = ring.decrypt(value, name)
@@ -346,9 +398,8 @@ def _record(doc: Any, policy: Policy) -> SealedRecord:
     if not isinstance(doc, dict):
         raise TypeError("payload is not an object")
     sid_text = doc["id"]
-    if not isinstance(sid_text, str) or len(sid_text) != _SID_CHARS:
+    if type(sid_text) is not str or not _SID_TEXT.fullmatch(sid_text):
         raise ValueError("bad session id")
-    sid = _b64decode(sid_text)  # 22 canonical characters are exactly SID_BYTES bytes
     kind = doc["k"]
     if kind not in KINDS:
         raise ValueError("bad kind")
@@ -367,18 +418,17 @@ def _record(doc: Any, policy: Policy) -> SealedRecord:
     created, seen, issued = _time(doc["c"]), _time(doc["s"]), _time(doc["i"])
     authenticated = doc.get("a")
     return SealedRecord(
-        key=sealed_key(sid, user_id),
-        user_id=user_id,
-        kind=kind,
-        created_at=created,
-        last_seen_at=seen,
-        authenticated_at=None if authenticated is None else _time(authenticated),
-        expires_at=policy.expires_at(created, seen),
-        client_ip=client_ip,
-        user_agent=user_agent,
-        data=data,
-        sid=sid,
-        issued_at=issued,
+        user_id,
+        kind,
+        created,
+        seen,
+        None if authenticated is None else _time(authenticated),
+        policy.expires_at(created, seen),
+        data,
+        sid_text,
+        issued,
+        client_ip,
+        user_agent,
     )
 
 

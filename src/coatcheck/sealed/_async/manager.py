@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import replace
 from typing import Any
 
-from ...cookies import MAX_COOKIE_BYTES, CookieSettings
+from ...cookies import MAX_COOKIE_BYTES, CookieSettings, CookieTooLarge
 from ...core import events
 from ...core.clock import Clock, system_clock
 from ...core.errors import ConfigError, SessionGone, SessionTooLarge
@@ -27,9 +27,12 @@ from ...core.records import Kind, SessionRecord, encode_data
 from ...core.session import Session
 from ...stores.base import AsyncStore
 from .. import revocation
-from ..codec import USER_AGENT_CHARS, KeyRing, SealedRecord, new_sid, seal, sealed_key, unseal
+from ..codec import USER_AGENT_CHARS, KeyRing, SealedRecord, new_sid, seal, unseal
 
 _REVOCATION_ATTEMPTS = 3
+# Max-Age values below this (any real session's) never make a Set-Cookie longer than the one
+# the quick size check measures.
+_MAX_AGE_BOUND = 10**20
 
 
 class AsyncSealedSessionManager:
@@ -64,6 +67,7 @@ class AsyncSealedSessionManager:
                 "keeps a list of a user's sessions to count; use server mode"
             )
         self.cookie = cookie or CookieSettings()
+        self._room: tuple[CookieSettings | None, int] = (None, 0)  # see _value_room
         self.store = store
         self.clock = clock
         self.events = events.EventLog(log_key)
@@ -252,26 +256,29 @@ class AsyncSealedSessionManager:
         keep = keep_created and old is not None
         created = old.created_at if keep and old else now
         user_agent = session.user_agent or (old.user_agent if old else None)
-        sid = new_sid()
         return SealedRecord(
-            key=sealed_key(sid, user_id),
             user_id=user_id,
             kind=kind or session.kind,
             created_at=created,
             last_seen_at=now,
             authenticated_at=now if authenticated else (old.authenticated_at if old else None),
             expires_at=self.policy.expires_at(created, now),
+            data=data,
+            sid_text=new_sid(),
+            issued_at=old.issued_at if keep and old else now,
             client_ip=session.client_ip or (old.client_ip if old else None),
             user_agent=user_agent[:USER_AGENT_CHARS] if user_agent else None,
-            data=data,
-            sid=sid,
-            issued_at=old.issued_at if keep and old else now,
         )
 
     def _seal(self, record: SealedRecord) -> str:
         """The cookie value for ``record``, or SessionTooLarge if its Set-Cookie would not fit."""
         value = seal(self.keys, record, self.cookie.name)
         max_age = int(record.created_at + self.policy.absolute_lifetime - self.clock())
+        settings, room = self._room
+        if settings is not self.cookie:
+            room = self._value_room()
+        if len(value) <= room and max_age < _MAX_AGE_BOUND:
+            return value
         size = len(self.cookie.set_cookie("", max_age).encode()) + len(value)
         if size > MAX_COOKIE_BYTES:
             raise SessionTooLarge(
@@ -282,6 +289,16 @@ class AsyncSealedSessionManager:
                 "mode (the session manager with a store: the cookie then holds only a token)"
             )
         return value
+
+    def _value_room(self) -> int:
+        """The longest value that surely fits beside the cookie's attributes (only longer
+        ones need the exact size of their header); kept until the settings change."""
+        try:
+            attributes = len(self.cookie.set_cookie("", _MAX_AGE_BOUND).encode())
+        except CookieTooLarge:  # the attributes alone are too long: every save says so
+            attributes = MAX_COOKIE_BYTES + 1
+        self._room = (self.cookie, MAX_COOKIE_BYTES - attributes)
+        return self._room[1]
 
     def _adopt(
         self,
@@ -296,7 +313,8 @@ class AsyncSealedSessionManager:
         session.token = token
         session.kind = record.kind
         session.expired_reason = None
-        self.events.about(event, record, level=level)
+        if events.logger.isEnabledFor(level):  # about() derives the record's key regardless
+            self.events.about(event, record, level=level)
         return token
 
     async def _retire(self, record: SealedRecord, event: str, reason: str) -> None:
