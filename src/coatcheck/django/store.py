@@ -173,8 +173,8 @@ class SessionStore(SessionBase):
     def _get_session(self, no_load: bool = False) -> Session:
         self.accessed = True
         # Not ``self._session_cache`` in a try: the AttributeError of the first use costs more
-        # than the rest of this method.
-        cached: Session | None = self.__dict__.get("_session_cache")
+        # than the rest of this method (getattr with a default raises none).
+        cached: Session | None = getattr(self, "_session_cache", None)
         if cached is None:
             if no_load or (self._request is None and self._token is None):
                 cached = self._fresh()
