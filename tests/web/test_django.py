@@ -639,6 +639,15 @@ def test_a_change_made_on_the_core_session_is_saved(client: Client) -> None:
         assert client.get("/test/theme").json() == {"theme": "from core"}
 
 
+def test_a_store_the_view_made_itself_is_left_to_the_view(
+    client: Client, sessions: SessionManager
+) -> None:
+    with override_settings(ROOT_URLCONF=__name__):
+        response = client.get("/test/own-store")
+    assert response.status_code == 200 and not response.cookies
+    assert SessionStore(response.json()["key"])["theme"] == "own"
+
+
 def test_cross_origin_post_is_refused(client: Client) -> None:
     log_in(client)
     token = client.get("/csrf").json()["csrf_token"]
@@ -1028,7 +1037,17 @@ def _core_write(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+def _own_store(request: HttpRequest) -> JsonResponse:
+    request.session["theme"] = "dark"
+    own = SessionStore()
+    own["theme"] = "own"
+    own.save()
+    request.session = own
+    return JsonResponse({"key": own.session_key})
+
+
 test_views = [
+    path("own-store", _own_store),
     path("expire-in/<int:seconds>", _expire_in),
     path("theme", _theme),
     path("core-write", _core_write),

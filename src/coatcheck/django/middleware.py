@@ -91,7 +91,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if not isinstance(store, SessionStore) or not store.loaded:
             return response
         state = store.request_state
-        if state is None or state.exempt:  # a store the view made itself, or sessions off here
+        if state is None or state.exempt:
+            # Sessions are off on this path, or a view put its own SessionStore() here: one not
+            # bound to the request is saved by whoever made it (save()), as outside views.
             return response
         try:
             _finish(store, state, response)
