@@ -648,6 +648,16 @@ def test_a_store_the_view_made_itself_is_left_to_the_view(
     assert SessionStore(response.json()["key"])["theme"] == "own"
 
 
+def test_ip_binding_refuses_the_cookie_from_another_address(install: Any) -> None:
+    install(Policy(bind_ip=True))
+    client = Client(**LOCAL)
+    log_in(client)
+    elsewhere = Client(REMOTE_ADDR="192.0.2.7", **LOCAL)
+    elsewhere.cookies[DEV_COOKIE] = cookie(client)
+    assert me_json(elsewhere).status_code == 401
+    assert me_json(client).json()["user"] == "alice"  # the session itself lives on
+
+
 def test_cross_origin_post_is_refused(client: Client) -> None:
     log_in(client)
     token = client.get("/csrf").json()["csrf_token"]
