@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring
 from math import isfinite
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -211,7 +211,22 @@ class KeyRing:
 
 
 @dataclass(slots=True, kw_only=True, init=False)
-class SealedRecord(SessionRecord):
+class _SealedFields(SessionRecord):
+    """The fields of :class:`SealedRecord` (a dataclass drops a property named like a field, so
+    its ``key`` property lives in the subclass)."""
+
+    # Derived, never passed in (so ``dataclasses.replace`` cannot make it disagree with the
+    # session id); compared through sid_text and user_id.
+    key: SessionKey = field(init=False, compare=False)
+    sid_text: str
+    issued_at: float
+
+
+# The slot SessionRecord declares for ``key``: SealedRecord.key fills it on first read.
+_KEY_SLOT: Final[Any] = SessionRecord.__dict__["key"]
+
+
+class SealedRecord(_SealedFields):
     """A session record that lives in a cookie.
 
     sid_text: the session id, 16 random bytes as canonical unpadded base64url (22
@@ -226,11 +241,7 @@ class SealedRecord(SessionRecord):
         read it.
     """
 
-    # Derived, never passed in (so ``dataclasses.replace`` cannot make it disagree with the
-    # session id); compared through sid_text and user_id.
-    key: SessionKey = field(init=False, compare=False)
-    sid_text: str
-    issued_at: float
+    __slots__ = ()
 
     def __init__(
         self,
@@ -262,15 +273,16 @@ class SealedRecord(SessionRecord):
         self.user_agent = user_agent
         self.version = version
 
-    if not TYPE_CHECKING:  # to mypy ``key`` is the plain field; this would hide typos
-
-        def __getattr__(self, name: str) -> SessionKey:
-            """Derive ``key`` when first read (its slot is empty until then): hashing the
-            session id would cost a read that only logs or revokes with it."""
-            if name != "key":
-                raise AttributeError(f"'SealedRecord' object has no attribute {name!r}")
-            key = self.key = sealed_key(self.sid, self.user_id)
-            return key
+    @property
+    def key(self) -> SessionKey:  # type: ignore[override]  # read-only: derived from the id
+        """Derived when first read: hashing the session id would cost more than the rest of a
+        read that never logs or revokes with it."""
+        try:
+            key: SessionKey = _KEY_SLOT.__get__(self)
+        except AttributeError:
+            key = sealed_key(self.sid, self.user_id)
+            _KEY_SLOT.__set__(self, key)
+        return key
 
     @property
     def sid(self) -> bytes:

@@ -86,9 +86,11 @@ class AsyncSealedSessionManager:
         if verdict is not Verdict.VALID:
             self.events.refused(verdict, record)
             return verdict, None
-        if await self._revoked(record):
-            self.events.about(events.REFUSED, record, reason="revoked")
-            return Verdict.UNKNOWN, None
+        if self.store is not None and record.user_id is not None:  # else nothing can revoke it
+            stamp = await self.store.load(revocation.revocation_key(record.user_id))
+            if revocation.is_revoked(record, stamp):
+                self.events.about(events.REFUSED, record, reason="revoked")
+                return Verdict.UNKNOWN, None
         return verdict, record
 
     async def load(
@@ -330,12 +332,6 @@ class AsyncSealedSessionManager:
         still be alive: one absolute lifetime)."""
         changes = {revocation.NOT_BEFORE: now}
         await self._revoke(store, user_id, changes, now + self.policy.absolute_lifetime)
-
-    async def _revoked(self, record: SealedRecord) -> bool:
-        if self.store is None or record.user_id is None:  # nothing can revoke it
-            return False
-        stamp = await self.store.load(revocation.revocation_key(record.user_id))
-        return revocation.is_revoked(record, stamp)
 
     async def _revoke(
         self,

@@ -87,9 +87,11 @@ class SealedSessionManager:
         if verdict is not Verdict.VALID:
             self.events.refused(verdict, record)
             return verdict, None
-        if self._revoked(record):
-            self.events.about(events.REFUSED, record, reason="revoked")
-            return Verdict.UNKNOWN, None
+        if self.store is not None and record.user_id is not None:  # else nothing can revoke it
+            stamp = self.store.load(revocation.revocation_key(record.user_id))
+            if revocation.is_revoked(record, stamp):
+                self.events.about(events.REFUSED, record, reason="revoked")
+                return Verdict.UNKNOWN, None
         return verdict, record
 
     def load(
@@ -331,12 +333,6 @@ class SealedSessionManager:
         still be alive: one absolute lifetime)."""
         changes = {revocation.NOT_BEFORE: now}
         self._revoke(store, user_id, changes, now + self.policy.absolute_lifetime)
-
-    def _revoked(self, record: SealedRecord) -> bool:
-        if self.store is None or record.user_id is None:  # nothing can revoke it
-            return False
-        stamp = self.store.load(revocation.revocation_key(record.user_id))
-        return revocation.is_revoked(record, stamp)
 
     def _revoke(
         self,
