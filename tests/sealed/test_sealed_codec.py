@@ -300,6 +300,12 @@ def test_integer_times_are_accepted(ring: KeyRing) -> None:
     assert type(record.created_at) is float and type(record.issued_at) is float
 
 
+def test_finite_times_whose_sum_overflows_are_accepted(ring: KeyRing) -> None:
+    doc = {"id": "A" * 22, "k": "browser", "c": 1e308, "i": 1e308, "s": 1e308, "d": {}}
+    record = unseal(ring, ring.encrypt(json.dumps(doc).encode(), NAME), NAME, POLICY)
+    assert record is not None and record.created_at == record.last_seen_at == 1e308
+
+
 def test_non_json_constants_are_refused(ring: KeyRing) -> None:
     text = '{"id":"' + "A" * 22 + '","k":"browser","c":NaN,"i":1,"s":1,"d":{}}'
     assert unseal(ring, ring.encrypt(text.encode(), NAME), NAME, POLICY) is None
