@@ -98,7 +98,12 @@ def policy() -> Any:
 
 
 class Counting:
-    """Forwards everything to ``inner``; counts calls of the named (sync or async) methods."""
+    """Forwards everything to ``inner``; counts calls of the named (sync or async) methods.
+
+    Each attribute is looked up once and then kept on the instance, so the wrapper costs every
+    library the same small call, not a ``__getattr__`` per store access (Django's own backends
+    are counted by subclassing, which has no such lookup at all).
+    """
 
     def __init__(self, inner: Any, methods: tuple[str, ...], key: str) -> None:
         self._inner, self._methods, self._key = inner, methods, key
@@ -106,6 +111,8 @@ class Counting:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name not in self._methods:
+            if callable(attr):
+                setattr(self, name, attr)  # bound methods only: plain values may change
             return attr
         key = self._key
         if inspect.iscoroutinefunction(attr):
@@ -114,12 +121,14 @@ class Counting:
                 COUNTS[key] += 1
                 return await attr(*args, **kwargs)
 
+            setattr(self, name, counted_async)
             return counted_async
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             COUNTS[key] += 1
             return attr(*args, **kwargs)
 
+        setattr(self, name, counted)
         return counted
 
 

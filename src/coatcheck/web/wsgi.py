@@ -7,6 +7,7 @@ once, when the application calls ``start_response``.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -26,7 +27,12 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 ENVIRON_KEY = "coatcheck.session"
 
 
-_UNPREFIXED = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+@functools.lru_cache(maxsize=128)
+def _environ_key(name: str) -> str:
+    """Where CGI puts a header: ``user-agent`` is ``HTTP_USER_AGENT`` (kept: asked per request)."""
+    if name in ("content-type", "content-length"):
+        return name.upper().replace("-", "_")
+    return "HTTP_" + name.upper().replace("-", "_")
 
 
 class EnvironHeaders(Mapping[str, str]):
@@ -43,7 +49,7 @@ class EnvironHeaders(Mapping[str, str]):
         self._environ = environ
 
     def get(self, name: str, default: Any = None) -> Any:
-        value = self._environ.get(_UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_"))
+        value = self._environ.get(_environ_key(name))
         if not value:  # CGI leaves absent headers out or empty
             return default
         return value if type(value) is str else str(value)
