@@ -60,21 +60,18 @@ _KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}=?")
 _NONCE_END = KEY_ID_BYTES + NONCE_BYTES
 _MIN_RAW = _NONCE_END + TAG_BYTES
 
-# base64url -> standard base64 for binascii; "+", "/" and "=" (not base64url, and "=" would be
-# padding) become "!", which binascii's strict mode refuses like any other stray character.
-_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
-_PADDING = (b"", b"", b"==", b"=")  # by len(text) % 4; 1 is never valid
+_PADDING = ("", "", "==", "=")  # by len(text) % 4; 1 is never valid
 # The last character of a text whose length is 2 or 3 (mod 4) carries 4 or 2 unused low bits,
 # which a canonical encoding leaves at zero: the characters that may end such a text.
-_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_CANONICAL_LAST: tuple[frozenset[int], ...] = (
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_CANONICAL_LAST: tuple[frozenset[str], ...] = (
     frozenset(),
     frozenset(),
     frozenset(_ALPHABET[::16]),
     frozenset(_ALPHABET[::4]),
 )
 # A session id: SID_BYTES (16) bytes are 22 characters, the last carrying 4 unused bits.
-_SID_TEXT = re.compile("[A-Za-z0-9_-]{21}[" + _ALPHABET[::16].decode() + "]")
+_SID_TEXT = re.compile("[A-Za-z0-9_-]{21}[" + _ALPHABET[::16] + "]")
 
 
 def generate_key() -> str:
@@ -491,23 +488,25 @@ def _b64encode(raw: bytes) -> str:
 def _b64decode(text: str) -> bytes:
     """Canonical unpadded URL-safe base64 (one text per byte string); ValueError otherwise.
 
-    binascii's strict mode refuses any character outside the alphabet (``+``, ``/`` and
-    ``=`` are mapped to one first), and a length of 1 (mod 4); the set lookup refuses stray
-    bits in the last character.
+    binascii's strict mode refuses any character outside the standard alphabet, so ``+``,
+    ``/`` and ``=`` (not base64url; ``=`` would be padding) become ``!`` before ``-`` and
+    ``_`` become theirs (each replace skips ahead to the rare character it changes: cheaper
+    than a translate); the set lookup refuses stray bits in the last character.
     """
-    try:
-        data = text.encode("ascii")
-    except UnicodeEncodeError:
-        raise ValueError("not URL-safe base64") from None
-    tail = len(data) % 4
-    if not data or tail == 1:
+    tail = len(text) % 4
+    if not text or tail == 1 or not text.isascii():
         raise ValueError("not URL-safe base64")
+    standard = (
+        text.replace("+", "!")
+        .replace("/", "!")
+        .replace("=", "!")
+        .replace("-", "+")
+        .replace("_", "/")
+    )
     try:
-        raw = binascii.a2b_base64(
-            data.translate(_URLSAFE_TO_STANDARD) + _PADDING[tail], strict_mode=True
-        )
+        raw = binascii.a2b_base64(standard + _PADDING[tail], strict_mode=True)
     except binascii.Error:
         raise ValueError("not URL-safe base64") from None
-    if tail and data[-1] not in _CANONICAL_LAST[tail]:
+    if tail and text[-1] not in _CANONICAL_LAST[tail]:
         raise ValueError("non-canonical base64 (stray bits in the last character)")
     return raw
