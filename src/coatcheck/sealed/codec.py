@@ -477,10 +477,10 @@ def _b64encode(raw: bytes) -> str:
     """Unpadded URL-safe base64 (binascii directly: the base64 module adds two calls; two
     replaces, which skip ahead to each rare "+" or "/", cost half a translate)."""
     return (
-        binascii.b2a_base64(raw, newline=False)
+        binascii.b2a_base64(raw)  # newline=False would cost more to parse than the rstrip
         .replace(b"+", b"-")
         .replace(b"/", b"_")
-        .rstrip(b"=")
+        .rstrip(b"=\n")
         .decode("ascii")
     )
 

@@ -127,7 +127,7 @@ class AsyncSealedSessionManager:
         plan = self.policy.plan_write(old, session.patch, now)
         if plan is None:
             return
-        data = plan.patch.apply_to(old.data) if plan.patch else old.data
+        data = plan.patch.apply_to(old.data)  # a copy even when only touched: writes are the rule
         record = old.written(data, now, plan.expires_at)
         self._adopt(session, record, self._seal(record), events.EXTENDED, level=logging.DEBUG)
 
@@ -275,7 +275,8 @@ class AsyncSealedSessionManager:
     def _seal(self, record: SealedRecord) -> str:
         """The cookie value for ``record``, or SessionTooLarge if its Set-Cookie would not fit."""
         value = seal(self.keys, record, self.cookie.name)
-        max_age = int(record.created_at + self.policy.absolute_lifetime - self.clock())
+        # Sealed now: every record sealed here was last seen at this moment.
+        max_age = int(record.created_at + self.policy.absolute_lifetime - record.last_seen_at)
         settings, room = self._room
         if settings is not self.cookie:
             room = self._value_room()
