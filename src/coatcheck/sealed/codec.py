@@ -372,8 +372,8 @@ def _same_time(a: object, b: object) -> bool:
 
 
 def _json_time(value: object) -> str:
-    """A finite float as 17 significant digits: always read back as the same float, like the
-    shortest text the JSON encoder writes (``repr``), which costs half as much again."""
+    """A finite float as 17 significant digits, which always read back as the same float:
+    exact like the shortest text the JSON encoder writes (``repr``), for two thirds the cost."""
     if type(value) is float and isfinite(value):
         return "%.17g" % value  # noqa: UP031  # the %-operator is the cheapest formatting call
     return encode_data(value)  # type: ignore[arg-type]  # ints; NaN and junk raise
