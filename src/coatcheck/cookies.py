@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .core.errors import ConfigError
@@ -46,6 +46,10 @@ class CookieSettings:
     secure: bool = True
     http_only: bool = True
     loopback_only: bool = False
+    # The attributes around Max-Age, as set_cookie writes them (made once: a cookie is set on
+    # every write in sealed mode).
+    _before_age: str = field(init=False, repr=False, compare=False)
+    _after_age: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -70,22 +74,21 @@ class CookieSettings:
                 "an insecure session cookie is allowed only in loopback development mode "
                 "(coatcheck.cookies.development())"
             )
+        domain = f"; Domain={self.domain}" if self.domain else ""
+        object.__setattr__(self, "_before_age", f"; Path={self.path}{domain}")
+        secure = "; Secure" if self.secure else ""
+        object.__setattr__(self, "_after_age", f"{secure}; HttpOnly; SameSite={self.same_site}")
 
     def set_cookie(self, value: str, max_age: int | None = None) -> str:
         """The ``Set-Cookie`` value carrying ``value``; refuses one browsers would drop."""
-        parts = [f"{self.name}={value}", f"Path={self.path}"]
-        if self.domain:
-            parts.append(f"Domain={self.domain}")
+        age = ""
         if self.persistent and max_age is not None:
-            parts.append(f"Max-Age={max(0, int(max_age))}")
-        if self.secure:
-            parts.append("Secure")
-        parts.append("HttpOnly")
-        parts.append(f"SameSite={self.same_site}")
-        header = "; ".join(parts)
-        if len(header.encode()) > MAX_COOKIE_BYTES:
+            age = f"; Max-Age={max(0, int(max_age))}"
+        header = f"{self.name}={value}{self._before_age}{age}{self._after_age}"
+        size = len(header) if header.isascii() else len(header.encode())
+        if size > MAX_COOKIE_BYTES:
             raise CookieTooLarge(
-                f"the {self.name} cookie would be {len(header.encode())} bytes, over the "
+                f"the {self.name} cookie would be {size} bytes, over the "
                 f"{MAX_COOKIE_BYTES} bytes browsers keep; store less in the session or use "
                 "server mode (sessions kept in a store, the cookie holds only the token)"
             )
@@ -93,14 +96,8 @@ class CookieSettings:
 
     def expire_cookie(self) -> str:
         """A ``Set-Cookie`` that deletes the cookie in the browser."""
-        parts = [f"{self.name}=", f"Path={self.path}"]
-        if self.domain:
-            parts.append(f"Domain={self.domain}")
-        parts += ["Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT"]
-        if self.secure:
-            parts.append("Secure")
-        parts += ["HttpOnly", f"SameSite={self.same_site}"]
-        return "; ".join(parts)
+        expired = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        return f"{self.name}={self._before_age}{expired}{self._after_age}"
 
 
 def development(settings: CookieSettings | None = None, *, name: str = "session") -> CookieSettings:

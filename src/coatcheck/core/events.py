@@ -78,8 +78,9 @@ class EventLog:
         reason: str | None = None,
         level: int = logging.INFO,
     ) -> None:
-        """An event about a session record (nothing when there is no record)."""
-        if record is not None:
+        """An event about a session record (nothing when there is no record, or when the level
+        is not logged: a sealed record derives its key only when something reads it)."""
+        if record is not None and logger.isEnabledFor(level):
             self.emit(
                 event,
                 record.key,

@@ -98,9 +98,10 @@ class Policy:
         return UserLimit(self.max_sessions_per_user, refuse=self.on_limit == "refuse")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WritePlan:
-    """One conditional store write: apply ``patch`` and slide the deadline to ``expires_at``."""
+    """One conditional store write: apply ``patch`` and slide the deadline to ``expires_at``.
+    Not to be changed once made (not ``frozen``, which costs on every write; see ``Patch``)."""
 
     patch: Patch
     last_seen_at: float

@@ -104,9 +104,11 @@ class SessionRecord:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Patch:
-    """What one request changed: keys set (to JSON text) and keys deleted.
+    """What one request changed: keys set (to JSON text) and keys deleted. Not to be changed
+    once made (not ``frozen``: one is built on every write, and a frozen dataclass's constructor
+    costs a ``object.__setattr__`` call per field).
 
     Stores apply a patch atomically against the *current* record, so two requests that change
     different keys both keep their change. When both change the same key, the later save wins.

@@ -28,9 +28,24 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SCOPE_KEY = "coatcheck.session"
 
 
+def _encode(header: tuple[str, str]) -> tuple[bytes, bytes]:
+    return header[0].encode("latin-1"), header[1].encode("latin-1")
+
+
+# The fixed headers the session core adds, encoded once.
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {
+    header: _encode(header)
+    for header in (
+        ("vary", "Cookie"),
+        ("cache-control", "no-store"),
+        ("clear-site-data", '"cookies"'),
+    )
+}
+
+
 def encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:
     """One response header as ASGI wants it (latin-1 bytes)."""
-    return header[0].encode("latin-1"), header[1].encode("latin-1")
+    return _ENCODED.get(header) or _encode(header)
 
 
 def request_from_scope(scope: Scope) -> RequestInfo:
