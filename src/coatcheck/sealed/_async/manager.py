@@ -316,8 +316,7 @@ class AsyncSealedSessionManager:
         session.token = token
         session.kind = record.kind
         session.expired_reason = None
-        if events.logger.isEnabledFor(level):  # about() derives the record's key regardless
-            self.events.about(event, record, level=level)
+        self.events.about(event, record, level=level)  # derives the key only if logged
         return token
 
     async def _retire(self, record: SealedRecord, event: str, reason: str) -> None:
