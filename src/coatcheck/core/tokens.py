@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import InvalidToken
 
@@ -34,9 +34,12 @@ _TO_STANDARD_B64 = bytes.maketrans(b"-_", b"+/")
 _SHARD_CHARS = slice(len(PREFIX), len(PREFIX) + 8)  # 8 base64 characters hold the 4-byte shard
 
 
-@dataclass(frozen=True, slots=True)
-class SessionKey:
-    """What a store may know about a token: its routing shard and its SHA-256 digest."""
+class SessionKey(NamedTuple):
+    """What a store may know about a token: its routing shard and its SHA-256 digest.
+
+    A named tuple: immutable like a frozen dataclass, and built by a C call on the per-request
+    path (a frozen dataclass costs an ``object.__setattr__`` per field).
+    """
 
     shard: bytes
     digest: bytes
@@ -68,6 +71,9 @@ def is_well_formed(token: object) -> bool:
     )
 
 
+_new_key = tuple.__new__  # SessionKey(shard, digest) without the generated __new__'s frame
+
+
 def parse_token(token: object) -> SessionKey:
     """The store key of a presented token, or :class:`InvalidToken` without touching any store.
 
@@ -80,7 +86,7 @@ def parse_token(token: object) -> SessionKey:
     assert isinstance(token, str)
     raw = token.encode("ascii")
     shard = binascii.a2b_base64(raw[_SHARD_CHARS].translate(_TO_STANDARD_B64))
-    return SessionKey(shard[:SHARD_BYTES], hashlib.sha256(raw).digest())
+    return _new_key(SessionKey, (shard[:SHARD_BYTES], hashlib.sha256(raw).digest()))
 
 
 def _why_malformed(token: object) -> str:
