@@ -6,19 +6,23 @@ per call, a pool checkout and release behind a lock with observability counters,
 wrapper, event dispatch and (with a socket timeout) ``asyncio.wait_for``, which creates a
 task for every write to the socket. The lane keeps its own stack of idle connections, made by
 the client's pool from the same settings (address, credentials, TLS, protocol), and sends one
-command per checkout under one deadline. Measured in ``docs/performance.md``.
+command per checkout under one deadline, kept by a timer shared by all commands
+(:mod:`coatcheck.stores.deadline`; an ``asyncio.timeout`` each would cost 3.5 µs).
+Measured in ``docs/performance.md``.
 
 This file is the async source; ``scripts/unasync.py`` generates the synchronous twin.
 """
 
 from __future__ import annotations
 
-import time
+from contextlib import nullcontext
 from typing import Any
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+
+pass
 
 DEFAULT_MAX_IDLE = 64
 
@@ -41,6 +45,7 @@ class Lane:
         pass
         self._connection_class: Any = pool.connection_class
         self._timeout = timeout
+        pass
         self._max_idle = max_idle or DEFAULT_MAX_IDLE
         self._idle: list[Any] = []
 
