@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
-from ..core.records import SessionRecord, UserLimit, decode_value, encode_value
+from ..core.records import Patch, SessionRecord, UserLimit, decode_value, encode_value
 from ..core.tokens import SessionKey
 from .base import DEFAULT_PURGE_BATCH
 
@@ -29,9 +29,12 @@ class _Stored:
         self.members = members
         self.document: str | None = None
 
-    def set(self, values: dict[str, str]) -> None:
-        for key, text in values.items():
+    def apply(self, patch: Patch) -> None:
+        for key in patch.delete:
+            self.members.pop(key, None)
+        for key, text in patch.set.items():
             self.members[key] = _member(key, text)
+        self.document = None
 
     def data(self) -> dict[str, Any]:
         if self.document is None:
@@ -105,10 +108,7 @@ class MemoryStore:
                     f"session changed concurrently (version {row.record.version}, "
                     f"expected {expected_version})"
                 )
-            for k in plan.patch.delete:
-                row.members.pop(k, None)
-            row.set(plan.patch.set)
-            row.document = None
+            row.apply(plan.patch)
             row.record.last_seen_at = plan.last_seen_at
             row.record.expires_at = plan.expires_at
             row.record.version += 1
