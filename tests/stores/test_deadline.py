@@ -71,6 +71,16 @@ def test_one_instance_serves_event_loops_one_after_another() -> None:
         asyncio.run(_hang(shared))
 
 
+def test_no_limit_never_times_out() -> None:
+    async def main() -> str:
+        shared = SharedTimeout(None)
+        with shared.guard():
+            await asyncio.sleep(0.01)
+        return await _quick(shared)
+
+    assert asyncio.run(main()) == "done"
+
+
 def test_a_guard_needs_a_task() -> None:
     with pytest.raises(RuntimeError), SharedTimeout(1).guard():  # no running loop
         pass

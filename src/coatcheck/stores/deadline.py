@@ -19,9 +19,10 @@ from types import TracebackType
 
 
 class SharedTimeout:
-    """``with shared.guard(): ...`` inside a task: TimeoutError after ``seconds``."""
+    """``with shared.guard(): ...`` inside a task: TimeoutError after ``seconds`` (None: no
+    limit)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds
         self._live: dict[_Guard, None] = {}  # in order of start, so of deadline
         self._timer: asyncio.TimerHandle | None = None
@@ -63,9 +64,12 @@ class _Guard:
         if task is None:
             raise RuntimeError("SharedTimeout guards work inside a task")
         self.task = task
+        seconds = self.owner.seconds
+        if seconds is None:
+            return
         self.cancelling = task.cancelling()
         self.loop = asyncio.get_running_loop()
-        self.deadline = self.loop.time() + self.owner.seconds
+        self.deadline = self.loop.time() + seconds
         self.owner._enter(self)
 
     def __exit__(

@@ -14,14 +14,13 @@ This file is the async source; ``scripts/unasync.py`` generates the synchronous 
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from ..deadline import SharedTimeout  # unasync: pass
+from ..deadline import SharedTimeout
 
 DEFAULT_MAX_IDLE = 64
 
@@ -44,7 +43,7 @@ class AsyncLane:
         self._kwargs["socket_timeout"] = None  # unasync: pass
         self._connection_class: Any = pool.connection_class
         self._timeout = timeout
-        self._deadline = SharedTimeout(timeout) if timeout else None  # unasync: pass
+        self._deadline = SharedTimeout(timeout)  # unasync: pass
         self._max_idle = max_idle or DEFAULT_MAX_IDLE
         self._idle: list[Any] = []
 
@@ -52,7 +51,7 @@ class AsyncLane:
         """Send one command and return its reply (errors are the driver's, untranslated)."""
         conn = await self._checkout()
         try:
-            with self._deadline.guard() if self._deadline else nullcontext():  # unasync: if True:
+            with self._deadline.guard():  # unasync: if True:
                 await conn.send_packed_command(conn.pack_command(*args), False)
                 reply = await conn.read_response()
         except BaseException:

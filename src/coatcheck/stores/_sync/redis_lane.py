@@ -15,14 +15,13 @@ This file is the async source; ``scripts/unasync.py`` generates the synchronous 
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-pass
+from ..deadline import SharedTimeout
 
 DEFAULT_MAX_IDLE = 64
 
