@@ -185,6 +185,12 @@ class SessionStore(SessionBase):
 
     _session = property(_get_session)
 
+    def __getitem__(self, key: str) -> Any:
+        return self._get_session()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._get_session().get(key, default)
+
     async def _aget_session(self, no_load: bool = False) -> Session:
         return await sync_to_async(self._get_session)(no_load)
 

@@ -45,7 +45,8 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         settings = handler.settings
         self.handler = handler
         self.request = request
-        self.client_ip = client_ip(request, settings.trusted_proxies)
+        proxies = settings.trusted_proxies
+        self.client_ip = client_ip(request, proxies) if proxies else request.peer
         self.exempt = settings.is_exempt(request.path)
         self.cookie_values = cookie_values(request.header("cookie"), handler.cookie.name)
         # An unsafe request must come from an acceptable origin; with a session cookie it
@@ -308,7 +309,11 @@ class AsyncSessionHandler:
         Two live ones are ambiguous: the request is anonymous and may not write.
         """
         ip, ua = state.client_ip, state.request.header("user-agent")
-        candidates = [v for v in dict.fromkeys(state.cookie_values) if v]
+        values = state.cookie_values
+        # One value (the usual request) needs no de-duplication.
+        candidates = (
+            values if len(values) == 1 and values[0] else [v for v in dict.fromkeys(values) if v]
+        )
         try:
             if len(candidates) <= 1:
                 session = await self.manager.load(
