@@ -32,10 +32,11 @@ def _encode(header: tuple[str, str]) -> tuple[bytes, bytes]:
     return header[0].encode("latin-1"), header[1].encode("latin-1")
 
 
-# The fixed headers the session core adds, encoded once.
-_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {
-    header: _encode(header)
-    for header in (
+# The fixed headers the session core adds, encoded once; looked up by name, so a long value
+# (a sealed Set-Cookie) is never hashed.
+_FIXED: dict[str, tuple[str, tuple[bytes, bytes]]] = {
+    name: (value, _encode((name, value)))
+    for name, value in (
         ("vary", "Cookie"),
         ("cache-control", "no-store"),
         ("clear-site-data", '"cookies"'),
@@ -45,7 +46,10 @@ _ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {
 
 def encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:
     """One response header as ASGI wants it (latin-1 bytes)."""
-    return _ENCODED.get(header) or _encode(header)
+    fixed = _FIXED.get(header[0])
+    if fixed is not None and fixed[0] == header[1]:
+        return fixed[1]
+    return _encode(header)
 
 
 def request_from_scope(scope: Scope) -> RequestInfo:
