@@ -393,7 +393,6 @@ def test_unopenable_store_exits_3(cli: Any, tmp_path: Path) -> None:
 
 
 def test_unreachable_postgres_exits_3(cli: Any) -> None:
-    pytest.importorskip("coatcheck.stores._sync.postgres", reason="no PostgreSQL store yet")
     result = cli("stats", store="postgresql://postgres@127.0.0.1:1/test?timeout=1")
     assert_one_line_error(result, 3)
     assert result.err.startswith("coatcheck: store unavailable: ")

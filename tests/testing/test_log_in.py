@@ -16,6 +16,7 @@ from coatcheck_testing_support import (  # noqa: F401 (clean_guard_env is autous
 
 from coatcheck import AsyncSessionManager, ConfigError, FakeClock, SessionManager
 from coatcheck.cookies import CookieSettings, development
+from coatcheck.sealed import SealedSessionManager, generate_key
 from coatcheck.testing import (
     TestingNotAllowed,
     alog_in,
@@ -298,9 +299,8 @@ def test_django_client_cookie_jar(coatcheck_memory_manager: SessionManager) -> N
 def test_sealed_cookie_mode_needs_no_other_helper() -> None:
     """In sealed mode the string the manager's login returns is the cookie value itself, so
     log_in works unchanged."""
-    sealed = pytest.importorskip("coatcheck.sealed")
     cookie = CookieSettings()
-    manager = sealed.SealedSessionManager([sealed.generate_key()], cookie=cookie)
+    manager = SealedSessionManager([generate_key()], cookie=cookie)
     client = flask_app(manager, WebSettings.build(cookie=cookie)).test_client()
     log_in(client, manager, "alice", cookie=cookie, data={"cart": ["hat"]})
     assert client.get("/me").json == {"user": "alice", "cart": ["hat"], "why": None}

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 from fastapi import Depends, FastAPI, Form, Request
 from starlette.applications import Starlette
@@ -399,7 +400,6 @@ def test_csrf_input_is_escaped_markup(csrf_client: tuple[TestClient, str]) -> No
 
 
 def test_csrf_input_renders_unescaped_in_jinja2(sessions: AsyncSessionManager) -> None:
-    jinja2 = pytest.importorskip("jinja2")
     env = jinja2.Environment(autoescape=True)
     env.globals.update(csrf_input=csrf_input, csrf_token=csrf_token)
     template = env.from_string("<form>{{ csrf_input(request) }}{{ csrf_token(request) }}</form>")
