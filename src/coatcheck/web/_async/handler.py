@@ -45,10 +45,9 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         settings = handler.settings
         self.handler = handler
         self.request = request
-        proxies = settings.trusted_proxies
-        self.client_ip = client_ip(request, proxies) if proxies else request.peer
+        self.client_ip = client_ip(request, settings.trusted_proxies)
         self.exempt = settings.is_exempt(request.path)
-        self.cookie_values = cookie_values(request.headers.get("cookie"), handler.cookie.name)
+        self.cookie_values = cookie_values(request.header("cookie"), handler.cookie.name)
         # An unsafe request must come from an acceptable origin; with a session cookie it
         # must also carry the session's synchronizer token (``csrf_pending``).
         self.unsafe = not self.exempt and csrf.needs_origin_check(request, settings)
@@ -308,7 +307,7 @@ class AsyncSessionHandler:
         trusting order: each well-formed value is looked up; exactly one live session wins.
         Two live ones are ambiguous: the request is anonymous and may not write.
         """
-        ip, ua = state.client_ip, state.request.headers.get("user-agent")
+        ip, ua = state.client_ip, state.request.header("user-agent")
         values = state.cookie_values
         # One value (the usual request) needs no de-duplication.
         candidates = (
