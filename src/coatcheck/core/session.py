@@ -74,6 +74,15 @@ class Session(MutableMapping[str, Any]):
             raise KeyError(key)
         return self.record.data[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """``Mapping.get`` without raising and catching a KeyError for a missing key: CSRF,
+        flash and login look-ups miss on most requests."""
+        if key in self._set:
+            return decode_value(self._set[key])
+        if key in self._deleted or self.record is None:
+            return default
+        return self.record.data.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self._set[key] = encode_value(key, value)
         self._deleted.discard(key)

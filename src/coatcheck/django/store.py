@@ -391,10 +391,7 @@ class SessionStore(SessionBase):
 
 
 def _auth_user(core: Session) -> str | None:
-    # ``in`` first: Mapping.get would raise and catch a KeyError for every anonymous session.
-    if USER_SESSION_KEY not in core:
-        return None
-    value = core[USER_SESSION_KEY]
+    value = core.get(USER_SESSION_KEY)
     return None if value is None else str(value)
 
 
