@@ -25,6 +25,7 @@ from coatcheck.sealed.codec import (
     PREFIX,
     SID_BYTES,
     TAG_BYTES,
+    OpenedValues,
     _b64decode,
     _b64encode,
     _payload,
@@ -566,3 +567,72 @@ def test_payloads_with_surrounding_whitespace_still_open(ring: KeyRing) -> None:
     assert record is not None and record.kind == "api" and record.data == {"a": [1]}
     trailing = text.strip() + " junk"
     assert unseal(ring, ring.encrypt(trailing.encode(), NAME), NAME, POLICY) is None
+
+
+# --- the opened-values cache ---------------------------------------------------------------
+
+
+def test_a_cached_value_opens_to_the_same_record_without_decrypting(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = OpenedValues()
+    record = make_record()
+    value = seal(ring, record, NAME, opened)
+    assert len(opened) == 1  # the browser's next request presents what was just sealed
+
+    def no_decrypt(*args: object) -> bytes:
+        raise AssertionError("a cached value was decrypted again")
+
+    monkeypatch.setattr(ring, "decrypt", no_decrypt)
+    again = unseal(ring, value, NAME, POLICY, opened)
+    assert again == record and again is not None and again.sid_text == record.sid_text
+
+
+def test_each_opening_of_a_cached_value_gets_its_own_data(ring: KeyRing) -> None:
+    opened = OpenedValues()
+    value = seal(ring, make_record(), NAME, opened)
+    first = unseal(ring, value, NAME, POLICY, opened)
+    assert first is not None
+    first.data["cart"].append(4)  # an application mutating a nested value in place
+    second = unseal(ring, value, NAME, POLICY, opened)
+    assert second is not None and second.data["cart"] == [1, 2, 3]
+
+
+def test_a_value_opened_once_is_cached_and_a_cache_hit_is_bound_to_the_cookie_name(
+    ring: KeyRing,
+) -> None:
+    value = seal(ring, make_record(), NAME)  # sealed elsewhere: another process
+    opened = OpenedValues()
+    assert unseal(ring, value, NAME, POLICY, opened) is not None
+    assert len(opened) == 1
+    assert unseal(ring, value, "__Host-other", POLICY, opened) is None
+
+
+def test_what_does_not_open_is_never_cached(ring: KeyRing) -> None:
+    opened = OpenedValues()
+    value = seal(ring, make_record(), NAME)
+    raw = bytearray(raw_of(value))
+    raw[-1] ^= 1
+    for junk in (text_of(bytes(raw)), "junk", PREFIX, value + "A"):
+        assert unseal(ring, junk, NAME, POLICY, opened) is None
+    assert unseal(KeyRing([generate_key()]), value, NAME, POLICY, opened) is None
+    # authentic, but not a payload this library writes
+    assert unseal(ring, ring.encrypt(b'{"id": 1}', NAME), NAME, POLICY, opened) is None
+    assert len(opened) == 0
+
+
+def test_the_cache_keeps_at_most_its_size_oldest_out_first(ring: KeyRing) -> None:
+    opened = OpenedValues(2)
+    values = [seal(ring, make_record(), NAME, opened) for _ in range(3)]
+    assert len(opened) == 2
+    assert opened.get(values[0], NAME) is None
+    assert opened.get(values[2], NAME) is not None
+    none = OpenedValues(0)
+    seal(ring, make_record(), NAME, none)
+    assert len(none) == 0
+
+
+@pytest.mark.parametrize("size", [-1, 1.5, "10", True])
+def test_a_bad_cache_size_is_a_config_error(size: Any) -> None:
+    with pytest.raises(ConfigError, match="cache size"):
+        OpenedValues(size)

@@ -57,8 +57,9 @@ def _builder(
         store_url: str | None = None,
         keys: Any = None,
         cookie: CookieSettings | None = None,
+        **extra: Any,
     ) -> Any:
-        options: dict[str, Any] = {"cookie": cookie, "clock": clock}
+        options: dict[str, Any] = {"cookie": cookie, "clock": clock, **extra}
         if loop is None:
             store = open_store(store_url) if store_url else None
             made.append(SealedSessionManager(keys or KEYS, policy, store=store, **options))
@@ -150,6 +151,19 @@ def test_idle_timeout_from_the_sealed_timestamps(
     touched = session.token
     clock.advance(9 * MINUTE)
     assert alive(manager, touched)
+    expired = manager.load(token)
+    assert expired.is_new and expired.expired_reason is Verdict.EXPIRED_IDLE
+
+
+@pytest.mark.parametrize("cache", [0, 1024])
+def test_timeouts_hold_for_cookies_opened_from_the_cache(
+    make: Callable[..., Any], clock: FakeClock, cache: int
+) -> None:
+    manager = make(Policy(idle_timeout=10 * MINUTE, absolute_lifetime=HOUR), opened_cache=cache)
+    token = logged_in(manager)
+    assert len(manager.opened) == (1 if cache else 0)  # sealed here: its plaintext is kept
+    assert alive(manager, token)
+    clock.advance(11 * MINUTE)
     expired = manager.load(token)
     assert expired.is_new and expired.expired_reason is Verdict.EXPIRED_IDLE
 

@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring
@@ -203,6 +204,51 @@ class KeyRing:
             return None
 
 
+class OpenedValues:
+    """The plaintexts of the cookie values this process sealed or opened most recently.
+
+    A browser sends the same cookie until it gets a new one, and a sealed cookie is re-issued
+    only by a write (or a touch past the touch interval), so most requests present a value
+    this process has already opened. A hit skips base64 and AES-GCM and is exact: the value
+    must be byte-identical to one that this key ring sealed, or opened, for this cookie name.
+    The payload is still parsed and validated on every request (each request gets its own
+    data), and timeouts and revocation stamps are checked as always.
+
+    At most ``size`` values are kept, the oldest put in dropped first (each takes its value's
+    and its plaintext's length, at most about 8 KB; typically under 1 KB). ``size=0`` keeps
+    none. Safe to share between threads: a race costs at most one extra entry.
+    """
+
+    __slots__ = ("_plain", "size")
+
+    def __init__(self, size: int = 1024) -> None:
+        if type(size) is not int or size < 0:
+            raise ConfigError(f"the opened-values cache size must be an int >= 0, got {size!r}")
+        self.size = size
+        self._plain: dict[str, tuple[str, str]] = {}  # value -> (cookie name, plaintext)
+
+    def __len__(self) -> int:
+        return len(self._plain)
+
+    def get(self, value: str, name: str) -> str | None:
+        """The plaintext of ``value`` if it was sealed or opened for ``name`` lately."""
+        hit = self._plain.get(value)
+        if hit is not None and hit[0] == name:
+            return hit[1]
+        return None
+
+    def put(self, value: str, name: str, plaintext: str) -> None:
+        plain = self._plain
+        if len(plain) >= self.size:
+            if not self.size:
+                return
+            # First in, first out (dicts keep insertion order); another thread may get there
+            # first.
+            with suppress(KeyError, RuntimeError, StopIteration):
+                del plain[next(iter(plain))]
+        plain[value] = (name, plaintext)
+
+
 # --- the payload -------------------------------------------------------------------------
 
 
@@ -321,9 +367,14 @@ def sealed_key(sid: bytes, user_id: str | None) -> SessionKey:
 _SESSION_HASH: Final = hashlib.sha256(b"coatcheck-sealed-session\0")
 
 
-def seal(ring: KeyRing, record: SealedRecord, name: str) -> str:
-    """The cookie value carrying ``record``."""
-    return ring.encrypt(_payload(record).encode(), name)
+def seal(ring: KeyRing, record: SealedRecord, name: str, opened: OpenedValues | None = None) -> str:
+    """The cookie value carrying ``record`` (remembered in ``opened``: the browser's next
+    request presents it)."""
+    payload = _payload(record)
+    value = ring.encrypt(payload.encode(), name)
+    if opened is not None:
+        opened.put(value, name, payload)
+    return value
 
 
 def _payload(record: SealedRecord) -> str:
@@ -388,16 +439,30 @@ def _json_text(value: object) -> str:
 _KIND_TEXT: Final = {kind: _json_text(kind) for kind in KINDS}
 
 
-def unseal(ring: KeyRing, value: object, name: str, policy: Policy) -> SealedRecord | None:
-    """The record a cookie value carries, or None for anything this ring did not seal."""
-    plaintext = ring.decrypt(value, name)
-    if plaintext is None:
-        return None
+def unseal(
+    ring: KeyRing,
+    value: object,
+    name: str,
+    policy: Policy,
+    opened: OpenedValues | None = None,
+) -> SealedRecord | None:
+    """The record a cookie value carries, or None for anything this ring did not seal
+    (``opened``: plaintexts this ring gave out or opened lately, to skip decrypting)."""
+    text = opened.get(value, name) if opened is not None and type(value) is str else None
     try:
-        return _record(_decode_payload(plaintext.decode()), policy)
+        if text is not None:
+            return _record(_decode_payload(text), policy)
+        plaintext = ring.decrypt(value, name)
+        if plaintext is None:
+            return None
+        text = plaintext.decode()
+        record = _record(_decode_payload(text), policy)
     # UnicodeDecodeError is a ValueError; OverflowError: an integer time too large for a float
     except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
         return None
+    if opened is not None:
+        opened.put(value, name, text)  # type: ignore[arg-type]  # decrypt let only a str through
+    return record
 
 
 def _record(doc: Any, policy: Policy) -> SealedRecord:

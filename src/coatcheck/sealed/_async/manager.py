@@ -27,7 +27,15 @@ from ...core.records import Kind, SessionRecord, encode_data
 from ...core.session import Session
 from ...stores.base import AsyncStore
 from .. import revocation
-from ..codec import USER_AGENT_CHARS, KeyRing, SealedRecord, new_sid, seal, unseal
+from ..codec import (
+    USER_AGENT_CHARS,
+    KeyRing,
+    OpenedValues,
+    SealedRecord,
+    new_sid,
+    seal,
+    unseal,
+)
 
 _REVOCATION_ATTEMPTS = 3
 # Max-Age values below this (any real session's) never make a Set-Cookie longer than the one
@@ -47,6 +55,9 @@ class AsyncSealedSessionManager:
     store: optional; keeps per-user revocation records so that logout, rotation and
         "log out everywhere" of logged-in sessions hold even against a copied cookie. Costs
         one read by key per request of a logged-in session. Without it nothing can be revoked.
+    opened_cache: how many recently sealed or opened cookie values to keep with their
+        plaintext, so that a cookie presented again skips base64 and AES-GCM (see
+        :class:`~coatcheck.sealed.codec.OpenedValues`); 0 keeps none.
     """
 
     def __init__(
@@ -58,8 +69,10 @@ class AsyncSealedSessionManager:
         store: AsyncStore | None = None,
         clock: Clock = system_clock,
         log_key: bytes | None = None,
+        opened_cache: int = 1024,
     ) -> None:
         self.keys = KeyRing.of(keys)
+        self.opened = OpenedValues(opened_cache)
         self.policy = policy or Policy()
         if self.policy.max_sessions_per_user is not None:
             raise ConfigError(
@@ -79,7 +92,7 @@ class AsyncSealedSessionManager:
     ) -> tuple[Verdict, SessionRecord | None]:
         """What a presented cookie value is. Anything that does not open (junk, tampering,
         another key or cookie name) is ``UNKNOWN``, as is a revoked session."""
-        record = unseal(self.keys, token, self.cookie.name, self.policy)
+        record = unseal(self.keys, token, self.cookie.name, self.policy, self.opened)
         if record is None:
             return Verdict.UNKNOWN, None
         verdict = self.policy.verdict(record, self.clock(), client_ip)
@@ -274,7 +287,7 @@ class AsyncSealedSessionManager:
 
     def _seal(self, record: SealedRecord) -> str:
         """The cookie value for ``record``, or SessionTooLarge if its Set-Cookie would not fit."""
-        value = seal(self.keys, record, self.cookie.name)
+        value = seal(self.keys, record, self.cookie.name, self.opened)
         # Sealed now: every record sealed here was last seen at this moment.
         max_age = int(record.created_at + self.policy.absolute_lifetime - record.last_seen_at)
         settings, room = self._room
