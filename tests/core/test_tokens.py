@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coatcheck import InvalidToken, SessionManager
+from coatcheck.core import tokens
 from coatcheck.core.tokens import (
     PREFIX,
     SECRET_BYTES,
@@ -97,3 +99,13 @@ def test_malformed_tokens_never_reach_the_store(bad: str) -> None:
     manager.inspect(bad)
     manager.revoke(bad)
     assert store.loads == 0
+
+
+def test_token_digests_use_the_built_in_sha256_when_python_has_it() -> None:
+    """The per-request digest skips OpenSSL's per-call set-up; the digest is the same."""
+    builtin = importlib.util.find_spec("_sha2") or importlib.util.find_spec("_sha256")
+    if builtin is not None:
+        assert tokens._sha256 is not hashlib.sha256
+        assert tokens._sha256.__module__ in {"_sha2", "_sha256"}
+    for data in (b"", b"cc1_" + b"A" * 48, bytes(range(256))):
+        assert tokens._sha256(data).digest() == hashlib.sha256(data).digest()
