@@ -204,51 +204,6 @@ class KeyRing:
             return None
 
 
-class OpenedValues:
-    """The plaintexts of the cookie values this process sealed or opened most recently.
-
-    A browser sends the same cookie until it gets a new one, and a sealed cookie is re-issued
-    only by a write (or a touch past the touch interval), so most requests present a value
-    this process has already opened. A hit skips base64 and AES-GCM and is exact: the value
-    must be byte-identical to one that this key ring sealed, or opened, for this cookie name.
-    The payload is still parsed and validated on every request (each request gets its own
-    data), and timeouts and revocation stamps are checked as always.
-
-    At most ``size`` values are kept, the oldest put in dropped first (each takes its value's
-    and its plaintext's length, at most about 8 KB; typically under 1 KB). ``size=0`` keeps
-    none. Safe to share between threads: a race costs at most one extra entry.
-    """
-
-    __slots__ = ("_plain", "size")
-
-    def __init__(self, size: int = 1024) -> None:
-        if type(size) is not int or size < 0:
-            raise ConfigError(f"the opened-values cache size must be an int >= 0, got {size!r}")
-        self.size = size
-        self._plain: dict[str, tuple[str, str]] = {}  # value -> (cookie name, plaintext)
-
-    def __len__(self) -> int:
-        return len(self._plain)
-
-    def get(self, value: str, name: str) -> str | None:
-        """The plaintext of ``value`` if it was sealed or opened for ``name`` lately."""
-        hit = self._plain.get(value)
-        if hit is not None and hit[0] == name:
-            return hit[1]
-        return None
-
-    def put(self, value: str, name: str, plaintext: str) -> None:
-        plain = self._plain
-        if len(plain) >= self.size:
-            if not self.size:
-                return
-            # First in, first out (dicts keep insertion order); another thread may get there
-            # first.
-            with suppress(KeyError, RuntimeError, StopIteration):
-                del plain[next(iter(plain))]
-        plain[value] = (name, plaintext)
-
-
 # --- the payload -------------------------------------------------------------------------
 
 
@@ -370,14 +325,14 @@ _SESSION_HASH: Final = hashlib.sha256(b"coatcheck-sealed-session\0")
 def seal(ring: KeyRing, record: SealedRecord, name: str, opened: OpenedValues | None = None) -> str:
     """The cookie value carrying ``record`` (remembered in ``opened``: the browser's next
     request presents it)."""
-    payload = _payload(record)
-    value = ring.encrypt(payload.encode(), name)
+    data = encode_data(record.data)
+    value = ring.encrypt(_payload(record, data).encode(), name)
     if opened is not None:
-        opened.put(value, name, payload)
+        opened.put(value, name, record, data)
     return value
 
 
-def _payload(record: SealedRecord) -> str:
+def _payload(record: SealedRecord, data: str | None = None) -> str:
     """The record as a JSON object with short field names (every byte counts)::
 
         {"id":sid,"k":kind,"c":created,"i":issued,"s":seen,"d":data[,"u":..,"a":..,"ip":..,"ua":..]}
@@ -402,7 +357,7 @@ def _payload(record: SealedRecord) -> str:
         ',"s":',
         created if _same_time(seen, record.created_at) else _json_time(seen),
         ',"d":',
-        encode_data(record.data),
+        encode_data(record.data) if data is None else data,
     ]
     if record.user_id is not None:
         parts += (',"u":', _json_text(record.user_id))
@@ -439,6 +394,79 @@ def _json_text(value: object) -> str:
 _KIND_TEXT: Final = {kind: _json_text(kind) for kind in KINDS}
 
 
+class OpenedValues:
+    """The sessions of the cookie values this process sealed or opened most recently.
+
+    A browser sends the same cookie until it gets a new one, and a sealed cookie is re-issued
+    only by a write (or a touch past the touch interval), so most requests present a value
+    this process has already opened. A hit skips base64, AES-GCM and the validation of the
+    payload's fields, and is exact: the value must be byte-identical to one that this key ring
+    sealed, or opened and validated, for this cookie name. Each hit still decodes the data
+    from its JSON text (every request gets its own copy to change), and timeouts and
+    revocation stamps are checked as always.
+
+    At most ``size`` values are kept, the oldest put in dropped first (each takes its value's
+    length and about as much again for its fields and data; at most about 8 KB, typically
+    under 1 KB). ``size=0`` keeps none. Safe to share between threads: a race costs at most
+    one extra entry.
+    """
+
+    __slots__ = ("_opened", "size")
+
+    def __init__(self, size: int = 1024) -> None:
+        if type(size) is not int or size < 0:
+            raise ConfigError(f"the opened-values cache size must be an int >= 0, got {size!r}")
+        self.size = size
+        # value -> (cookie name, the record's fields but data, the data as JSON text)
+        self._opened: dict[str, tuple[str, tuple[Any, ...], str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._opened)
+
+    def get(self, value: str, name: str, policy: Policy) -> SealedRecord | None:
+        """A fresh record for ``value`` if it was sealed or opened for ``name`` lately."""
+        hit = self._opened.get(value)
+        if hit is None or hit[0] != name:
+            return None
+        user_id, kind, created, seen, authenticated, sid_text, issued, ip, agent = hit[1]
+        return SealedRecord(
+            user_id,
+            kind,
+            created,
+            seen,
+            authenticated,
+            policy.expires_at(created, seen),
+            _decode_payload(hit[2]),
+            sid_text,
+            issued,
+            ip,
+            agent,
+        )
+
+    def put(self, value: str, name: str, record: SealedRecord, data: str) -> None:
+        """Remember ``record`` (its fields are copied; ``data`` is its data as JSON text)."""
+        opened = self._opened
+        if len(opened) >= self.size:
+            if not self.size:
+                return
+            # First in, first out (dicts keep insertion order); another thread may get there
+            # first.
+            with suppress(KeyError, RuntimeError, StopIteration):
+                del opened[next(iter(opened))]
+        fields = (
+            record.user_id,
+            record.kind,
+            record.created_at,
+            record.last_seen_at,
+            record.authenticated_at,
+            record.sid_text,
+            record.issued_at,
+            record.client_ip,
+            record.user_agent,
+        )
+        opened[value] = (name, fields, data)
+
+
 def unseal(
     ring: KeyRing,
     value: object,
@@ -447,21 +475,21 @@ def unseal(
     opened: OpenedValues | None = None,
 ) -> SealedRecord | None:
     """The record a cookie value carries, or None for anything this ring did not seal
-    (``opened``: plaintexts this ring gave out or opened lately, to skip decrypting)."""
-    text = opened.get(value, name) if opened is not None and type(value) is str else None
+    (``opened``: sessions this ring gave out or opened lately, to skip decrypting)."""
+    if opened is not None and type(value) is str:
+        record = opened.get(value, name, policy)
+        if record is not None:
+            return record
+    plaintext = ring.decrypt(value, name)
+    if plaintext is None:
+        return None
     try:
-        if text is not None:
-            return _record(_decode_payload(text), policy)
-        plaintext = ring.decrypt(value, name)
-        if plaintext is None:
-            return None
-        text = plaintext.decode()
-        record = _record(_decode_payload(text), policy)
+        record = _record(_decode_payload(plaintext.decode()), policy)
     # UnicodeDecodeError is a ValueError; OverflowError: an integer time too large for a float
     except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
         return None
-    if opened is not None:
-        opened.put(value, name, text)  # type: ignore[arg-type]  # decrypt let only a str through
+    if opened is not None:  # before the request can change the data
+        opened.put(value, name, record, encode_data(record.data))  # type: ignore[arg-type]
     return record
 
 

@@ -57,7 +57,8 @@ class SealedSessionManager:
         "log out everywhere" of logged-in sessions hold even against a copied cookie. Costs
         one read by key per request of a logged-in session. Without it nothing can be revoked.
     opened_cache: how many recently sealed or opened cookie values to keep with their
-        plaintext, so that a cookie presented again skips base64 and AES-GCM (see
+        sessions, so that a cookie presented again skips base64, AES-GCM and the payload's
+        checks (see
         :class:`~coatcheck.sealed.codec.OpenedValues`); 0 keeps none.
     """
 
