@@ -55,6 +55,13 @@ def _builtin_sha256() -> Callable[[bytes], Any]:
 _sha256: Final = _builtin_sha256()
 
 
+def sha256(data: bytes) -> bytes:
+    """The SHA-256 digest of ``data``, through the cheaper of the two implementations (above):
+    for the hashes taken on every request (token digests, user shards, sealed keys)."""
+    digest: bytes = _sha256(data).digest()
+    return digest
+
+
 class SessionKey(NamedTuple):
     """What a store may know about a token: its routing shard and its SHA-256 digest.
 
@@ -72,7 +79,7 @@ class SessionKey(NamedTuple):
 
 def user_shard(user_id: str) -> bytes:
     """The shard shared by every session of one user (Redis Cluster co-location)."""
-    return hashlib.sha256(b"coatcheck-shard\0" + user_id.encode()).digest()[:SHARD_BYTES]
+    return sha256(b"coatcheck-shard\0" + user_id.encode())[:SHARD_BYTES]
 
 
 def new_token(user_id: str | None = None) -> tuple[str, SessionKey]:
@@ -107,8 +114,7 @@ def parse_token(token: object) -> SessionKey:
     assert isinstance(token, str)
     raw = token.encode("ascii")
     shard = binascii.a2b_base64(raw[_SHARD_CHARS].translate(_TO_STANDARD_B64))
-    digest: bytes = _sha256(raw).digest()
-    return _new_key(SessionKey, (shard[:SHARD_BYTES], digest))
+    return _new_key(SessionKey, (shard[:SHARD_BYTES], sha256(raw)))
 
 
 def _why_malformed(token: object) -> str:
@@ -123,8 +129,7 @@ def _why_malformed(token: object) -> str:
 
 
 def _digest(token: str) -> bytes:
-    digest: bytes = _sha256(token.encode("ascii")).digest()
-    return digest
+    return sha256(token.encode("ascii"))
 
 
 def digests_equal(a: bytes, b: bytes) -> bool:

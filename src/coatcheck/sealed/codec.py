@@ -41,7 +41,7 @@ from ..cookies import MAX_COOKIE_BYTES
 from ..core.errors import ConfigError
 from ..core.policy import Policy
 from ..core.records import KINDS, Kind, SessionRecord, encode_data, json_reader
-from ..core.tokens import SessionKey, user_shard
+from ..core.tokens import SessionKey, sha256, user_shard
 
 VERSION = "cs1"
 PREFIX = VERSION + "."
@@ -313,13 +313,7 @@ def new_sid() -> str:
 def sealed_key(sid: bytes, user_id: str | None) -> SessionKey:
     """The store-shaped key of a sealed session (nothing is stored under it)."""
     shard = user_shard(user_id) if user_id is not None else sid[:4]
-    digest = _SESSION_HASH.copy()  # SHA-256("coatcheck-sealed-session\0" + sid)
-    digest.update(sid)
-    return SessionKey(shard, digest.digest())
-
-
-# Copying a started hash is cheaper than starting one (OpenSSL looks the algorithm up anew).
-_SESSION_HASH: Final = hashlib.sha256(b"coatcheck-sealed-session\0")
+    return SessionKey(shard, sha256(b"coatcheck-sealed-session\0" + sid))
 
 
 def seal(ring: KeyRing, record: SealedRecord, name: str, opened: OpenedValues | None = None) -> str:

@@ -18,12 +18,11 @@ session it refuses would be dead anyway. Pure: the manager does the I/O.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, TypeGuard
 
 from ..core.policy import WritePlan
 from ..core.records import Patch, SessionRecord, encode_value
-from ..core.tokens import SessionKey, user_shard
+from ..core.tokens import SessionKey, sha256, user_shard
 from .codec import SealedRecord
 
 NOT_BEFORE = "not_before"
@@ -32,7 +31,7 @@ ENDED = "ended:"
 
 def revocation_key(user_id: str) -> SessionKey:
     """Where a user's revocation record lives (deterministic; no token maps to it)."""
-    digest = hashlib.sha256(b"coatcheck-sealed-revocation\0" + user_id.encode()).digest()
+    digest = sha256(b"coatcheck-sealed-revocation\0" + user_id.encode())
     return SessionKey(user_shard(user_id), digest)
 
 
