@@ -11,7 +11,8 @@ Part 1 (per-request cost) and part 2 (store writes of a read-only request)
   no sessions) runs in the same rounds and its cost is subtracted, so "lib µs" is the session
   library's cost alone. Pairs on the same store kind:
     Starlette  coatcheck ASGI middleware  vs Starlette SessionMiddleware (signed cookie, no
-               store: paired with coatcheck's sealed cookie mode), starsessions (memory, Redis)
+               store: paired with coatcheck's sealed cookie mode, also run with
+               opened_cache=0 so that every request decrypts), starsessions (memory, Redis)
     Flask      coatcheck extension        vs Flask's own signed cookie (no store: paired with
                sealed mode), Flask-Session (cachelib SimpleCache = memory, Redis)
     Django     coatcheck SESSION_ENGINE   vs Django's cache backend (locmem = memory, RedisCache)
@@ -71,6 +72,7 @@ from typing import Any
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SEALED = "sealed"  # coatcheck's sealed cookie mode in place of a store URL: no store at all
+NO_OPENED_CACHE = "coatcheck, no opened cache"  # sealed mode, every cookie decrypted anew
 PAYLOAD: dict[str, Any] = {
     "cart": ["book-123", "pen-9"],
     "theme": "dark",
@@ -346,7 +348,9 @@ def starlette_variants(env: Env) -> list[Callable[[], Variant]]:
 
         return variant("bare app", "-", app_for([], read, ok, ok))
 
-    def coatcheck(store: str, url: str) -> Callable[[], Variant]:
+    def coatcheck(store: str, url: str, opened_cache: int = 1024) -> Callable[[], Variant]:
+        name = "coatcheck" if opened_cache else NO_OPENED_CACHE
+
         def make() -> Variant:
             from starlette.responses import PlainTextResponse
 
@@ -354,11 +358,13 @@ def starlette_variants(env: Env) -> list[Callable[[], Variant]]:
             from coatcheck.web.settings import WebSettings
             from coatcheck.web.starlette import EXCEPTION_HANDLERS, get_session, session_middleware
 
-            key = f"starlette/coatcheck/{store}"
+            key = f"starlette/{name}/{store}"
             if url == SEALED:
                 from coatcheck.sealed import AsyncSealedSessionManager, generate_key
 
-                manager: Any = AsyncSealedSessionManager(generate_key(), policy())
+                manager: Any = AsyncSealedSessionManager(
+                    generate_key(), policy(), opened_cache=opened_cache
+                )
             else:
                 store_obj = coatcheck_store(url, key, asynchronous=True)
                 manager = AsyncSessionManager(store_obj, policy())
@@ -385,7 +391,18 @@ def starlette_variants(env: Env) -> list[Callable[[], Variant]]:
                 seed,
                 exception_handlers=dict(EXCEPTION_HANDLERS),
             )
-            return variant("coatcheck", store, app, close=lambda: env.runner.run(manager.close()))
+            close = lambda: env.runner.run(manager.close())  # noqa: E731
+            if opened_cache:
+                return variant("coatcheck", store, app, close=close)
+            return variant(
+                name,
+                store,
+                app,
+                pair="starlette/Starlette SessionMiddleware/cookie",
+                close=close,
+                note="sealed mode with opened_cache=0: every request decrypts and checks its "
+                "cookie (a cookie this process has not seen yet)",
+            )
 
         return make
 
@@ -466,6 +483,7 @@ def starlette_variants(env: Env) -> list[Callable[[], Variant]]:
         bare,
         coatcheck("memory", "memory://"),
         coatcheck("cookie", SEALED),
+        coatcheck("cookie", SEALED, opened_cache=0),
         starlette_cookie,
         starsessions("memory"),
         coatcheck("redis", redis_url),
@@ -952,8 +970,10 @@ def measure_requests(env: Env, rounds: int, n: int, chunk: int) -> None:
             if c:
                 line += f" {statistics.median(c):7.1f} {spread(c):>13}"
                 other = cost.get((v.pair or "", op))
-                if other:
+                if other:  # always coatcheck / other
                     ratio = statistics.median(other) / statistics.median(c)
+                    if v.name.startswith("coatcheck"):
+                        ratio = 1 / ratio
                     line += f" {ratio:8.2f}"
             print(line)
     notes = [f"  {v.key}: {v.note}" for v in variants if v.note]
