@@ -89,3 +89,19 @@ def test_builders_pick_the_manager_and_refuse_unknown_modes(tmp_path: object) ->
         build_backend(mode="cookie")
     with pytest.raises(ConfigError):
         build_async_backend(mode="sealed", sealed_keys="not-a-key")
+
+
+def test_the_sealed_cache_size_comes_from_the_argument_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = generate_key()
+    monkeypatch.delenv("COATCHECK_SEALED_CACHE", raising=False)
+    assert build_backend(mode="sealed", sealed_keys=key).opened.size == 1024  # type: ignore[attr-defined]
+    monkeypatch.setenv("COATCHECK_SEALED_CACHE", "0")
+    assert build_backend(mode="sealed", sealed_keys=key).opened.size == 0  # type: ignore[attr-defined]
+    sealed = build_async_backend(mode="sealed", sealed_keys=key, opened_cache="16")
+    assert sealed.opened.size == 16  # type: ignore[attr-defined]
+    for bad in ("-1", "many", "1.5"):
+        monkeypatch.setenv("COATCHECK_SEALED_CACHE", bad)
+        with pytest.raises(ConfigError, match="COATCHECK_SEALED_CACHE"):
+            build_backend(mode="sealed", sealed_keys=key)

@@ -51,6 +51,7 @@ KEY_ID_BYTES = 4
 NONCE_BYTES = 12
 TAG_BYTES = 16
 SID_BYTES = 16
+OPENED_CACHE_SIZE = 1024  # cookie values whose sessions a manager keeps (OpenedValues)
 USER_AGENT_CHARS = 200  # enough to tell devices apart; full strings would eat the 4 KB budget
 MAKE_KEY_HINT = (
     'make one with: python -c "import base64, secrets; '
@@ -407,7 +408,7 @@ class OpenedValues:
 
     __slots__ = ("_opened", "size")
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = OPENED_CACHE_SIZE) -> None:
         if type(size) is not int or size < 0:
             raise ConfigError(f"the opened-values cache size must be an int >= 0, got {size!r}")
         self.size = size

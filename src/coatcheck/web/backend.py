@@ -78,6 +78,7 @@ class AsyncSessionBackend(Protocol):
 
 MODE_ENV = "COATCHECK_SESSION_MODE"
 MODES = ("server", "sealed")
+SEALED_CACHE_ENV = "COATCHECK_SEALED_CACHE"
 
 
 def _mode(mode: str | None) -> str:
@@ -85,6 +86,17 @@ def _mode(mode: str | None) -> str:
     if chosen not in MODES:
         raise ConfigError(f"session mode must be 'server' or 'sealed', got {chosen!r} ({MODE_ENV})")
     return chosen
+
+
+def _opened_cache(value: int | str | None) -> int:
+    """The sealed manager's opened-values cache size: given, else ``COATCHECK_SEALED_CACHE``,
+    else the default; a whole number, 0 turns it off."""
+    from ..config import optional_int
+    from ..sealed.codec import OPENED_CACHE_SIZE
+
+    raw = os.environ.get(SEALED_CACHE_ENV) if value is None else value
+    chosen = optional_int({SEALED_CACHE_ENV: raw}, SEALED_CACHE_ENV, None)
+    return OPENED_CACHE_SIZE if chosen is None else chosen
 
 
 def _url(store_url: str | None) -> str | None:
@@ -98,13 +110,16 @@ def build_backend(
     policy: Policy | None = None,
     cookie: CookieSettings | None = None,
     sealed_keys: str | Sequence[str | bytes] | None = None,
+    opened_cache: int | str | None = None,
 ) -> SessionBackend:
     """The one switch between server-side sessions and sealed cookies (synchronous).
 
     ``mode`` (or ``COATCHECK_SESSION_MODE``): ``server`` keeps sessions in the store at
     ``store_url`` (or ``COATCHECK_STORE_URL``, else the SQLite default); ``sealed`` keeps them
-    in the cookie, encrypted with ``sealed_keys`` (or ``COATCHECK_SEALED_KEYS``), and uses the
-    store only if one is configured, for logout-everywhere stamps.
+    in the cookie, encrypted with ``sealed_keys`` (or ``COATCHECK_SEALED_KEYS``), keeps the
+    sessions of ``opened_cache`` recent cookie values (or ``COATCHECK_SEALED_CACHE``; 1024 by
+    default, 0 for none; docs/sealed.md), and uses the store only if one is configured, for
+    logout-everywhere stamps.
     """
     from .._sync.manager import SessionManager
     from ..sealed import SealedSessionManager
@@ -114,7 +129,9 @@ def build_backend(
     if _mode(mode) == "server":
         return SessionManager(open_store(url or DEFAULT_URL), policy)
     store = open_store(url) if url else None
-    return SealedSessionManager(sealed_keys, policy, cookie=cookie, store=store)
+    return SealedSessionManager(
+        sealed_keys, policy, cookie=cookie, store=store, opened_cache=_opened_cache(opened_cache)
+    )
 
 
 def build_async_backend(
@@ -124,6 +141,7 @@ def build_async_backend(
     policy: Policy | None = None,
     cookie: CookieSettings | None = None,
     sealed_keys: str | Sequence[str | bytes] | None = None,
+    opened_cache: int | str | None = None,
 ) -> AsyncSessionBackend:
     """:func:`build_backend` for asyncio applications."""
     from .._async.manager import AsyncSessionManager
@@ -134,4 +152,6 @@ def build_async_backend(
     if _mode(mode) == "server":
         return AsyncSessionManager(open_async_store(url or DEFAULT_URL), policy)
     store = open_async_store(url) if url else None
-    return AsyncSealedSessionManager(sealed_keys, policy, cookie=cookie, store=store)
+    return AsyncSealedSessionManager(
+        sealed_keys, policy, cookie=cookie, store=store, opened_cache=_opened_cache(opened_cache)
+    )

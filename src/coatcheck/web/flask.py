@@ -157,6 +157,7 @@ class CoatCheck:
                 policy=self._policy if self._policy is not None else policy_from_config(app),
                 cookie=settings.cookie,
                 sealed_keys=app.config.get("COATCHECK_SEALED_KEYS"),
+                opened_cache=app.config.get("COATCHECK_SEALED_CACHE"),
             )
         interface = CoatCheckSessionInterface(
             manager,

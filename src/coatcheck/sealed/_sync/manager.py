@@ -29,6 +29,7 @@ from ...core.session import Session
 from ...stores.base import Store
 from .. import revocation
 from ..codec import (
+    OPENED_CACHE_SIZE,
     USER_AGENT_CHARS,
     KeyRing,
     OpenedValues,
@@ -71,7 +72,7 @@ class SealedSessionManager:
         store: Store | None = None,
         clock: Clock = system_clock,
         log_key: bytes | None = None,
-        opened_cache: int = 1024,
+        opened_cache: int = OPENED_CACHE_SIZE,
     ) -> None:
         self.keys = KeyRing.of(keys)
         self.opened = OpenedValues(opened_cache)
