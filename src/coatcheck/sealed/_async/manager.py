@@ -74,7 +74,9 @@ class AsyncSealedSessionManager:
         opened_cache: int = OPENED_CACHE_SIZE,
     ) -> None:
         self.keys = KeyRing.of(keys)
-        self.opened = OpenedValues(opened_cache)
+        opened = OpenedValues(opened_cache)
+        # None when off: a cache that keeps nothing would still hash and encode every value.
+        self.opened = opened if opened.size else None
         self.policy = policy or Policy()
         if self.policy.max_sessions_per_user is not None:
             raise ConfigError(
