@@ -116,10 +116,12 @@ def cookie_values(header: str | None, name: str) -> list[str]:
     Tolerant of junk: malformed pairs are skipped, never raised on. Callers decide what
     several values mean (see the web layer's resolution of tossed cookies).
     """
-    if not header:
+    if not header or name not in header:
         return []
     found = []
     for pair in header.split(";"):
+        if name not in pair:  # most of a browser's cookies are other sites' and apps'
+            continue
         key, sep, value = pair.strip().partition("=")
         if sep and key.strip() == name:
             value = value.strip()

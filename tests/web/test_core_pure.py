@@ -87,6 +87,30 @@ def test_cookie_parsing_never_raises(header: str) -> None:
     cookie_values(header, "__Host-session")
 
 
+def _every_pair(header: str, name: str) -> list[str]:
+    """The plain reading cookie_values must equal: every pair, stripped, compared by name."""
+    found = []
+    for pair in header.split(";"):
+        key, sep, value = pair.strip().partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            found.append(value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value)
+    return found
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=' \t=;"\u2003sxion_-', max_size=12),
+            st.sampled_from(["session", " session ", "xsession", "session_x", "session=v"]),
+        ),
+        max_size=8,
+    ).map("".join)
+)
+def test_cookie_parsing_skips_other_cookies_without_changing_the_result(header: str) -> None:
+    assert cookie_values(header, "session") == _every_pair(header, "session")
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [
