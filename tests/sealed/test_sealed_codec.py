@@ -7,6 +7,8 @@ import hashlib
 import json
 import re
 import string
+import sys
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -639,3 +641,33 @@ def test_the_cache_keeps_at_most_its_size_oldest_out_first(ring: KeyRing) -> Non
 def test_a_bad_cache_size_is_a_config_error(size: Any) -> None:
     with pytest.raises(ConfigError, match="cache size"):
         OpenedValues(size)
+
+
+def test_the_cache_can_be_shared_between_threads(ring: KeyRing) -> None:
+    opened = OpenedValues(16)
+    values = [seal(ring, make_record(), NAME) for _ in range(64)]
+    record = make_record()
+    errors: list[BaseException] = []
+
+    def hammer(offset: int) -> None:
+        try:
+            for i in range(2000):
+                value = values[(i + offset) % len(values)]
+                opened.put(value, NAME, record, encode_data(record.data))
+                hit = opened.get(values[(i * 7 + offset) % len(values)], NAME, POLICY)
+                assert hit is None or hit.data == record.data
+        except BaseException as exc:  # reported below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(opened) <= 16 + len(threads)  # a race costs at most one extra entry per thread
