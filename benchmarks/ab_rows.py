@@ -18,73 +18,34 @@ web_overhead.py and request_instructions.py (docs/performance.md).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import importlib.util
 import os
 import secrets
 import statistics
 import sys
-import tempfile
-from collections.abc import Callable
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import web_overhead as wo  # the benchmark's own apps
 
-FRAMEWORKS: dict[str, Callable[[wo.Env], list[Callable[[], wo.Variant]]]] = {
-    "starlette": wo.starlette_variants,
-    "flask": wo.flask_variants,
-    "django": wo.django_variants,
-}
-
 
 def measure(framework: str, op: str, keys: list[str], rounds: int, n: int, chunk: int) -> None:
-    loop_factory: Any = None
-    if importlib.util.find_spec("uvloop"):  # as part 1 runs
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
     bare_key = f"{framework}/bare app/-"
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        asyncio.Runner(loop_factory=loop_factory) as runner,
-    ):
-        env = wo.Env(tmp=tmp, prefix=f"ccab:{secrets.token_hex(4)}:", runner=runner)
-        chosen: dict[str, wo.Variant] = {}
-        try:
-            for factory in FRAMEWORKS[framework](env):
-                try:
-                    variant = factory()
-                except wo.Skip as exc:
-                    print(f"  skipped: {exc}")
-                    continue
-                env.closers.append(variant.close)
-                wo.seed(env, variant)
-                if variant.key in keys or variant.key == bare_key:
-                    chosen[variant.key] = variant
-            missing = [k for k in [bare_key, *keys] if k not in chosen]
-            if missing:
-                raise SystemExit(f"no variant {', '.join(map(repr, missing))} (part 1 prints keys)")
-            order = [bare_key, *keys]
-            medians: dict[str, list[float]] = {k: [] for k in order}
-            for _ in range(rounds):
-                samples: dict[str, list[int]] = {k: [] for k in order}
-                for _ in range(max(1, n // chunk)):
-                    for key in order:
-                        # batch() selects the variant's shared state (Django) and warms it up
-                        taken, _, _ = wo.batch(env, chosen[key], f"/{op}", chunk)
-                        samples[key] += taken
+    order = [bare_key, *keys]
+    with wo.environment(f"ccab:{secrets.token_hex(4)}:") as env:
+        chosen = {v.key: v for v in wo.seeded_variants(env, framework) if v.key in order}
+        missing = [k for k in order if k not in chosen]
+        if missing:
+            raise SystemExit(f"no variant {', '.join(map(repr, missing))} (part 1 prints keys)")
+        medians: dict[str, list[float]] = {k: [] for k in order}
+        for _ in range(rounds):
+            samples: dict[str, list[int]] = {k: [] for k in order}
+            for _ in range(max(1, n // chunk)):
                 for key in order:
-                    medians[key].append(statistics.median(samples[key]) / 1000)
-        finally:
-            for close in reversed(env.closers):
-                with contextlib.suppress(Exception):
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        runner.run(result)
-            wo.cleanup_redis(env.prefix)
+                    # batch() selects the variant's shared state (Django) and warms it up
+                    taken, _, _ = wo.batch(env, chosen[key], f"/{op}", chunk)
+                    samples[key] += taken
+            for key in order:
+                medians[key].append(statistics.median(samples[key]) / 1000)
     base = statistics.median(medians[bare_key])
     costs = {k: statistics.median(medians[k]) - base for k in keys}
     print(f"# {framework} {op}: {rounds} rounds x {n} requests, chunks of {chunk}")
@@ -97,7 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("framework", choices=sorted(FRAMEWORKS))
+    parser.add_argument("framework", choices=sorted(wo.FRAMEWORKS))
     parser.add_argument("op", choices=["read", "write"])
     parser.add_argument("keys", nargs="+", help='part-1 keys, "framework/library/store"')
     parser.add_argument("--rounds", type=int, default=15)

@@ -21,9 +21,6 @@ ratios, never pass/fail.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import importlib.util
 import os
 import re
 import secrets
@@ -36,46 +33,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import web_overhead as wo  # the benchmark's own apps
 
-FRAMEWORKS = {
-    "starlette": wo.starlette_variants,
-    "flask": wo.flask_variants,
-    "django": wo.django_variants,
-}
-
 
 def drive(key: str, op: str, requests: int) -> None:
     """The child: build the framework's variants, then send ``requests`` to the chosen one."""
-    framework = key.split("/", 1)[0]
-    loop_factory = None
-    if importlib.util.find_spec("uvloop"):  # as part 1 runs
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        asyncio.Runner(loop_factory=loop_factory) as runner,
-    ):
-        env = wo.Env(tmp=tmp, prefix=f"ccri:{secrets.token_hex(4)}:", runner=runner)
-        chosen = None
-        try:
-            for factory in FRAMEWORKS[framework](env):
-                variant = factory()
-                env.closers.append(variant.close)
-                wo.seed(env, variant)
-                if variant.key == key:
-                    chosen = variant
-            if chosen is None:
-                raise SystemExit(f"no variant {key!r} (part 1 prints the keys)")
-            wo.seed(env, chosen)  # select it again (Django's shared state)
-            wo.batch(env, chosen, f"/{op}", 50)
-            wo.batch(env, chosen, f"/{op}", requests)
-        finally:
-            for close in reversed(env.closers):
-                with contextlib.suppress(Exception):
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        runner.run(result)
-            wo.cleanup_redis(env.prefix)
+    with wo.environment(f"ccri:{secrets.token_hex(4)}:") as env:
+        variants = {v.key: v for v in wo.seeded_variants(env, key.split("/", 1)[0])}
+        chosen = variants.get(key)
+        if chosen is None:
+            raise SystemExit(f"no variant {key!r} (part 1 prints the keys)")
+        wo.seed(env, chosen)  # select it again (Django's shared state)
+        wo.batch(env, chosen, f"/{op}", 50)
+        wo.batch(env, chosen, f"/{op}", requests)
 
 
 def count(key: str, op: str, requests: int) -> int:

@@ -908,23 +908,58 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.1f}-{max(values):.1f}"
 
 
-def measure_requests(env: Env, rounds: int, n: int, chunk: int) -> None:
-    variants: list[Variant] = []
-    frameworks = {
-        "starlette": starlette_variants,
-        "flask": flask_variants,
-        "django": django_variants,
-    }
-    factories = [(name, f) for name, make in frameworks.items() for f in make(env)]
-    for framework, factory in factories:
+FRAMEWORKS: dict[str, Callable[[Env], list[Callable[[], Variant]]]] = {
+    "starlette": starlette_variants,
+    "flask": flask_variants,
+    "django": django_variants,
+}
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (as under uvicorn), else asyncio's."""
+    if importlib.util.find_spec("uvloop"):
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
+@contextlib.contextmanager
+def environment(prefix: str) -> Iterator[Env]:
+    """A run's shared resources. On the way out every variant is closed and the Redis keys
+    under ``prefix`` are removed (also used by request_instructions.py and ab_rows.py)."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        asyncio.Runner(loop_factory=event_loop_factory()) as runner,
+    ):
+        env = Env(tmp=tmp, prefix=prefix, runner=runner)
+        try:
+            yield env
+        finally:
+            for close in reversed(env.closers):
+                with contextlib.suppress(Exception):
+                    result = close()
+                    if asyncio.iscoroutine(result):
+                        runner.run(result)
+            cleanup_redis(prefix)
+
+
+def seeded_variants(env: Env, framework: str) -> Iterator[Variant]:
+    """The framework's variants, each built, closed with the run and seeded with PAYLOAD; one
+    that cannot run here (a missing library or server) is reported and left out."""
+    for factory in FRAMEWORKS[framework](env):
         try:
             v = factory()
+            env.closers.append(v.close)
             seed(env, v)
         except Skip as exc:
             print(f"  skipped ({framework}): {exc}")
             continue
-        variants.append(v)
-        env.closers.append(v.close)
+        yield v
+
+
+def measure_requests(env: Env, rounds: int, n: int, chunk: int) -> None:
+    variants = [v for framework in FRAMEWORKS for v in seeded_variants(env, framework)]
     ops = ("read", "write")
     times: dict[tuple[str, str], list[float]] = {(v.key, op): [] for v in variants for op in ops}
     read_writes: Counter[str] = Counter()
@@ -1423,34 +1458,21 @@ def main() -> int:
     print(f"# {versions()}")
     print(f"# {os.cpu_count()} CPUs, part 1 pinned to CPU 0: {args.pin}; policy {POLICY_ARGS}")
     print("# Redis clients of every library: redis-py with protocol=2 (coatcheck's default)")
-    prefix = f"ccbench:{secrets.token_hex(4)}:"
-    loop_factory = None
-    if importlib.util.find_spec("uvloop"):
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
     started = time.monotonic()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# load average at the start (other processes share the machine): {load}")
-    with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=loop_factory) as runner:
-        env = Env(tmp=tmp, prefix=prefix, runner=runner)
-        try:
-            if "1" in parts:
-                print(f"# part 1 event loop: {'uvloop' if loop_factory else 'asyncio'}")
-                affinity = os.sched_getaffinity(0)
-                if args.pin:
-                    os.sched_setaffinity(0, {0})
-                try:
-                    measure_requests(env, rounds, n, chunk)
-                finally:
-                    os.sched_setaffinity(0, affinity)
-            if "3" in parts:
-                measure_throughput(env, wrk_rounds, wrk_seconds)
-        finally:
-            for close in reversed(env.closers):
-                with contextlib.suppress(Exception):
-                    close()
-            cleanup_redis(prefix)
+    with environment(f"ccbench:{secrets.token_hex(4)}:") as env:
+        if "1" in parts:
+            print(f"# part 1 event loop: {'uvloop' if event_loop_factory() else 'asyncio'}")
+            affinity = os.sched_getaffinity(0)
+            if args.pin:
+                os.sched_setaffinity(0, {0})
+            try:
+                measure_requests(env, rounds, n, chunk)
+            finally:
+                os.sched_setaffinity(0, affinity)
+        if "3" in parts:
+            measure_throughput(env, wrk_rounds, wrk_seconds)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n# done in {time.monotonic() - started:.0f} s; load average at the end {load}")
     return 0
