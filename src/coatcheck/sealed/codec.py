@@ -327,7 +327,7 @@ def seal(ring: KeyRing, record: SealedRecord, name: str, opened: OpenedValues | 
     return value
 
 
-def _payload(record: SealedRecord, data: str | None = None) -> str:
+def _payload(record: SealedRecord, data: str) -> str:
     """The record as a JSON object with short field names (every byte counts)::
 
         {"id":sid,"k":kind,"c":created,"i":issued,"s":seen,"d":data[,"u":..,"a":..,"ip":..,"ua":..]}
@@ -352,7 +352,7 @@ def _payload(record: SealedRecord, data: str | None = None) -> str:
         ',"s":',
         created if _same_time(seen, record.created_at) else _json_time(seen),
         ',"d":',
-        encode_data(record.data) if data is None else data,
+        data,
     ]
     if record.user_id is not None:
         parts += (',"u":', _json_text(record.user_id))
@@ -389,6 +389,11 @@ def _json_text(value: object) -> str:
 _KIND_TEXT: Final = {kind: _json_text(kind) for kind in KINDS}
 
 
+# SealedRecord's positional arguments around expires_at and data (see OpenedValues).
+_Head = tuple[str | None, Kind, float, float, float | None]
+_Tail = tuple[str, float, str | None, str | None]
+
+
 class OpenedValues:
     """The sessions of the cookie values this process sealed or opened most recently.
 
@@ -412,8 +417,9 @@ class OpenedValues:
         if type(size) is not int or size < 0:
             raise ConfigError(f"the opened-values cache size must be an int >= 0, got {size!r}")
         self.size = size
-        # value -> (cookie name, the record's fields but data, the data as JSON text)
-        self._opened: dict[str, tuple[str, tuple[Any, ...], str]] = {}
+        # value -> (cookie name, the constructor's arguments before expires_at, the data as
+        # JSON text, the arguments after data); expires_at follows from the policy
+        self._opened: dict[str, tuple[str, _Head, str, _Tail]] = {}
 
     def __len__(self) -> int:
         return len(self._opened)
@@ -423,20 +429,9 @@ class OpenedValues:
         hit = self._opened.get(value)
         if hit is None or hit[0] != name:
             return None
-        user_id, kind, created, seen, authenticated, sid_text, issued, ip, agent = hit[1]
-        return SealedRecord(
-            user_id,
-            kind,
-            created,
-            seen,
-            authenticated,
-            policy.expires_at(created, seen),
-            _decode_payload(hit[2]),
-            sid_text,
-            issued,
-            ip,
-            agent,
-        )
+        _, head, data, tail = hit  # head: user_id, kind, created_at, last_seen_at, authenticated
+        expires_at = policy.expires_at(head[2], head[3])
+        return SealedRecord(*head, expires_at, _decode_payload(data), *tail)
 
     def put(self, value: str, name: str, record: SealedRecord, data: str) -> None:
         """Remember ``record`` (its fields are copied; ``data`` is its data as JSON text)."""
@@ -448,18 +443,9 @@ class OpenedValues:
             # first.
             with suppress(KeyError, RuntimeError, StopIteration):
                 del opened[next(iter(opened))]
-        fields = (
-            record.user_id,
-            record.kind,
-            record.created_at,
-            record.last_seen_at,
-            record.authenticated_at,
-            record.sid_text,
-            record.issued_at,
-            record.client_ip,
-            record.user_agent,
-        )
-        opened[value] = (name, fields, data)
+        r = record
+        head = (r.user_id, r.kind, r.created_at, r.last_seen_at, r.authenticated_at)
+        opened[value] = (name, head, data, (r.sid_text, r.issued_at, r.client_ip, r.user_agent))
 
 
 def unseal(
