@@ -10,6 +10,7 @@ from .records import Kind, Patch, SessionRecord, decode_value, encode_value
 from .tokens import SessionKey
 
 NO_CHANGE = Patch()
+_MISSING: Any = object()  # get() found no such key
 
 
 class Session(MutableMapping[str, Any]):
@@ -68,11 +69,10 @@ class Session(MutableMapping[str, Any]):
         return bool(self._set or self._deleted)
 
     def __getitem__(self, key: str) -> Any:
-        if key in self._set:
-            return decode_value(self._set[key])
-        if key in self._deleted or self.record is None:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
             raise KeyError(key)
-        return self.record.data[key]
+        return value
 
     def get(self, key: str, default: Any = None) -> Any:
         """``Mapping.get`` without raising and catching a KeyError for a missing key: CSRF,
