@@ -34,6 +34,10 @@ from coatcheck.stores._async.redis import AsyncRedisStore
 from coatcheck.stores._sync.redis import RedisStore, parse_url
 
 HOUR = 3600.0
+# The async store pipelines its per-request commands on one connection by default; with
+# multiplex=false (and with RESP3) it takes a connection per command (the lane).
+APIS = ["sync", "async", "async-lane"]
+LANE = "&multiplex=false"
 Raw = redis.Redis | redis.cluster.RedisCluster
 
 
@@ -370,7 +374,7 @@ def test_migrate_loads_the_scripts(store: RedisStore, raw: Raw) -> None:
 # --- no resurrection -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("api", APIS)
 def test_update_after_delete_does_not_resurrect(url: str, raw: Raw, api: str) -> None:
     rec = make_record("alice", data={"k": 1})
 
@@ -515,7 +519,7 @@ def test_first_use_of_an_async_cluster_store_may_be_concurrent(redis_cluster_url
 
 
 @pytest.mark.fault
-@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("api", APIS)
 def test_server_down_then_back(redis_instance: Callable[[], RedisServer], api: str) -> None:
     server = redis_instance()
     url = f"redis://127.0.0.1:{server.port}/0?prefix=fault:"
@@ -624,6 +628,8 @@ async def maybe(value: Any) -> Any:
 
 def run(api: str, url: str, scenario: Callable[[Any], Any]) -> None:
     """Runs ``scenario(store)`` against the sync or the async store on ``url``."""
+    if api == "async-lane":
+        url += LANE
     if api == "sync":
         store = RedisStore(url)
         try:
@@ -649,7 +655,7 @@ def test_expired_grace_option() -> None:
         parse_url("redis://h/0?expired_grace=-1")
 
 
-@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("api", APIS)
 def test_a_hung_server_is_unavailable_not_a_hang(
     api: str, redis_instance: Callable[[], RedisServer]
 ) -> None:
@@ -667,7 +673,7 @@ def test_a_hung_server_is_unavailable_not_a_hang(
         run: Callable[[Any], Any] = lambda result: result  # noqa: E731
     else:
         loop = asyncio.new_event_loop()
-        store = AsyncRedisStore(url)
+        store = AsyncRedisStore(url + (LANE if api == "async-lane" else ""))
         run = loop.run_until_complete
     try:
         assert run(store.load(key)) is None
@@ -680,11 +686,11 @@ def test_a_hung_server_is_unavailable_not_a_hang(
         assert run(store.load(key)) is None, "the same store works again"
     finally:
         run(store.close())
-        if api == "async":
+        if api != "sync":
             loop.close()
 
 
-@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("api", APIS)
 def test_connections_killed_while_idle_are_replaced_not_reported(redis_url: str, api: str) -> None:
     """The per-request path keeps idle connections; one the server closed meanwhile (timeout,
     CLIENT KILL, a failover) is dropped at checkout, so the next request still succeeds."""

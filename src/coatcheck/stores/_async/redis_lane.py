@@ -25,7 +25,27 @@ from ..deadline import SharedTimeout
 DEFAULT_MAX_IDLE = 64
 
 
-class AsyncLane:
+class AsyncCommandPath:
+    """How the store sends the commands on every request's path (this lane, or the async
+    store's pipelined connection, :class:`coatcheck.stores.redis_mux.Multiplexer`)."""
+
+    async def command(self, *args: Any) -> Any:
+        """Send one command and return its reply (errors are the driver's, untranslated)."""
+        raise NotImplementedError
+
+    async def script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA, loading the script first if the server does not know it (restart, flush)."""
+        try:
+            return await self.command("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.command("SCRIPT", "LOAD", source)
+            return await self.command("EVALSHA", sha, len(keys), *keys, *args)
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class AsyncLane(AsyncCommandPath):
     """Idle connections of one standalone Redis client, used for one command at a time.
 
     A connection goes back to the stack only after a complete reply; any failure (timeout,
@@ -62,14 +82,6 @@ class AsyncLane:
         else:
             await conn.disconnect()
         return reply
-
-    async def script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA, loading the script first if the server does not know it (restart, flush)."""
-        try:
-            return await self.command("EVALSHA", sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self.command("SCRIPT", "LOAD", source)
-            return await self.command("EVALSHA", sha, len(keys), *keys, *args)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

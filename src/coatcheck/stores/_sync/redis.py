@@ -50,6 +50,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ...config import flag
 from ...core.errors import (
     CoatcheckError,
     ConfigError,
@@ -61,8 +62,9 @@ from ...core.errors import (
 from ...core.policy import WritePlan
 from ...core.records import Kind, SessionRecord, UserLimit, decode_value, encode_value
 from ...core.tokens import SessionKey, user_shard
+from .. import redis_mux
 from ..base import DEFAULT_PURGE_BATCH
-from .redis_lane import Lane
+from .redis_lane import CommandPath, Lane
 
 DEFAULT_PREFIX: Final = "coatcheck:"
 DEFAULT_PROTOCOL: Final = 2  # measured faster than RESP3 for a session lookup (docs)
@@ -236,6 +238,7 @@ _OPTIONS: Final = (
     "socket_timeout",
     "socket_connect_timeout",
     "max_connections",
+    "multiplex",
 )
 _TLS_OPTIONS: Final = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 
@@ -256,6 +259,7 @@ class RedisOptions:
     socket_timeout: float = DEFAULT_SOCKET_TIMEOUT
     socket_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     max_connections: int | None = None
+    multiplex: bool = True
     expired_grace: float = DEFAULT_EXPIRED_GRACE
     ssl_ca_certs: str | None = None
     ssl_certfile: str | None = None
@@ -276,7 +280,9 @@ def parse_url(url: str) -> RedisOptions:
 
     Options: ``prefix``, ``expired_grace`` (seconds an expired session is kept so a late
     visitor hears "expired" rather than "unknown"; default 3600), ``protocol`` (2 or 3),
-    ``socket_timeout``, ``socket_connect_timeout`` (seconds), ``max_connections`` and, with
+    ``socket_timeout``, ``socket_connect_timeout`` (seconds), ``max_connections``, ``multiplex``
+    (``false``: async requests take a connection per command instead of sharing one pipelined
+    connection) and, with
     TLS, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs`` (required,
     optional, none). Anything else is a :class:`ConfigError`.
     """
@@ -351,6 +357,7 @@ def parse_url(url: str) -> RedisOptions:
             values, "socket_connect_timeout", float, DEFAULT_CONNECT_TIMEOUT
         ),
         max_connections=max_connections,
+        multiplex=flag(values, "multiplex", True),
         expired_grace=expired_grace,
         ssl_ca_certs=values.get("ssl_ca_certs") or None,
         ssl_certfile=values.get("ssl_certfile") or None,
@@ -447,7 +454,8 @@ class RedisStore:
         # and a store must be constructible while its server is down).
         self._client: Client | None = None
         self._live: Client | None = None  # the client once it is ready for concurrent use
-        self._lane: Lane | None = None  # standalone only: the per-request commands' path
+        # Standalone only: the per-request commands' path (pipelined where it can be).
+        self._lane: CommandPath | None = None
         self._client_lock = threading.Lock()
         self._update_script: Script
         self._insert_script: Script
@@ -473,11 +481,16 @@ class RedisStore:
                 self._delete_script = client.register_script(DELETE_LUA)
                 self._delete_user_script = client.register_script(DELETE_USER_LUA)
                 if isinstance(client, redis.Redis):
-                    self._lane = Lane(
-                        client, self.options.socket_timeout, self.options.max_connections
-                    )
+                    self._lane = self._new_lane(client)
                 self._client = client
             return self._client
+
+    def _new_lane(self, client: redis.Redis) -> CommandPath:
+        """The per-request commands' path: one pipelined connection where it can be (the async
+        store; the sync one serves threads, with no event loop to pipeline on)."""
+        wanted, timeout = self.options.multiplex, self.options.socket_timeout
+        pipelined = None
+        return pipelined or Lane(client, timeout, self.options.max_connections)
 
     def _connected(self) -> Client:
         """The client, ready for concurrent use (first call only; then ``self._live``)."""

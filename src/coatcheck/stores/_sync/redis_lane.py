@@ -26,7 +26,27 @@ from ..deadline import SharedTimeout
 DEFAULT_MAX_IDLE = 64
 
 
-class Lane:
+class CommandPath:
+    """How the store sends the commands on every request's path (this lane, or the async
+    store's pipelined connection, :class:`coatcheck.stores.redis_mux.Multiplexer`)."""
+
+    def command(self, *args: Any) -> Any:
+        """Send one command and return its reply (errors are the driver's, untranslated)."""
+        raise NotImplementedError
+
+    def script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA, loading the script first if the server does not know it (restart, flush)."""
+        try:
+            return self.command("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.command("SCRIPT", "LOAD", source)
+            return self.command("EVALSHA", sha, len(keys), *keys, *args)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Lane(CommandPath):
     """Idle connections of one standalone Redis client, used for one command at a time.
 
     A connection goes back to the stack only after a complete reply; any failure (timeout,
@@ -63,14 +83,6 @@ class Lane:
         else:
             conn.disconnect()
         return reply
-
-    def script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA, loading the script first if the server does not know it (restart, flush)."""
-        try:
-            return self.command("EVALSHA", sha, len(keys), *keys, *args)
-        except NoScriptError:
-            self.command("SCRIPT", "LOAD", source)
-            return self.command("EVALSHA", sha, len(keys), *keys, *args)
 
     def close(self) -> None:
         idle, self._idle = self._idle, []

@@ -1,0 +1,222 @@
+"""One pipelined connection for the commands on every request's path (async, standalone Redis).
+
+Under load, an event loop runs many requests at once, and each wants one command: a session
+load or its patch. With a connection per command (redis-py's pool, or the lane of
+:mod:`coatcheck.stores._async.redis_lane`), each pays a ``send`` and a ``recv`` of its own,
+and Redis a read and a write. Here the commands issued in one pass of the event loop go out
+in one write on one connection, and their replies come back in order, often in one read.
+Lettuce, StackExchange.Redis and ioredis's auto-pipelining work the same way.
+
+redis-py still opens the connection (address, credentials, TLS, database, protocol, client
+name: whatever the URL says); the connection's transport is then handed to this protocol.
+
+Rules that keep replies matched to their commands:
+
+* Replies arrive in the order the commands were written. A command whose caller went away
+  (cancelled) keeps its place; its reply is read and dropped.
+* Any doubt about the stream (a protocol error, a reply nobody waits for, the connection
+  lost) closes the connection and fails every command still waiting on it; the next command
+  opens a new one.
+* One deadline for all: when the oldest unanswered command is older than the timeout, the
+  server is not answering. The connection is closed and its waiting commands fail with
+  ``TimeoutError``. One timer, re-armed for the oldest command, keeps this.
+
+Used only with protocol 2 and when hiredis is installed (``coatcheck[redis]`` brings it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from contextlib import suppress
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from ._async.redis_lane import AsyncCommandPath
+
+try:
+    import hiredis
+
+    HAVE_HIREDIS = True
+except ImportError:  # pragma: no cover - coatcheck[redis] installs it
+    HAVE_HIREDIS = False
+
+_NOT_YET = object()  # hiredis: no complete reply buffered
+
+
+def for_client(
+    client: redis.asyncio.Redis, wanted: bool, timeout: float | None
+) -> Multiplexer | None:
+    """A multiplexer for this client's per-request commands, or None where pipelining does not
+    apply: switched off (``multiplex=false``), RESP3, or no hiredis."""
+    protocol = client.connection_pool.connection_kwargs.get("protocol", 2)
+    if not (wanted and HAVE_HIREDIS and protocol in (2, "2", None)):
+        return None
+    return Multiplexer(client, timeout)
+
+
+class _Link(asyncio.Protocol):
+    """One open connection: commands written in batches, replies matched in order."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        transport: asyncio.Transport,
+        packer: Any,
+        parse_error: Any,
+        timeout: float | None,
+    ) -> None:
+        self.loop = loop
+        self.transport = transport
+        self.packer = packer
+        self.timeout = timeout
+        self.closed = False
+        self._reader = hiredis.Reader(replyError=parse_error, notEnoughData=_NOT_YET)
+        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self._outbox: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self.streams: tuple[object, ...] = ()
+
+    def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        """Queue one command; its reply (or error) arrives on the returned future."""
+        future = self.loop.create_future()
+        if not self._outbox:
+            self.loop.call_soon(self._flush)
+        self._outbox.extend(self.packer(*args))
+        self._waiting.append((future, self.loop.time()))
+        if self._timer is None and self.timeout is not None:
+            self._timer = self.loop.call_at(self.loop.time() + self.timeout, self._expire)
+        return future
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        if not self.closed:
+            self.transport.write(b"".join(outbox))
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiting = self._reader, self._waiting
+        reader.feed(data)
+        try:
+            while (reply := reader.gets()) is not _NOT_YET:
+                future = waiting.popleft()[0]
+                if future.done():
+                    continue  # its caller gave up: the reply is dropped, the order kept
+                if isinstance(reply, ResponseError):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+        except Exception as exc:  # a protocol error, or a reply nobody asked for
+            self.fail(RedisConnectionError(f"Redis reply stream broken: {exc!r}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError(f"Connection closed by server ({exc or 'EOF'})"))
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._waiting:
+            return
+        started = self._waiting[0][1]
+        assert self.timeout is not None
+        deadline = started + self.timeout
+        if deadline > self.loop.time():
+            self._timer = self.loop.call_at(deadline, self._expire)
+            return
+        self.fail(TimeoutError(f"Redis did not answer within {self.timeout:g} s"))
+
+    def fail(self, error: BaseException) -> None:
+        """Close the connection; every command still waiting gets ``error``."""
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting, self._waiting = self._waiting, deque()
+        for future, _ in waiting:
+            if not future.done():
+                future.set_exception(error)
+
+
+class Multiplexer(AsyncCommandPath):
+    """The per-request commands of one standalone client, pipelined on one connection."""
+
+    def __init__(self, client: redis.asyncio.Redis, timeout: float | None) -> None:
+        pool = client.connection_pool
+        self._kwargs = dict(pool.connection_kwargs)
+        self._connection_class: Any = pool.connection_class
+        self._timeout = timeout
+        self._link: _Link | None = None
+        self._opening: asyncio.Task[_Link] | None = None
+
+    async def command(self, *args: Any) -> Any:
+        """Send one command and return its reply (errors are the driver's, untranslated)."""
+        link = self._link
+        if link is None or link.closed or link.loop is not asyncio.get_running_loop():
+            link = await self._open()
+        return await link.call(args)
+
+    async def close(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            opening.cancel()
+        link, self._link = self._link, None
+        if link is not None:
+            _drop(link)
+
+    async def _open(self) -> _Link:
+        """The connection for this event loop: one opening, shared by every caller waiting for
+        it; it installs the link itself, so a link opened for callers who gave up is kept."""
+        loop = asyncio.get_running_loop()
+        opening = self._opening
+        if opening is None or opening.get_loop() is not loop or opening.done():
+            old, self._link = self._link, None
+            if old is not None:
+                _drop(old)
+            opening = self._opening = loop.create_task(self._connect(loop))
+            opening.add_done_callback(_retrieve)
+        return await asyncio.shield(opening)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Link:
+        conn = self._connection_class(**{**self._kwargs, "socket_timeout": self._timeout})
+        await conn.connect()
+        writer, reader = conn._writer, conn._reader
+        if writer is None or reader is None or len(getattr(reader, "_buffer", b"")):
+            await conn.disconnect()
+            raise RedisConnectionError("Redis connection not in a clean state after its set-up")
+        # The connection object forgets its streams, so that it never closes our socket; it
+        # stays the packer (the client's encoding of arguments). The link keeps the streams:
+        # a StreamWriter closes its transport when it is collected.
+        conn._writer = conn._reader = None
+        link = _Link(
+            loop, writer.transport, conn.pack_command, conn._parser.parse_error, self._timeout
+        )
+        link.streams = (reader, writer)
+        writer.transport.set_protocol(link)
+        self._link = link
+        return link
+
+
+def _retrieve(task: asyncio.Task[_Link]) -> None:
+    """An opening whose callers all gave up: its error is theirs, not the event loop's log's."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _drop(link: _Link) -> None:
+    """Close a connection, from whichever loop is running now (its own may be gone)."""
+    error = RedisConnectionError("the store was closed")
+    if link.loop.is_closed():
+        link.closed = True
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is link.loop or not link.loop.is_running():
+        link.fail(error)
+    else:
+        with suppress(RuntimeError):
+            link.loop.call_soon_threadsafe(link.fail, error)

@@ -1,0 +1,188 @@
+"""The async Redis store's pipelined connection (coatcheck.stores.redis_mux): replies matched to
+their commands whatever happens around them, few reads on the server, and the way back to a
+connection per command (``multiplex=false``, RESP3)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis
+from fixtures_redis import RedisServer
+from redis.exceptions import ResponseError
+
+from coatcheck import ConfigError, StoreUnavailable
+from coatcheck.core.tokens import new_token
+from coatcheck.stores._async.redis import AsyncRedisStore, parse_url
+from coatcheck.stores._async.redis_lane import AsyncLane
+from coatcheck.stores.redis_mux import Multiplexer
+
+
+def in_a_loop(url: str, scenario: Callable[[AsyncRedisStore], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        store = AsyncRedisStore(url)
+        try:
+            return await scenario(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+async def path_of(store: AsyncRedisStore) -> Any:
+    """The store's per-request command path (made on first use)."""
+    await store._connected()
+    return store._lane
+
+
+def stat(client: redis.Redis, section: str, name: str) -> int:
+    return int(client.info(section)[name])
+
+
+async def blocked_on_server(watcher: redis.Redis) -> None:
+    """Wait (up to 10 s) until the server holds a client blocked in BLPOP."""
+    for _ in range(1000):
+        if stat(watcher, "clients", "blocked_clients"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the BLPOP never reached the server")
+
+
+def test_the_async_store_pipelines_and_the_option_or_resp3_turn_it_off(redis_url: str) -> None:
+    assert isinstance(in_a_loop(redis_url, path_of), Multiplexer)
+    assert isinstance(in_a_loop(redis_url + "&multiplex=false", path_of), AsyncLane)
+    assert isinstance(in_a_loop(redis_url + "&protocol=3", path_of), AsyncLane)
+    assert parse_url("redis://h/0?multiplex=no").multiplex is False
+    assert parse_url("redis://h/0").multiplex is True
+    with pytest.raises(ConfigError, match="multiplex must be true or false"):
+        parse_url("redis://h/0?multiplex=sometimes")
+
+
+def test_concurrent_commands_share_one_connection_and_few_reads(
+    redis_instance: Callable[[], RedisServer],
+) -> None:
+    """200 tasks at once: each gets its own reply, over one connection, in far fewer server
+    reads than commands (a connection per command costs the server one read each)."""
+    server = redis_instance()
+    watcher = server.client()
+    url = f"redis://{server.address}/0?prefix=mux:"
+
+    async def scenario(store: AsyncRedisStore) -> tuple[list[Any], int, int]:
+        mux = await path_of(store)
+        await mux.command("PING")  # connected
+        reads_before = stat(watcher, "stats", "total_reads_processed")
+        replies = await asyncio.gather(*(mux.command("ECHO", f"v{i}") for i in range(200)))
+        reads = stat(watcher, "stats", "total_reads_processed") - reads_before
+        return replies, reads, stat(watcher, "clients", "connected_clients")
+
+    try:
+        replies, reads, clients = in_a_loop(url, scenario)
+    finally:
+        watcher.close()
+    assert replies == [f"v{i}".encode() for i in range(200)]
+    assert clients == 2  # the store's one connection and the watcher
+    assert reads < 50, f"{reads} server reads for 200 pipelined commands"
+
+
+def test_a_caller_that_gives_up_keeps_the_order(redis_url: str) -> None:
+    """A cancelled command's reply is still read, and dropped: the next caller gets its own."""
+    watcher = redis.Redis.from_url(redis_url.split("?")[0])
+    prefix = parse_url(redis_url).prefix
+    queue = prefix + "queue"
+
+    async def scenario(store: AsyncRedisStore) -> tuple[Any, int]:
+        mux = await path_of(store)
+        blocked = asyncio.ensure_future(mux.command("BLPOP", queue, 5))
+        await blocked_on_server(watcher)
+        blocked.cancel()
+        after = asyncio.ensure_future(mux.command("ECHO", "after"))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the ECHO is written, behind the BLPOP
+        watcher.rpush(queue, "taken by the cancelled BLPOP")
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        return await after, watcher.llen(queue)
+
+    try:
+        reply, left = in_a_loop(redis_url, scenario)
+    finally:
+        watcher.delete(queue)
+        watcher.close()
+    assert reply == b"after"
+    assert left == 0, "the BLPOP's reply was read (and dropped), not left for someone else"
+
+
+def test_an_error_reply_reaches_its_own_command_only(redis_url: str) -> None:
+    prefix = parse_url(redis_url).prefix
+
+    async def scenario(store: AsyncRedisStore) -> list[Any]:
+        mux = await path_of(store)
+        await mux.command("SET", prefix + "plain", "x")
+        return await asyncio.gather(
+            mux.command("ECHO", "before"),
+            mux.command("HGETALL", prefix + "plain"),
+            mux.command("ECHO", "after"),
+            return_exceptions=True,
+        )
+
+    before, wrong, after = in_a_loop(redis_url, scenario)
+    assert (before, after) == (b"before", b"after")
+    assert isinstance(wrong, ResponseError) and "WRONGTYPE" in str(wrong)
+
+
+def test_a_hung_server_fails_every_waiting_command_then_the_store_recovers(
+    redis_instance: Callable[[], RedisServer],
+) -> None:
+    server = redis_instance()
+    assert server.process is not None
+    url = f"redis://{server.address}/0?prefix=hung:&socket_timeout=0.3"
+    keys = [new_token("alice")[1] for _ in range(5)]
+
+    async def scenario(store: AsyncRedisStore) -> list[Any]:
+        assert await store.load(keys[0]) is None
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            failed = await asyncio.gather(*(store.load(k) for k in keys), return_exceptions=True)
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        assert await store.load(keys[0]) is None, "a new connection serves the next request"
+        return failed
+
+    failed = in_a_loop(url, scenario)
+    assert all(isinstance(f, StoreUnavailable) for f in failed), failed
+    assert "did not answer within 0.3 s" in str(failed[0])
+
+
+def test_the_store_serves_one_event_loop_after_another(redis_url: str) -> None:
+    """asyncio.run() twice (tests, scripts): the second loop opens its own connection."""
+    store = AsyncRedisStore(redis_url)
+    key = new_token("alice")[1]
+    try:
+        for _ in range(2):
+            assert asyncio.run(store.load(key)) is None
+    finally:
+        asyncio.run(store.close())
+
+
+def test_closing_the_store_fails_commands_still_waiting(redis_url: str) -> None:
+    watcher = redis.Redis.from_url(redis_url.split("?")[0])
+    queue = parse_url(redis_url).prefix + "queue"
+
+    async def scenario(store: AsyncRedisStore) -> BaseException | None:
+        mux = await path_of(store)
+        blocked = asyncio.ensure_future(mux.command("BLPOP", queue, 5))
+        await blocked_on_server(watcher)
+        await store.close()
+        return (await asyncio.gather(blocked, return_exceptions=True))[0]
+
+    try:
+        outcome = in_a_loop(redis_url, scenario)
+    finally:
+        watcher.close()
+    assert isinstance(outcome, redis.exceptions.ConnectionError)
+    assert "closed" in str(outcome)
