@@ -186,3 +186,71 @@ def test_closing_the_store_fails_commands_still_waiting(redis_url: str) -> None:
         watcher.close()
     assert isinstance(outcome, redis.exceptions.ConnectionError)
     assert "closed" in str(outcome)
+
+
+class MisbehavingRedis:
+    """A loopback peer that speaks enough RESP for redis-py's connection set-up, then answers
+    ``ECHO`` as told: ``garbage`` (not RESP) or ``twice`` (one reply nobody asked for)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.connections = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                command = await read_command(reader)
+                if command is None:
+                    return
+                if command[0].upper() != b"ECHO":
+                    writer.write(b"+OK\r\n")
+                elif self.mode == "garbage":
+                    writer.write(b"?not a reply\r\n")
+                else:
+                    reply = b"$%d\r\n%s\r\n" % (len(command[1]), command[1])
+                    writer.write(reply * 2)  # one write: both arrive before the next command
+                await writer.drain()
+        finally:
+            writer.close()
+
+
+async def read_command(reader: asyncio.StreamReader) -> list[bytes] | None:
+    """One RESP array of bulk strings (what clients send), or None at the end."""
+    header = await reader.readline()
+    if not header:
+        return None
+    parts = []
+    for _ in range(int(header[1:])):
+        size = int((await reader.readline())[1:])
+        parts.append((await reader.readexactly(size + 2))[:-2])
+    return parts
+
+
+@pytest.mark.parametrize("mode", ["garbage", "twice"])
+def test_a_reply_stream_in_doubt_closes_the_connection(mode: str) -> None:
+    """Garbage, or a reply nobody asked for: the connection is closed, no later command reads
+    from it, and the next command gets a new connection."""
+    peer = MisbehavingRedis(mode)
+
+    async def scenario() -> tuple[Any, Any]:
+        server = await asyncio.start_server(peer.serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        mux = await path_of(AsyncRedisStore(f"redis://127.0.0.1:{port}/0?socket_timeout=2"))
+        try:
+            first = await asyncio.gather(mux.command("ECHO", "one"), return_exceptions=True)
+            second = await asyncio.gather(mux.command("ECHO", "two"), return_exceptions=True)
+            return first[0], second[0]
+        finally:
+            await mux.close()
+            server.close()
+            await server.wait_closed()
+
+    first, second = asyncio.run(scenario())
+    if mode == "garbage":
+        assert isinstance(first, redis.exceptions.ConnectionError)
+        assert "reply stream broken" in str(first)
+        assert isinstance(second, redis.exceptions.ConnectionError)
+    else:
+        assert (first, second) == (b"one", b"two")
+    assert peer.connections == 2, "the doubtful connection was closed and a new one opened"
