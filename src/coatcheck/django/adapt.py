@@ -14,12 +14,12 @@ from ..web.guards import Redirect
 from ..web.request import RequestInfo
 from ..web.settings import SAFE_METHODS
 from ..web.wsgi import EnvironHeaders
-from .conf import get_config
+from .conf import Config, get_config
 
 _INFO_ATTR = "_coatcheck_request_info"
 
 
-def request_info(request: HttpRequest) -> RequestInfo:
+def request_info(request: HttpRequest, config: Config | None = None) -> RequestInfo:
     """The request as the web core sees it (built once per request).
 
     Scheme and host come from Django (``SECURE_PROXY_SSL_HEADER``, ``ALLOWED_HOSTS`` and
@@ -38,7 +38,7 @@ def request_info(request: HttpRequest) -> RequestInfo:
         info = RequestInfo(
             method,
             request.path,
-            _scheme(request),
+            _scheme(request, config or get_config()),
             headers,
             meta.get("REMOTE_ADDR"),
             meta.get("QUERY_STRING", ""),
@@ -47,10 +47,10 @@ def request_info(request: HttpRequest) -> RequestInfo:
     return info
 
 
-def _scheme(request: HttpRequest) -> str:
+def _scheme(request: HttpRequest, config: Config) -> str:
     """``request.scheme``, without its look-up of ``SECURE_PROXY_SSL_HEADER`` in Django's lazy
     settings (which costs more than building the rest of the request info)."""
-    if get_config().proxy_ssl_header:
+    if config.proxy_ssl_header:
         return request.scheme or "http"
     scheme: str = request._get_scheme()  # type: ignore[attr-defined]  # what .scheme returns then
     return scheme
