@@ -254,3 +254,35 @@ def test_a_reply_stream_in_doubt_closes_the_connection(mode: str) -> None:
     else:
         assert (first, second) == (b"one", b"two")
     assert peer.connections == 2, "the doubtful connection was closed and a new one opened"
+
+
+def test_threads_with_loops_of_their_own_each_get_a_connection(redis_url: str) -> None:
+    """One store, four threads each running its own event loop at the same time: every load
+    succeeds (no loop closes another's connection under its commands)."""
+    import threading
+
+    store = AsyncRedisStore(redis_url)
+    key = new_token("alice")[1]
+    outcomes: list[Any] = []
+
+    def worker() -> None:
+        async def loads() -> list[Any]:
+            results: list[Any] = []
+            for _ in range(50):
+                results += await asyncio.gather(
+                    *(store.load(key) for _ in range(4)), return_exceptions=True
+                )
+            return results
+
+        outcomes.extend(asyncio.run(loads()))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        asyncio.run(store.close())
+    assert len(outcomes) == 4 * 50 * 4
+    assert all(outcome is None for outcome in outcomes), [o for o in outcomes if o][:3]

@@ -141,41 +141,49 @@ class _Link(asyncio.Protocol):
 
 
 class Multiplexer(AsyncCommandPath):
-    """The per-request commands of one standalone client, pipelined on one connection."""
+    """The per-request commands of one standalone client, pipelined on one connection per
+    event loop (an application usually has one; threads that run loops of their own, or
+    successive ``asyncio.run`` calls, each get theirs)."""
 
     def __init__(self, client: redis.asyncio.Redis, timeout: float | None) -> None:
         pool = client.connection_pool
         self._kwargs = dict(pool.connection_kwargs)
         self._connection_class: Any = pool.connection_class
         self._timeout = timeout
-        self._link: _Link | None = None
-        self._opening: asyncio.Task[_Link] | None = None
+        self._links: dict[asyncio.AbstractEventLoop, _Link] = {}
+        self._openings: dict[asyncio.AbstractEventLoop, asyncio.Task[_Link]] = {}
 
     async def command(self, *args: Any) -> Any:
         """Send one command and return its reply (errors are the driver's, untranslated)."""
-        link = self._link
-        if link is None or link.closed or link.loop is not asyncio.get_running_loop():
-            link = await self._open()
+        loop = asyncio.get_running_loop()
+        link = self._links.get(loop)
+        if link is None or link.closed:
+            link = await self._open(loop)
         return await link.call(args)
 
     async def close(self) -> None:
-        opening, self._opening = self._opening, None
-        if opening is not None and not opening.done():
-            opening.cancel()
-        link, self._link = self._link, None
-        if link is not None:
+        openings, self._openings = self._openings, {}
+        running = asyncio.get_running_loop()
+        for loop, opening in openings.items():
+            if opening.done() or loop.is_closed():
+                continue
+            if loop is running:
+                opening.cancel()
+            else:
+                loop.call_soon_threadsafe(opening.cancel)
+        links, self._links = self._links, {}
+        for link in links.values():
             _drop(link)
 
-    async def _open(self) -> _Link:
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Link:
         """The connection for this event loop: one opening, shared by every caller waiting for
         it; it installs the link itself, so a link opened for callers who gave up is kept."""
-        loop = asyncio.get_running_loop()
-        opening = self._opening
-        if opening is None or opening.get_loop() is not loop or opening.done():
-            old, self._link = self._link, None
-            if old is not None:
-                _drop(old)
-            opening = self._opening = loop.create_task(self._connect(loop))
+        opening = self._openings.get(loop)
+        if opening is None or opening.done():
+            for gone in [other for other in self._links if other.is_closed()]:
+                _drop(self._links.pop(gone))
+                self._openings.pop(gone, None)
+            opening = self._openings[loop] = loop.create_task(self._connect(loop))
             opening.add_done_callback(_retrieve)
         return await asyncio.shield(opening)
 
@@ -195,7 +203,10 @@ class Multiplexer(AsyncCommandPath):
         )
         link.streams = (reader, writer)
         writer.transport.set_protocol(link)
-        self._link = link
+        old = self._links.get(loop)
+        self._links[loop] = link
+        if old is not None:
+            _drop(old)
         return link
 
 
