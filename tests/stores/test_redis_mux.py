@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 from fixtures_redis import RedisServer
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 
 from coatcheck import ConfigError, StoreUnavailable
 from coatcheck.core.tokens import new_token
 from coatcheck.stores._async.redis import AsyncRedisStore, parse_url
-from coatcheck.stores._async.redis_lane import AsyncLane
+from coatcheck.stores._async.redis_lane import AsyncLane, pack
 from coatcheck.stores.redis_mux import Multiplexer
 
 
@@ -286,3 +289,22 @@ def test_threads_with_loops_of_their_own_each_get_a_connection(redis_url: str) -
         asyncio.run(store.close())
     assert len(outcomes) == 4 * 50 * 4
     assert all(outcome is None for outcome in outcomes), [o for o in outcomes if o][:3]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(),
+            st.binary(),
+            st.integers(min_value=-(2**63), max_value=2**63),
+            st.floats(allow_nan=False, allow_infinity=False),
+        ),
+        max_size=12,
+    )
+)
+def test_commands_are_packed_exactly_as_redis_py_packs_them(args: list[Any]) -> None:
+    """hiredis's C packer (used by both command paths) against redis.asyncio's own, for every
+    argument type the store sends."""
+    conn = redis.asyncio.Connection()
+    command = ("EVALSHA", *args)
+    assert pack(conn, command) == b"".join(conn.pack_command(*command))

@@ -35,14 +35,10 @@ import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from ._async.redis_lane import AsyncCommandPath
+from ._async.redis_lane import HAVE_HIREDIS, AsyncCommandPath, pack
 
-try:
+with suppress(ImportError):  # coatcheck[redis] installs it; without it: HAVE_HIREDIS is False
     import hiredis
-
-    HAVE_HIREDIS = True
-except ImportError:  # pragma: no cover - coatcheck[redis] installs it
-    HAVE_HIREDIS = False
 
 _NOT_YET = object()  # hiredis: no complete reply buffered
 
@@ -65,13 +61,13 @@ class _Link(asyncio.Protocol):
         self,
         loop: asyncio.AbstractEventLoop,
         transport: asyncio.Transport,
-        packer: Any,
+        conn: Any,  # the redis-py connection that opened the socket
         parse_error: Any,
         timeout: float | None,
     ) -> None:
         self.loop = loop
         self.transport = transport
-        self.packer = packer
+        self.conn = conn
         self.timeout = timeout
         self.closed = False
         self._reader = hiredis.Reader(replyError=parse_error, notEnoughData=_NOT_YET)
@@ -85,7 +81,7 @@ class _Link(asyncio.Protocol):
         future = self.loop.create_future()
         if not self._outbox:
             self.loop.call_soon(self._flush)
-        self._outbox.extend(self.packer(*args))
+        self._outbox.append(pack(self.conn, args))
         self._waiting.append((future, self.loop.time()))
         if self._timer is None and self.timeout is not None:
             self._timer = self.loop.call_at(self.loop.time() + self.timeout, self._expire)
@@ -194,13 +190,10 @@ class Multiplexer(AsyncCommandPath):
         if writer is None or reader is None or len(getattr(reader, "_buffer", b"")):
             await conn.disconnect()
             raise RedisConnectionError("Redis connection not in a clean state after its set-up")
-        # The connection object forgets its streams, so that it never closes our socket; it
-        # stays the packer (the client's encoding of arguments). The link keeps the streams:
-        # a StreamWriter closes its transport when it is collected.
+        # The connection object forgets its streams, so that it never closes our socket. The
+        # link keeps the streams (a StreamWriter closes its transport when it is collected).
         conn._writer = conn._reader = None
-        link = _Link(
-            loop, writer.transport, conn.pack_command, conn._parser.parse_error, self._timeout
-        )
+        link = _Link(loop, writer.transport, conn, conn._parser.parse_error, self._timeout)
         link.streams = (reader, writer)
         writer.transport.set_protocol(link)
         old = self._links.get(loop)
