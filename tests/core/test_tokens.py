@@ -109,3 +109,29 @@ def test_token_digests_use_the_built_in_sha256_when_python_has_it() -> None:
         assert tokens._sha256.__module__ in {"_sha2", "_sha256"}
     for data in (b"", b"cc1_" + b"A" * 48, bytes(range(256))):
         assert tokens.sha256(data) == hashlib.sha256(data).digest()
+
+
+def test_parsed_keys_are_remembered_and_only_those_of_well_formed_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A browser presents the same cookie on every request: its key is computed once. Values
+    that are refused are never remembered, and the memory is bounded."""
+    hashed: list[bytes] = []
+    real = tokens.sha256
+    monkeypatch.setattr(tokens, "sha256", lambda data: hashed.append(data) or real(data))
+    tokens._parse_sized.cache_clear()
+    token, key = new_token()
+    hashed.clear()  # new_token's own digest
+    assert parse_token(token) == key == parse_token(token)
+    assert hashed == [token.encode()], "the second request's parse is remembered"
+
+    wrong_alphabet = PREFIX + "*" * 48
+    before = tokens._parse_sized.cache_info().currsize
+    for _ in range(2):
+        with pytest.raises(InvalidToken, match="alphabet"):
+            parse_token(wrong_alphabet)
+    assert tokens._parse_sized.cache_info().currsize == before
+
+    for _ in range(tokens.PARSED_CACHE_SIZE + 10):
+        parse_token(new_token()[0])
+    assert tokens._parse_sized.cache_info().currsize == tokens.PARSED_CACHE_SIZE
