@@ -308,3 +308,84 @@ def test_commands_are_packed_exactly_as_redis_py_packs_them(args: list[Any]) -> 
     conn = redis.asyncio.Connection()
     command = ("EVALSHA", *args)
     assert pack(conn, command) == b"".join(conn.pack_command(*command))
+
+
+def in_a_forked_child(check: Callable[[], bool]) -> bool:
+    """``check()`` run in a child made by fork(); its answer (False if it raised)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave without cleanup
+        answer = b"0"
+        try:
+            answer = b"1" if check() else b"0"
+        finally:
+            os.write(write_end, answer)
+            os._exit(0)
+    os.close(write_end)
+    try:
+        os.waitpid(pid, 0)
+        return os.read(read_end, 1) == b"1"
+    finally:
+        os.close(read_end)
+
+
+@pytest.mark.parametrize("multiplex", ["true", "false"])
+def test_a_forked_child_never_uses_the_parents_connections(redis_url: str, multiplex: str) -> None:
+    """A child forked while the store holds connections (a pre-forking server, a pool of
+    workers) opens its own: sharing the parent's socket would mix their replies."""
+    from coatcheck.core.records import SessionRecord
+
+    url = f"{redis_url}&multiplex={multiplex}"
+    _, key = new_token("alice")
+    loop = asyncio.new_event_loop()
+    store = AsyncRedisStore(url)
+    try:
+        now = 1e9
+        record = SessionRecord(key, "alice", "browser", now, now, now, now + 1e9)
+        loop.run_until_complete(store.insert(record))
+        assert loop.run_until_complete(store.load(key)) is not None  # a connection is held
+        path = store._lane
+        inherited = dict(path._links) if isinstance(path, Multiplexer) else list(path._idle)
+        assert inherited
+
+        def child() -> bool:
+            held = path._links if isinstance(path, Multiplexer) else path._idle
+            if held:
+                return False
+            loaded = asyncio.run(store.load(key))  # a new loop, new connections
+            return loaded is not None and loaded.user_id == "alice"
+
+        assert in_a_forked_child(child)
+        again = loop.run_until_complete(store.load(key))
+        assert again is not None and again.user_id == "alice", "the parent's connection works"
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
+
+
+def test_a_forked_child_never_uses_the_parents_connections_sync(redis_url: str) -> None:
+    """The same for the sync store's lane (a pre-forking WSGI server such as gunicorn with
+    --preload): the child's lane starts empty and the parent's connection still works."""
+    from coatcheck.core.records import SessionRecord
+    from coatcheck.stores._sync.redis import RedisStore
+
+    _, key = new_token("alice")
+    store = RedisStore(redis_url)
+    try:
+        now = 1e9
+        store.insert(SessionRecord(key, "alice", "browser", now, now, now, now + 1e9))
+        assert store.load(key) is not None
+        lane = store._lane
+        assert lane is not None and lane._idle
+
+        def child() -> bool:
+            if lane._idle:
+                return False
+            loaded = store.load(key)
+            return loaded is not None and loaded.user_id == "alice"
+
+        assert in_a_forked_child(child)
+        again = store.load(key)
+        assert again is not None and again.user_id == "alice"
+    finally:
+        store.close()

@@ -35,6 +35,7 @@ import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from . import forks
 from ._async.redis_lane import HAVE_HIREDIS, AsyncCommandPath, pack
 
 with suppress(ImportError):  # coatcheck[redis] installs it; without it: HAVE_HIREDIS is False
@@ -148,6 +149,12 @@ class Multiplexer(AsyncCommandPath):
         self._timeout = timeout
         self._links: dict[asyncio.AbstractEventLoop, _Link] = {}
         self._openings: dict[asyncio.AbstractEventLoop, asyncio.Task[_Link]] = {}
+        forks.forget_in_child(self)
+
+    def forget_inherited(self) -> None:
+        """In a forked child: the connections are the parent's; never use them."""
+        forks.keep((self._links, self._openings))
+        self._links, self._openings = {}, {}
 
     async def command(self, *args: Any) -> Any:
         """Send one command and return its reply (errors are the driver's, untranslated)."""

@@ -20,6 +20,7 @@ import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from .. import forks
 from ..deadline import SharedTimeout
 
 try:
@@ -85,6 +86,12 @@ class AsyncLane(AsyncCommandPath):
         self._deadline = SharedTimeout(timeout)  # unasync: pass
         self._max_idle = max_idle or DEFAULT_MAX_IDLE
         self._idle: list[Any] = []
+        forks.forget_in_child(self)
+
+    def forget_inherited(self) -> None:
+        """In a forked child: the idle connections are the parent's; never use them."""
+        inherited, self._idle = self._idle, []
+        forks.keep(inherited)  # unasync: for conn in inherited: conn.disconnect()
 
     async def command(self, *args: Any) -> Any:
         """Send one command and return its reply (errors are the driver's, untranslated)."""

@@ -21,6 +21,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from .. import forks
 from ..deadline import SharedTimeout
 
 try:
@@ -86,6 +87,12 @@ class Lane(CommandPath):
         pass
         self._max_idle = max_idle or DEFAULT_MAX_IDLE
         self._idle: list[Any] = []
+        forks.forget_in_child(self)
+
+    def forget_inherited(self) -> None:
+        """In a forked child: the idle connections are the parent's; never use them."""
+        inherited, self._idle = self._idle, []
+        for conn in inherited: conn.disconnect()
 
     def command(self, *args: Any) -> Any:
         """Send one command and return its reply (errors are the driver's, untranslated)."""
