@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -92,3 +94,29 @@ def logged_in(manager: Any, user: str = "alice", **data: Any) -> str:
 
 def alive(manager: Any, token: str) -> bool:
     return not manager.load(token).is_new
+
+
+def in_a_forked_child(check: Callable[[], bool]) -> bool:
+    """``check()`` run in a child made by fork(); its answer (False if it raised). Before
+    leaving, the child drops and collects what the stores kept from its parent, as its
+    interpreter would at exit, so that anything those objects do when closed happens before
+    the parent looks."""
+    from coatcheck.stores import forks
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        answer = b"0"
+        try:
+            answer = b"1" if check() else b"0"
+            forks._kept.clear()
+            gc.collect()
+        finally:
+            os.write(write_end, answer)
+            os._exit(0)
+    os.close(write_end)
+    try:
+        os.waitpid(pid, 0)
+        return os.read(read_end, 1) == b"1"
+    finally:
+        os.close(read_end)

@@ -14,6 +14,7 @@ import pytest
 import redis
 import redis.asyncio
 from fixtures_redis import RedisServer
+from harness import in_a_forked_child
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.exceptions import ResponseError
@@ -308,25 +309,6 @@ def test_commands_are_packed_exactly_as_redis_py_packs_them(args: list[Any]) -> 
     conn = redis.asyncio.Connection()
     command = ("EVALSHA", *args)
     assert pack(conn, command) == b"".join(conn.pack_command(*command))
-
-
-def in_a_forked_child(check: Callable[[], bool]) -> bool:
-    """``check()`` run in a child made by fork(); its answer (False if it raised)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: answer through the pipe, then leave without cleanup
-        answer = b"0"
-        try:
-            answer = b"1" if check() else b"0"
-        finally:
-            os.write(write_end, answer)
-            os._exit(0)
-    os.close(write_end)
-    try:
-        os.waitpid(pid, 0)
-        return os.read(read_end, 1) == b"1"
-    finally:
-        os.close(read_end)
 
 
 @pytest.mark.parametrize("multiplex", ["true", "false"])

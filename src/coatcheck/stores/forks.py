@@ -35,6 +35,21 @@ def keep(inherited: Any) -> None:
     _kept.append(inherited)
 
 
+def detach_socket(fd: int) -> None:
+    """Point an inherited socket's descriptor at ``/dev/null`` in this child.
+
+    The parent's socket is untouched (the child only drops its own reference), and whatever
+    the inherited connection object does when it is finally closed here (PostgreSQL's
+    client library sends a Terminate message, which would end the parent's session with the
+    server) goes nowhere.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
 def _after_fork_in_child() -> None:
     for holder in list(_holders):
         holder.forget_inherited()

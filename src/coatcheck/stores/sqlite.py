@@ -26,6 +26,7 @@ from ..core.errors import (
 from ..core.policy import WritePlan, choose_evictions
 from ..core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data
 from ..core.tokens import SessionKey
+from . import forks
 from .base import DEFAULT_PURGE_BATCH
 
 _COLUMNS = SQL_COLUMNS
@@ -71,6 +72,16 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._migrated = False
+        self._migrate_lock = threading.Lock()
+        forks.forget_in_child(self)
+
+    def forget_inherited(self) -> None:
+        """In a forked child: SQLite forbids using a connection opened before ``fork()``
+        ("All kinds of locking problems will result", sqlite.org/howtocorrupt.html). The
+        inherited ones are kept, unused, and each thread of the child opens its own."""
+        forks.keep(self._all)
+        self._local = threading.local()
+        self._all = []
         self._migrate_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:

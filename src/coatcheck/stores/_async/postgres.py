@@ -64,6 +64,7 @@ from ...core.errors import (
 from ...core.policy import WritePlan
 from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit, decode_value
 from ...core.tokens import SessionKey
+from .. import forks
 from ..base import DEFAULT_PURGE_BATCH
 from ..pg_reply import reply
 
@@ -467,6 +468,21 @@ class AsyncPostgresStore:
         self._waiters: deque[_Waiter] = deque()  # callers waiting while _out == pool_max
         self._loop: Any = None  # the event loop the pool belongs to
         self._schema_ready = False
+        forks.forget_in_child(self)
+
+    def forget_inherited(self) -> None:
+        """In a forked child: the pool and its connections are the parent's. They are never
+        used here; their sockets are detached first (:func:`forks.detach_socket`), so that
+        closing them cannot end the parent's sessions with the server."""
+        pool, idle = self._pool, self._idle
+        for conn in [*idle, *getattr(pool, "_pool", ())]:  # psycopg_pool keeps its idle here
+            with contextlib.suppress(Exception):  # a connection already closed has no socket
+                forks.detach_socket(conn.pgconn.socket)
+        forks.keep((pool, idle))
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._pool = self._open_pool = None
+        self._idle, self._out, self._waiters = [], 0, deque()
+        self._loop = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.options.where} table={self.options.table}>"
