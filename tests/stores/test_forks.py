@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from harness import in_a_forked_child
 
+from coatcheck import open_async_store
 from coatcheck.core.records import SessionRecord
 from coatcheck.core.tokens import SessionKey, new_token
 from coatcheck.stores._async.postgres import AsyncPostgresStore
@@ -121,3 +122,26 @@ def test_the_parents_connections_are_not_what_the_child_holds(tmp_path: Path) ->
         assert store._connect() is parents
     finally:
         store.close()
+
+
+def test_a_forked_child_gets_worker_threads_of_its_own(tmp_path: Path) -> None:
+    """The async face of SQLite runs on a thread pool; a child's executor that believed it
+    still had its parent's threads would never run a call (it hung before this was fixed)."""
+    import signal
+
+    store = open_async_store(f"sqlite:///{tmp_path / 'sessions.db'}")
+    _, key = new_token("alice")
+    asyncio.run(store.insert(record(key)))
+    assert asyncio.run(store.load(key)) is not None  # the pool's threads are running
+
+    def child() -> bool:
+        signal.alarm(10)  # a hang ends the child, which then gives no answer
+        loaded = asyncio.run(store.load(key))
+        return loaded is not None and loaded.data == {"k": 1}
+
+    try:
+        assert in_a_forked_child(child)
+        again = asyncio.run(store.load(key))
+        assert again is not None and again.data == {"k": 1}
+    finally:
+        asyncio.run(store.close())

@@ -16,6 +16,7 @@ from typing import TypeVar
 from ..core.policy import WritePlan
 from ..core.records import SessionRecord, UserLimit
 from ..core.tokens import SessionKey
+from . import forks
 from .base import DEFAULT_PURGE_BATCH, Store
 
 T = TypeVar("T")
@@ -27,9 +28,20 @@ class AsyncOverSync:
     def __init__(self, store: Store, *, threads: int | None = 4) -> None:
         self.sync = store
         self.url = store.url
-        self._pool = (
-            ThreadPoolExecutor(threads, thread_name_prefix="coatcheck-store") if threads else None
-        )
+        self._threads = threads
+        self._pool = self._new_pool()
+        forks.forget_in_child(self)
+
+    def _new_pool(self) -> ThreadPoolExecutor | None:
+        if not self._threads:
+            return None
+        return ThreadPoolExecutor(self._threads, thread_name_prefix="coatcheck-store")
+
+    def forget_inherited(self) -> None:
+        """In a forked child: the parent's worker threads do not exist here, and an executor
+        that believes it has them would never run a call; start a pool of its own."""
+        forks.keep(self._pool)
+        self._pool = self._new_pool()
 
     async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._pool is None:
