@@ -371,3 +371,28 @@ def test_a_forked_child_never_uses_the_parents_connections_sync(redis_url: str) 
         assert again is not None and again.user_id == "alice"
     finally:
         store.close()
+
+
+def test_a_redis_py_that_cannot_hand_over_falls_back_to_a_connection_per_command(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hand-over reads three attributes of redis-py's connections. A release that builds
+    them differently must not break the store: it warns once and takes the lane."""
+    from coatcheck.stores import redis_mux
+
+    def unfamiliar(conn: Any) -> Any:
+        raise AttributeError("'Connection' object has no attribute '_writer'")
+
+    monkeypatch.setattr(redis_mux, "take_over", unfamiliar)
+    key = new_token("alice")[1]
+
+    async def scenario(store: AsyncRedisStore) -> tuple[Any, Any, Any]:
+        mux = await path_of(store)
+        first = await asyncio.gather(*(store.load(key) for _ in range(5)))
+        return first, await store.load(key), mux._fallback
+
+    with caplog.at_level("WARNING", logger="coatcheck.stores.redis_mux"):
+        first, again, fallback = in_a_loop(redis_url, scenario)
+    assert first == [None] * 5 and again is None
+    assert isinstance(fallback, AsyncLane)
+    assert [r.message for r in caplog.records if "cannot hand a connection over" in r.message]

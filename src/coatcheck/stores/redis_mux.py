@@ -27,6 +27,7 @@ Used only with protocol 2 and when hiredis is installed (``coatcheck[redis]`` br
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from contextlib import suppress
 from typing import Any
@@ -36,12 +37,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from . import forks
-from ._async.redis_lane import HAVE_HIREDIS, AsyncCommandPath, pack
+from ._async.redis_lane import HAVE_HIREDIS, AsyncCommandPath, AsyncLane, pack
 
 with suppress(ImportError):  # coatcheck[redis] installs it; without it: HAVE_HIREDIS is False
     import hiredis
 
 _NOT_YET = object()  # hiredis: no complete reply buffered
+logger = logging.getLogger(__name__)
 
 
 def for_client(
@@ -144,11 +146,13 @@ class Multiplexer(AsyncCommandPath):
 
     def __init__(self, client: redis.asyncio.Redis, timeout: float | None) -> None:
         pool = client.connection_pool
+        self._client = client
         self._kwargs = dict(pool.connection_kwargs)
         self._connection_class: Any = pool.connection_class
         self._timeout = timeout
         self._links: dict[asyncio.AbstractEventLoop, _Link] = {}
-        self._openings: dict[asyncio.AbstractEventLoop, asyncio.Task[_Link]] = {}
+        self._openings: dict[asyncio.AbstractEventLoop, asyncio.Task[_Link | None]] = {}
+        self._fallback: AsyncLane | None = None  # set if this redis-py cannot hand over
         forks.forget_in_child(self)
 
     def forget_inherited(self) -> None:
@@ -161,7 +165,10 @@ class Multiplexer(AsyncCommandPath):
         loop = asyncio.get_running_loop()
         link = self._links.get(loop)
         if link is None or link.closed:
-            link = await self._open(loop)
+            link = await self._open(loop) if self._fallback is None else None
+            if link is None:
+                assert self._fallback is not None
+                return await self._fallback.command(*args)
         return await link.call(args)
 
     async def close(self) -> None:
@@ -177,8 +184,10 @@ class Multiplexer(AsyncCommandPath):
         links, self._links = self._links, {}
         for link in links.values():
             _drop(link)
+        if self._fallback is not None:
+            await self._fallback.close()
 
-    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Link:
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Link | None:
         """The connection for this event loop: one opening, shared by every caller waiting for
         it; it installs the link itself, so a link opened for callers who gave up is kept."""
         opening = self._openings.get(loop)
@@ -190,17 +199,28 @@ class Multiplexer(AsyncCommandPath):
             opening.add_done_callback(_retrieve)
         return await asyncio.shield(opening)
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Link:
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Link | None:
+        """A new link, or None when this redis-py cannot hand its connection over (then
+        every command takes the lane, a connection per command, from now on)."""
         conn = self._connection_class(**{**self._kwargs, "socket_timeout": self._timeout})
         await conn.connect()
-        writer, reader = conn._writer, conn._reader
-        if writer is None or reader is None or len(getattr(reader, "_buffer", b"")):
+        try:
+            writer, reader, parse_error = take_over(conn)
+        except AttributeError as exc:  # a redis-py whose connections are built differently
             await conn.disconnect()
+            logger.warning(
+                "coatcheck: this redis-py (%s) cannot hand a connection over (%s); the Redis "
+                "store sends a command per connection instead of pipelining",
+                redis.__version__,
+                exc,
+            )
+            self._fallback = AsyncLane(self._client, self._timeout, None)
+            return None
+        if writer is None or reader is None or len(getattr(reader, "_buffer", b"")):
+            if writer is not None:
+                writer.close()  # ours now: the connection object forgot it
             raise RedisConnectionError("Redis connection not in a clean state after its set-up")
-        # The connection object forgets its streams, so that it never closes our socket. The
-        # link keeps the streams (a StreamWriter closes its transport when it is collected).
-        conn._writer = conn._reader = None
-        link = _Link(loop, writer.transport, conn, conn._parser.parse_error, self._timeout)
+        link = _Link(loop, writer.transport, conn, parse_error, self._timeout)
         link.streams = (reader, writer)
         writer.transport.set_protocol(link)
         old = self._links.get(loop)
@@ -210,7 +230,17 @@ class Multiplexer(AsyncCommandPath):
         return link
 
 
-def _retrieve(task: asyncio.Task[_Link]) -> None:
+def take_over(conn: Any) -> tuple[Any, Any, Any]:
+    """A connected redis-py connection's stream writer, stream reader and error parser; the
+    connection object forgets its streams, so that it never closes the socket we now own (the
+    link keeps the streams: a StreamWriter closes its transport when it is collected).
+    AttributeError where redis-py's connections are built differently."""
+    writer, reader, parse_error = conn._writer, conn._reader, conn._parser.parse_error
+    conn._writer = conn._reader = None
+    return writer, reader, parse_error
+
+
+def _retrieve(task: asyncio.Task[_Link | None]) -> None:
     """An opening whose callers all gave up: its error is theirs, not the event loop's log's."""
     if not task.cancelled():
         task.exception()
