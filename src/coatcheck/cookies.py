@@ -118,24 +118,17 @@ def cookie_values(header: str | None, name: str) -> list[str]:
     """
     if not header or name not in header:
         return []
-    if ";" not in header:  # one cookie (API clients, a site's only cookie): no pass needed
-        key, sep, value = header.partition("=")
-        return [_unquoted(value.strip())] if sep and key.strip() == name else []
     found = []
     for pair in header.split(";"):
         if name not in pair:  # most of a browser's cookies are other sites' and apps'
             continue
         key, sep, value = pair.strip().partition("=")
         if sep and key.strip() == name:
-            found.append(_unquoted(value.strip()))
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            found.append(value)
     return found
-
-
-def _unquoted(value: str) -> str:
-    """A cookie value without the double quotes some clients put around it."""
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
 
 
 def host_is_loopback(host: str | None) -> bool:

@@ -469,7 +469,7 @@ def test_vary_cookie_through_the_header_store_or_the_public_api(
     from coatcheck.django import middleware
 
     if layout == "unknown":
-        monkeypatch.setattr(middleware, "_STORE_SHAPE", {})
+        monkeypatch.setattr(middleware, "_HEADER_STORE_KNOWN", False)
     plain = HttpResponse("x")
     middleware._vary_on_cookie(plain)
     assert plain["Vary"] == "Cookie" and plain.has_header("vary")

@@ -151,8 +151,8 @@ def _vary_on_cookie(response: HttpResponse) -> None:
     of a read's finishing. A Django whose ``ResponseHeaders`` keeps its headers elsewhere
     gets the public API.
     """
-    store = getattr(response.headers, "_store", None)
-    if type(store) is dict and _STORE_SHAPE.get("vary") == ("Vary", "Cookie"):
+    store = getattr(response.headers, "_store", None) if _HEADER_STORE_KNOWN else None
+    if type(store) is dict:
         if "vary" not in store:
             store["vary"] = ("Vary", "Cookie")
             return
@@ -162,16 +162,16 @@ def _vary_on_cookie(response: HttpResponse) -> None:
     patch_vary_headers(response, ("Cookie",))
 
 
-def _header_store_shape() -> dict[str, tuple[str, str]]:
-    """How this Django's ``ResponseHeaders`` stores a header set the public way (checked once,
-    at import): ``{"vary": ("Vary", "Cookie")}`` is the layout the fast path writes."""
+def _header_store_known() -> bool:
+    """Does this Django's ``ResponseHeaders`` store a header set the public way as
+    ``_store["vary"] = ("Vary", "Cookie")``, the layout the fast path writes? (Checked once.)"""
     probe = ResponseHeaders({})
     probe["Vary"] = "Cookie"
     store = getattr(probe, "_store", None)
-    return dict(store) if type(store) is dict else {}
+    return type(store) is dict and store.get("vary") == ("Vary", "Cookie")
 
 
-_STORE_SHAPE: Final = _header_store_shape()
+_HEADER_STORE_KNOWN: Final = _header_store_known()
 
 
 class CsrfMiddleware(MiddlewareMixin):

@@ -81,13 +81,15 @@ class _Link(asyncio.Protocol):
 
     def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         """Queue one command; its reply (or error) arrives on the returned future."""
-        future = self.loop.create_future()
+        loop = self.loop
+        future = loop.create_future()
         if not self._outbox:
-            self.loop.call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._outbox.append(pack(self.conn, args))
-        self._waiting.append((future, self.loop.time()))
+        now = loop.time()
+        self._waiting.append((future, now))
         if self._timer is None and self.timeout is not None:
-            self._timer = self.loop.call_at(self.loop.time() + self.timeout, self._expire)
+            self._timer = loop.call_at(now + self.timeout, self._expire)
         return future
 
     def _flush(self) -> None:

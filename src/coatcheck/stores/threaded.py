@@ -39,9 +39,11 @@ class AsyncOverSync:
 
     def forget_inherited(self) -> None:
         """In a forked child: the parent's worker threads do not exist here, and an executor
-        that believes it has them would never run a call; start a pool of its own."""
-        forks.keep(self._pool)
-        self._pool = self._new_pool()
+        that believes it has them would never run a call; start a pool of its own (unless the
+        store was closed: then it has none)."""
+        if self._pool is not None:
+            forks.keep(self._pool)
+            self._pool = self._new_pool()
 
     async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._pool is None:
