@@ -149,6 +149,76 @@ def test_size_is_checked_whenever_a_write_can_grow_the_data(make_manager: Any) -
     assert manager.load(token).snapshot() == {"a": "w" * 100}
 
 
+def test_store_load_many_answers_each_key_in_order(manager: Any, clock: FakeClock) -> None:
+    first = logged_in(manager, n=1)
+    second = logged_in(manager, "bob", n=2)
+    missing = parse_token(manager.create("carol")[0])
+    manager.store.delete(missing)
+    keys = [parse_token(second), missing, parse_token(first), parse_token(second)]
+    records = manager.store.load_many(keys)
+    assert [r and r.user_id for r in records] == ["bob", None, "alice", "bob"]
+    assert [r.data for r in records if r] == [{"n": 2}, {"n": 1}, {"n": 2}]
+    assert records[0] is not records[3], "a repeated key gets a record of its own"
+    assert records[2] == manager.store.load(parse_token(first))
+    assert manager.store.load_many([]) == []
+
+
+def test_store_load_many_returns_expired_records_as_they_are(
+    manager: Any, clock: FakeClock
+) -> None:
+    token = logged_in(manager)
+    clock.advance(31 * MINUTE)
+    (record,) = manager.store.load_many([parse_token(token)])
+    assert record is not None and record.expires_at <= clock.now
+
+
+def test_store_load_many_spans_many_keys(manager: Any) -> None:
+    """Keys of many users (on a cluster: many slots and nodes), more than one SQL chunk."""
+    tokens = [manager.create(f"user{i}")[0] for i in range(40)]
+    keys = [parse_token(t) for t in tokens]
+    unknown = [parse_token(manager.create(None)[0]) for _ in range(3)]
+    for key in unknown:
+        manager.store.delete(key)
+    records = manager.store.load_many(keys + unknown)
+    assert [r.user_id for r in records[:40]] == [f"user{i}" for i in range(40)]
+    assert records[40:] == [None, None, None]
+
+
+def test_manager_load_many_has_the_semantics_of_load(manager: Any, clock: FakeClock) -> None:
+    stale = logged_in(manager, "old")
+    clock.advance(20 * MINUTE)
+    live = logged_in(manager, cart=["book"])
+    revoked = logged_in(manager, "bob")
+    manager.revoke(revoked)
+    clock.advance(15 * MINUTE)  # stale is now 35 minutes idle; live is 15
+    tokens = [None, "", "junk", PREFIX + "!" * 48, revoked, stale, live, live]
+    sessions = manager.load_many(tokens, client_ip="192.0.2.1", user_agent="agent")
+    assert len(sessions) == len(tokens)
+    expected = [manager.load(t) for t in tokens[:5]]
+    for got, want in zip(sessions[:5], expected, strict=True):
+        assert got.is_new and got.expired_reason is want.expired_reason
+    assert sessions[0].expired_reason is None and sessions[2].expired_reason is Verdict.UNKNOWN
+    assert sessions[5].is_new and sessions[5].expired_reason is Verdict.EXPIRED_IDLE
+    assert manager.store.load(parse_token(stale)) is None, "expired: deleted, as load does"
+    assert not sessions[6].is_new and sessions[6]["cart"] == ["book"]
+    assert sessions[6].client_ip == "192.0.2.1" and sessions[6].user_agent == "agent"
+    assert sessions[7].record is not sessions[6].record
+    sessions[6]["n"] = 1
+    manager.save(sessions[6])
+    assert manager.load(live)["n"] == 1
+    assert manager.load_many([]) == []
+
+
+def test_manager_load_many_refuses_another_ip_without_deleting(make_manager: Any) -> None:
+    manager = make_manager(Policy(bind_ip=True))
+    token = manager.login(manager.load(None, client_ip="198.51.100.7"), "alice")
+    other = manager.login(manager.load(None, client_ip="203.0.113.9"), "bob")
+    moved, bob = manager.load_many([token, other], client_ip="203.0.113.9")
+    assert moved.is_new and moved.expired_reason is Verdict.IP_MISMATCH
+    assert not bob.is_new and bob.user_id == "bob"
+    assert not manager.load(token, client_ip="198.51.100.7").is_new
+
+
 # --- timeouts and touching -------------------------------------------------------------
 
 

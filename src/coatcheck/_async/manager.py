@@ -6,8 +6,9 @@ twin in ``coatcheck/_sync/manager.py`` (``make check`` fails when it is stale).
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from ..core import events
@@ -16,7 +17,7 @@ from ..core.errors import ConfigError, InvalidToken, SessionGone, SessionTooLarg
 from ..core.policy import Policy, Verdict
 from ..core.records import Kind, Patch, SessionRecord, encode_data, encode_value
 from ..core.session import Session
-from ..core.tokens import SessionKey, new_token, parse_token
+from ..core.tokens import SessionKey, is_well_formed, new_token, parse_token
 from ..stores.base import DEFAULT_PURGE_BATCH, AsyncStore
 
 
@@ -57,10 +58,16 @@ class AsyncSessionManager:
             return Verdict.UNKNOWN, None
         verdict = self.policy.verdict(record, self.clock(), client_ip)
         if verdict is not Verdict.VALID:
-            if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE) and delete_expired:
-                await self.store.delete(key)
-            self.events.refused(verdict, record)
-        return verdict, record if verdict is Verdict.VALID else None
+            await self._refuse(verdict, record, delete_expired)
+            return verdict, None
+        return verdict, record
+
+    async def _refuse(self, verdict: Verdict, record: SessionRecord, delete_expired: bool) -> None:
+        """A found record that is not a live session: an expired one is deleted (unless only
+        reported), and why it was refused is logged."""
+        if verdict in (Verdict.EXPIRED_IDLE, Verdict.EXPIRED_ABSOLUTE) and delete_expired:
+            await self.store.delete(record.key)
+        self.events.refused(verdict, record)
 
     async def load(
         self,
@@ -83,6 +90,53 @@ class AsyncSessionManager:
             client_ip=client_ip,
             user_agent=user_agent,
         )
+
+    async def load_many(
+        self,
+        tokens: Sequence[str | None],
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> list[Session]:
+        """:meth:`load` for each of several tokens (e.g. several cookies of one name), with one
+        store call for all of them; the sessions in the order of ``tokens``.
+
+        Each answer is exactly what ``load`` would give: empty and malformed tokens never
+        reach the store, an expired session is deleted and reported. A token given twice is
+        looked up once but gets a session object of its own each time.
+        """
+        keys: dict[str, SessionKey] = {}
+        for token in tokens:
+            if token and token not in keys and is_well_formed(token):
+                keys[token] = parse_token(token)
+        found: dict[str, tuple[Verdict, SessionRecord | None]] = {}
+        if len(keys) == 1:  # the common case: the plain per-request path
+            ((token, _),) = keys.items()
+            found[token] = await self.inspect(token, client_ip=client_ip)
+        elif keys:
+            records = await self.store.load_many(list(keys.values()))
+            now = self.clock()
+            for token, record in zip(keys, records, strict=True):
+                if record is None:
+                    found[token] = (Verdict.UNKNOWN, None)
+                    continue
+                verdict = self.policy.verdict(record, now, client_ip)
+                if verdict is not Verdict.VALID:
+                    await self._refuse(verdict, record, True)
+                    record = None
+                found[token] = (verdict, record)
+        sessions = []
+        for token in tokens:
+            verdict, record = found.get(token or "", (Verdict.UNKNOWN, None))
+            if not token:
+                sessions.append(Session(None, client_ip=client_ip, user_agent=user_agent))
+                continue
+            if record is not None and any(s.record is record for s in sessions):
+                record = record.with_data(copy.deepcopy(record.data))  # the same token again
+            sessions.append(
+                Session(record, verdict=verdict, client_ip=client_ip, user_agent=user_agent)
+            )
+        return sessions
 
     async def save(self, session: Session) -> None:
         """Persist what the request changed, in one conditional write (or none at all).

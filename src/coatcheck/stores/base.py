@@ -4,6 +4,9 @@ Rules every implementation follows (the conformance suite in ``tests/stores`` ch
 
 * Records are keyed by ``SessionKey.digest`` (SHA-256 of the token); the token never arrives.
 * ``load`` returns what is stored, expired or not: the policy, not the store, decides liveness.
+  ``load_many`` does the same for several keys in one round trip (one per cluster node),
+  answering position by position (``None`` where nothing is stored; a repeated key gets its
+  own record object each time).
 * Every write is conditional on the record still existing. ``update`` of a missing record
   raises :class:`SessionGone` and writes nothing: a slow request cannot resurrect a session
   that was logged out, revoked, rotated or purged. With ``expected_version`` it also raises
@@ -14,17 +17,20 @@ Rules every implementation follows (the conformance suite in ``tests/stores`` ch
   :class:`SessionGone`) and is deleted, the new one is inserted, and the per-user limit is
   enforced for browser sessions (oldest evicted, or :class:`SessionLimitReached` with nothing
   changed). It returns the digests of evicted sessions.
+* ``token_key`` is the store's own token key (docs/security.md, "The token key"): created
+  once, atomically, never deleted by the store (not even by ``delete_all``).
 * Server failures surface as :class:`StoreUnavailable`, never as a driver exception, and the
   store recovers by itself once the server is back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from ..core.policy import WritePlan
 from ..core.records import SessionRecord, UserLimit
-from ..core.tokens import SessionKey
+from ..core.tokens import SessionKey, TokenCodec
 
 DEFAULT_PURGE_BATCH = 1000
 
@@ -38,6 +44,9 @@ class Store(Protocol):
         """Create tables and indexes if missing (idempotent; also done on first use)."""
 
     def load(self, key: SessionKey) -> SessionRecord | None: ...
+
+    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+        """``load`` for each key, in one round trip; the answers in the order of ``keys``."""
 
     def insert(
         self,
@@ -66,6 +75,14 @@ class Store(Protocol):
     def count_active(self, since: float, now: float) -> int:
         """Unexpired sessions whose last write is at or after ``since``."""
 
+    def token_key(self) -> bytes:
+        """The store's own token key: generated and stored atomically on first use (or
+        ``migrate``), so every process on one store agrees on it with no configuration."""
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        """The codec a manager resolved; a store that names keys by user shard (Redis) derives
+        them with it, and refuses a second codec with another key."""
+
     def close(self) -> None: ...
 
 
@@ -77,6 +94,8 @@ class AsyncStore(Protocol):
     async def migrate(self) -> None: ...
 
     async def load(self, key: SessionKey) -> SessionRecord | None: ...
+
+    async def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]: ...
 
     async def insert(
         self,
@@ -101,5 +120,9 @@ class AsyncStore(Protocol):
     async def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int: ...
 
     async def count_active(self, since: float, now: float) -> int: ...
+
+    async def token_key(self) -> bytes: ...
+
+    def use_tokens(self, tokens: TokenCodec) -> None: ...
 
     async def close(self) -> None: ...

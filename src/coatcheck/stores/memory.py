@@ -7,13 +7,14 @@ catches the same "not JSON" and aliasing mistakes as production. Nothing survive
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
 from ..core.records import Patch, SessionRecord, UserLimit, decode_value, encode_value
-from ..core.tokens import SessionKey
+from ..core.tokens import SessionKey, TokenCodec, new_token_key
 from .base import DEFAULT_PURGE_BATCH
 
 
@@ -54,6 +55,7 @@ class MemoryStore:
         self.url = url
         self._rows: dict[bytes, _Stored] = {}
         self._lock = threading.Lock()
+        self._token_key = new_token_key()  # this store object is the whole store
 
     def migrate(self) -> None:
         return None
@@ -62,6 +64,11 @@ class MemoryStore:
         with self._lock:
             row = self._rows.get(key.digest)
             return None if row is None else self._decode(row)
+
+    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+        with self._lock:
+            rows = [self._rows.get(key.digest) for key in keys]
+            return [None if row is None else self._decode(row) for row in rows]
 
     def insert(
         self,
@@ -163,6 +170,12 @@ class MemoryStore:
                 for r in self._rows.values()
                 if r.record.last_seen_at >= since and r.record.expires_at > now
             )
+
+    def token_key(self) -> bytes:
+        return self._token_key
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        return None  # records are found by digest alone
 
     def close(self) -> None:
         return None

@@ -4,7 +4,8 @@ WAL mode lets readers run beside one writer; ``synchronous=NORMAL`` makes a writ
 append instead of a disk flush (an application crash loses nothing; a power cut may lose the
 last few touches, which for sessions only means a slightly earlier idle expiry). Each write is
 one ``BEGIN IMMEDIATE`` transaction, which is what makes patches and rotation atomic.
-Each thread gets its own connection; the file and its directory are created on first use.
+Each thread gets its own connection; the file is created on first use, in a directory that
+must exist.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,11 +26,12 @@ from ..core.errors import (
 )
 from ..core.policy import WritePlan, choose_evictions
 from ..core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data
-from ..core.tokens import SessionKey
+from ..core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
 from . import forks
 from .base import DEFAULT_PURGE_BATCH
 
 _COLUMNS = SQL_COLUMNS
+_MANY_CHUNK = 500  # keys per statement in load_many (SQLite allows 999 parameters at least)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS coatcheck_sessions (
@@ -49,7 +51,12 @@ CREATE TABLE IF NOT EXISTS coatcheck_sessions (
 CREATE INDEX IF NOT EXISTS coatcheck_sessions_expires ON coatcheck_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS coatcheck_sessions_user
     ON coatcheck_sessions (user_id, created_at) WHERE user_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS coatcheck_meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
 """
+_TOKEN_KEY_NAME = "token_key"  # noqa: S105  # the row's name in coatcheck_meta
 
 
 def path_from_url(url: str) -> str:
@@ -73,6 +80,7 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self._token_key: bytes | None = None
         forks.forget_in_child(self)
 
     def forget_inherited(self) -> None:
@@ -88,9 +96,14 @@ class SQLiteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
+        folder = Path(self.path).parent
+        if self.path != ":memory:" and not folder.is_dir():
+            # Never created: a typo in the path would otherwise grow a directory tree.
+            raise ConfigError(
+                f"SQLite store {self.path!r}: directory {str(folder)!r} does not exist; "
+                "create it first (the file itself is created on first use)"
+            )
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # One connection per thread; check_same_thread is off only so close() can reach all.
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
@@ -137,6 +150,35 @@ class SQLiteStore:
     def migrate(self) -> None:
         self._migrated = False
         self._create_schema(self._connect())
+        self.token_key()
+
+    def token_key(self) -> bytes:
+        """Read once per store object; the first process to need it stores a random one
+        (``INSERT OR IGNORE`` in a write transaction, then read: every process gets the
+        winner's)."""
+        key = self._token_key
+        if key is None:
+            query = "SELECT value FROM coatcheck_meta WHERE name = ?"
+            with self._read() as conn:
+                row = conn.execute(query, (_TOKEN_KEY_NAME,)).fetchone()
+            if row is None:
+                with self._write() as conn:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO coatcheck_meta (name, value) VALUES (?, ?)",
+                        (_TOKEN_KEY_NAME, new_token_key()),
+                    )
+                    row = conn.execute(query, (_TOKEN_KEY_NAME,)).fetchone()
+            key = bytes(row[0])
+            if len(key) != KEY_BYTES:
+                raise ConfigError(
+                    f"SQLite store {self.path!r}: coatcheck_meta holds a token key of "
+                    f"{len(key)} bytes, not {KEY_BYTES}; delete that row to make a new one"
+                )
+            self._token_key = key
+        return key
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        return None  # records are found by digest alone
 
     def load(self, key: SessionKey) -> SessionRecord | None:
         with self._read() as conn:
@@ -145,6 +187,22 @@ class SQLiteStore:
                 (key.digest,),
             ).fetchone()
         return None if row is None else SessionRecord.from_row(row)
+
+    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+        wanted = list(dict.fromkeys(key.digest for key in keys))
+        rows: dict[bytes, tuple[object, ...]] = {}
+        with self._read() as conn:
+            # One statement per _MANY_CHUNK keys: SQLite limits bound parameters.
+            for start in range(0, len(wanted), _MANY_CHUNK):
+                chunk = wanted[start : start + _MANY_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for row in conn.execute(
+                    f"SELECT {_COLUMNS} FROM coatcheck_sessions WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                ):
+                    rows[bytes(row[0])] = row
+        found = [rows.get(key.digest) for key in keys]
+        return [None if row is None else SessionRecord.from_row(row) for row in found]
 
     def insert(
         self,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ..core.policy import WritePlan
 from ..core.records import SessionRecord, UserLimit
-from ..core.tokens import SessionKey
+from ..core.tokens import SessionKey, TokenCodec
 from . import forks
 from .base import DEFAULT_PURGE_BATCH, Store
 
@@ -61,6 +61,11 @@ class AsyncOverSync:
             return self.sync.load(key)
         return await self._run(self.sync.load, key)
 
+    async def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+        if self._pool is None:
+            return self.sync.load_many(keys)
+        return await self._run(self.sync.load_many, keys)
+
     async def insert(
         self,
         record: SessionRecord,
@@ -94,6 +99,12 @@ class AsyncOverSync:
 
     async def count_active(self, since: float, now: float) -> int:
         return await self._run(self.sync.count_active, since, now)
+
+    async def token_key(self) -> bytes:
+        return await self._run(self.sync.token_key)
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        self.sync.use_tokens(tokens)
 
     async def close(self) -> None:
         """Close the store and its threads; safe to call more than once."""

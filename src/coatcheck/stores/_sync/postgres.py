@@ -39,7 +39,7 @@ import re
 import struct
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from time import monotonic
 from types import TracebackType
@@ -64,7 +64,7 @@ from ...core.errors import (
 )
 from ...core.policy import WritePlan
 from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit, decode_value
-from ...core.tokens import SessionKey
+from ...core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
 from .. import forks
 from ..base import DEFAULT_PURGE_BATCH
 from ..pg_reply import reply
@@ -105,6 +105,15 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.errors.ReadOnlySqlTransaction,
 )
+# A server that answers a connection attempt with one of these refuses the settings (user,
+# password, database, pg_hba.conf): a ConfigError, since no retry can help. libpq reports no
+# SQLSTATE for a failed connection, so its (English) message is all there is to read.
+_REFUSED_SETTINGS = re.compile(
+    r'(role|database) "[^"]*" does not exist|password authentication failed'
+    r"|no pg_hba\.conf entry|no password supplied"
+)
+# How long a caller waits for the pool before it looks whether a connection attempt failed.
+_WAIT_SLICE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,15 +245,15 @@ class _Statements:
             "record": sql.SQL(_RECORD),
             "expires_idx": sql.Identifier(f"{table}_expires_idx"),
             "user_idx": sql.Identifier(f"{table}_user_idx"),
+            "meta": sql.Identifier(f"{table}_meta"),
         }
 
         def q(template: str) -> str:
             return sql.SQL(template).format(**names).as_string(None)
 
-        self.schema_names = tuple(q(n) for n in ("{t}", "{expires_idx}", "{user_idx}"))
-        self.schema_present = (
-            "SELECT to_regclass(%s::text) IS NOT NULL AND to_regclass(%s::text) IS NOT NULL "
-            "AND to_regclass(%s::text) IS NOT NULL"
+        self.schema_names = tuple(q(n) for n in ("{t}", "{expires_idx}", "{user_idx}", "{meta}"))
+        self.schema_present = "SELECT " + " AND ".join(
+            ["to_regclass(%s::text) IS NOT NULL"] * len(self.schema_names)
         )
         self.lock = "SELECT pg_advisory_xact_lock(%s::int8)"
         self.create = q(
@@ -263,9 +272,17 @@ class _Statements:
             " version bigint NOT NULL);"
             " CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at);"
             " CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_id, created_at)"
-            " WHERE user_id IS NOT NULL"
+            " WHERE user_id IS NOT NULL;"
+            " CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL)"
+        )
+        # The store's token key: the first process to need one inserts it, every one reads.
+        self.token_key = q("SELECT value FROM {meta} WHERE name = 'token_key'")
+        self.token_key_insert = q(
+            "INSERT INTO {meta} (name, value) VALUES ('token_key', %s) ON CONFLICT (name) "
+            "DO NOTHING"
         )
         self.load = q("SELECT {record} FROM {t} WHERE id = $1").encode()
+        self.load_many = q("SELECT id, shard, {record} FROM {t} WHERE id = ANY(%s::bytea[])")
         self.insert = q("INSERT INTO {t} ({columns}) VALUES ({values})")
         # Rotation without a limit: one statement, nothing happens unless the old row existed.
         self.insert_replacing = q(
@@ -318,12 +335,14 @@ class _Statements:
 
 
 class _Health:
-    """Why the last connection attempt failed (None after a success), for error messages."""
+    """Why the last connection attempt failed (None after a success), for error messages,
+    and how many have failed (a caller waiting for the pool stops when this moves)."""
 
-    __slots__ = ("last_error",)
+    __slots__ = ("failures", "last_error")
 
     def __init__(self) -> None:
         self.last_error: psycopg.Error | None = None
+        self.failures = 0
 
 
 class _Connection(Connection[TupleRow]):
@@ -349,6 +368,7 @@ class _Connection(Connection[TupleRow]):
             conn = super().connect(conninfo, **kwargs)
         except psycopg.Error as exc:
             cls.health.last_error = exc
+            cls.health.failures += 1
             raise
         cls.health.last_error = None
         return conn
@@ -469,6 +489,7 @@ class PostgresStore:
         self._waiters: deque[_Waiter] = deque()  # callers waiting while _out == pool_max
         self._loop: Any = None  # the event loop the pool belongs to
         self._schema_ready = False
+        self._token_key: bytes | None = None
         forks.forget_in_child(self)
 
     def forget_inherited(self) -> None:
@@ -570,7 +591,7 @@ class PostgresStore:
                 return conn
             self._discard(conn)  # the pool closes it and connects anew when asked
         try:
-            conn = pool.getconn()
+            conn = self._getconn(pool)
         except BaseException as exc:
             if pool is self._open_pool:
                 self._release_slot()
@@ -580,6 +601,27 @@ class PostgresStore:
         conn.home = pool
         conn.park_until = monotonic() + PARK_SECONDS
         return conn
+
+    def _getconn(self, pool: ConnectionPool[_Connection]) -> _Connection:
+        """``pool.getconn()``, except that a connection attempt failing meanwhile ends the wait.
+
+        The pool only logs a failed attempt and lets its caller wait out the whole timeout,
+        for a server that refused the connection or a role that does not exist; so the wait
+        is cut into short slices and the store's own count of failed attempts is read
+        between them.
+        """
+        health = self._health
+        failures = health.failures
+        deadline = monotonic() + self.options.timeout
+        while True:
+            try:
+                return pool.getconn(min(_WAIT_SLICE, max(deadline - monotonic(), 1e-3)))
+            except PoolTimeout:
+                last = health.last_error
+                if health.failures != failures and last is not None:
+                    raise self._unavailable(last) from last
+                if monotonic() >= deadline:
+                    raise
 
     def _wait(self, waiter: _Waiter) -> _Connection | None:
         """What a finished call hands ``waiter``: a connection, or None (take one from the
@@ -646,11 +688,16 @@ class PostgresStore:
         if isinstance(exc, psycopg.Error) and (isinstance(exc, _UNAVAILABLE) or conn.closed):
             raise self._unavailable(exc) from exc
 
-    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable | ConfigError:
         opts = self.options
+        last = self._health.last_error
+        refusal = last if isinstance(exc, PoolTimeout) else exc
+        if refusal is not None and _REFUSED_SETTINGS.search(str(refusal)):
+            return ConfigError(
+                f"PostgreSQL at {opts.where} refused the connection: {_one_line(refusal)}"
+            )
         if isinstance(exc, PoolTimeout):
             why = f"no connection within {opts.timeout:g} s"
-            last = self._health.last_error
             if last is not None:
                 why += f"; last connection attempt: {_one_line(last)}"
             else:
@@ -681,6 +728,31 @@ class PostgresStore:
         """Create the table and its indexes if missing (idempotent, safe to run concurrently)."""
         with self._lease(ensure_schema=False) as cur:
             self._ensure_schema(cur, force=True)
+        self.token_key()
+
+    def token_key(self) -> bytes:
+        """Read once per store object. Each statement commits on its own, so the read after an
+        ``INSERT ... ON CONFLICT DO NOTHING`` sees whichever process's key won."""
+        key = self._token_key
+        if key is None:
+            with self._lease() as cur:
+                cur.execute(self._sql.token_key)
+                row = cur.fetchone()
+                if row is None:
+                    cur.execute(self._sql.token_key_insert, (new_token_key(),))
+                    cur.execute(self._sql.token_key)
+                    row = cur.fetchone()
+            key = bytes(row[0]) if row is not None else b""
+            if len(key) != KEY_BYTES:
+                raise ConfigError(
+                    f"PostgreSQL at {self.options.where}: {self.options.table}_meta holds a "
+                    f"token key of {len(key)} bytes, not {KEY_BYTES}"
+                )
+            self._token_key = key
+        return key
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        return None  # records are found by digest alone
 
     # --- the contract ---------------------------------------------------------------------
 
@@ -698,6 +770,16 @@ class PostgresStore:
         if not res.ntuples:
             return None
         return _decode_record(key, res, conn.text_encoding)
+
+    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+        if not keys:
+            return []
+        wanted = list(dict.fromkeys(key.digest for key in keys))
+        with self._lease() as cur:
+            cur.execute(self._sql.load_many, (wanted,), binary=True)
+            rows = {bytes(row[0]): row for row in cur.fetchall()}
+        found = [rows.get(key.digest) for key in keys]
+        return [None if row is None else SessionRecord.from_row(row) for row in found]
 
     def _query_load(self, conn: _Connection, digest: bytes) -> PGresult:
         """The load statement's result for ``digest`` (binary columns in _RECORD order)."""

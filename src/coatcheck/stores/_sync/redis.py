@@ -7,13 +7,20 @@ key layout, memory, failure behaviour, limits): ``docs/stores/redis.md``.
 
 Key layout (``{prefix}`` defaults to ``coatcheck:``)::
 
-    {prefix}{<shard hex>}:s:<digest hex>    HASH  one session, TTL = expires_at + grace
-    {prefix}{<user shard hex>}:u:<user id>  ZSET  a user's sessions: digest hex -> created_at
+    {prefix}{<shard hex>}:s:<digest hex>    HASH    one session, TTL = expires_at + grace
+    {prefix}{<user shard hex>}:u:<user id>  ZSET    a user's sessions: digest hex -> created_at
+    {prefix}token_key                       STRING  the store's own token key, no TTL
 
-The ``{<shard hex>}`` part is a Redis Cluster hash tag. A logged-in session's shard is
-``user_shard(user_id)``, so every session of a user and the user's index live in one slot:
-the per-user limit, rotation and "log out everywhere" are single Lua scripts, atomic on a
-cluster too. Anonymous sessions have a random shard and appear in no index.
+The ``{<shard hex>}`` part is a Redis Cluster hash tag. A logged-in session's shard is the
+user's keyed shard (``TokenCodec.user_shard``, under the manager's token key), so every session
+of a user and the user's index live in one slot: the per-user limit, rotation and "log out
+everywhere" are single Lua scripts, atomic on a cluster too. Anonymous sessions have a random
+shard and appear in no index.
+
+Sessions of ``cc1_`` tokens (issued before token version 2) carry the unkeyed shard and are
+listed in the user's *legacy index*, named by that shard. Until they have expired,
+``list_user``, ``delete_user`` and the per-user limit read both indexes; the legacy index may
+be in another slot, so the limit evicts a legacy session just after its script, not inside it.
 
 Redis deletes a session key by itself at ``expires_at`` plus ``expired_grace`` (PEXPIREAT;
 one hour by default, so a late visitor is told "expired", not "unknown"); the index key's TTL
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator, Generator
+from collections.abc import Iterator, Generator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, cast
@@ -39,6 +46,7 @@ from redis.commands.core import Script
 from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
+    AuthenticationError,
     ClusterDownError,
     OutOfMemoryError,
     ReadOnlyError,
@@ -61,7 +69,14 @@ from ...core.errors import (
 )
 from ...core.policy import WritePlan
 from ...core.records import Kind, SessionRecord, UserLimit, decode_value, encode_value
-from ...core.tokens import SessionKey, user_shard
+from ...core.tokens import (
+    KEY_BYTES,
+    SessionKey,
+    TokenCodec,
+    configured_token_key,
+    new_token_key,
+    unkeyed_user_shard,
+)
 from .. import redis_mux
 from ..base import DEFAULT_PURGE_BATCH
 from .redis_lane import CommandPath, Lane
@@ -127,8 +142,10 @@ return {1, v + 1}
 # session if ARGV[2] == '1' (same slot).  ARGV: 1 has index, 2 has old, 3 limit (0 = none),
 # 4 refuse ('1'), 5 now, 6 new digest hex, 7 created, 8 expires-at ms, 9 session key base
 # of the index's members '{prefix}{shard}:s:', 10 old digest hex, 11 old index key base,
-# 12.. field/value pairs of the new hash.
-# Returns {1, evicted digest hex...} | {0} replaced session gone | {2} limit refuses.
+# 12 n, then n pairs (digest hex, created) of the user's live legacy browser sessions (read
+# by the caller: their index may be in another slot), then field/value pairs of the new hash.
+# Returns {1, evicted digest hex...} (a legacy one prefixed 'L': the caller deletes it)
+# | {0} replaced session gone | {2} limit refuses.
 INSERT_LUA: Final = (
     _LUA_HELPERS
     + """
@@ -144,6 +161,7 @@ if old then
 end
 local result = {1}
 local limit = tonumber(ARGV[3])
+local nlegacy = tonumber(ARGV[12])
 if index and limit > 0 then
   -- The live browser sessions of this user, oldest first by (created, digest): ZRANGE
   -- orders equal scores by member, and hex order is byte order.
@@ -160,13 +178,36 @@ if index and limit > 0 then
       end
     end
   end
+  local legacy = {}
+  if nlegacy > 0 then
+    -- Merge in the caller's legacy sessions, again oldest first by (created, digest).
+    local created = {}
+    for _, m in ipairs(live) do created[m] = tonumber(redis.call('ZSCORE', index, m)) end
+    for i = 13, 12 + 2 * nlegacy, 2 do
+      local m = ARGV[i]
+      if m ~= ARGV[10] and m ~= ARGV[6] then
+        live[#live + 1] = m
+        created[m] = tonumber(ARGV[i + 1])
+        legacy[m] = true
+      end
+    end
+    table.sort(live, function(a, b)
+      if created[a] ~= created[b] then return created[a] < created[b] end
+      return a < b
+    end)
+  end
   local excess = #live - limit + 1
   if excess > 0 then
     if ARGV[4] == '1' then return {2} end
     for i = 1, excess do
-      redis.call('DEL', base .. live[i])
-      redis.call('ZREM', index, live[i])
-      result[#result + 1] = live[i]
+      local m = live[i]
+      if legacy[m] then
+        result[#result + 1] = 'L' .. m
+      else
+        redis.call('DEL', base .. m)
+        redis.call('ZREM', index, m)
+        result[#result + 1] = m
+      end
     end
   end
 end
@@ -175,7 +216,7 @@ if old then
   if old_user then redis.call('ZREM', ARGV[11] .. old_user, ARGV[10]) end
 end
 redis.call('DEL', new)
-call_sliced('HSET', new, 12, #ARGV)
+call_sliced('HSET', new, 13 + 2 * nlegacy, #ARGV)
 redis.call('PEXPIREAT', new, ARGV[8])
 if index then
   redis.call('ZADD', index, ARGV[7], ARGV[6])
@@ -467,6 +508,9 @@ class RedisStore:
         self._index_pattern = glob + "{????????}:u:*"
         self._any_pattern = glob + "{????????}:[su]:*"
         self._prefix_len = len(self.prefix.encode())
+        self._token_key_name = self.prefix + "token_key"
+        self._token_key: bytes | None = None  # read (or stored) once: see token_key()
+        self._tokens: TokenCodec | None = None  # see token_codec()
 
     def __repr__(self) -> str:
         return f"<RedisStore {self._where} prefix={self.prefix!r}>"
@@ -511,8 +555,15 @@ class RedisStore:
         return f"{self.prefix}{{{key.shard.hex()}}}:s:{key.digest.hex()}"
 
     def index_key(self, user_id: str) -> str:
-        """The Redis key of a user's session index."""
-        return f"{self.prefix}{{{user_shard(user_id).hex()}}}:u:{user_id}"
+        """The Redis key of a user's session index (once the token codec is known: a manager
+        has called :meth:`use_tokens`, or :meth:`token_codec` has run)."""
+        if self._tokens is None:
+            raise RuntimeError("the store's token codec is not known yet: token_codec()")
+        return self._index_base(self._tokens.user_shard(user_id).hex()) + user_id
+
+    def legacy_index_key(self, user_id: str) -> str:
+        """The Redis key of the index of a user's sessions of ``cc1_`` tokens."""
+        return self._index_base(unkeyed_user_shard(user_id).hex()) + user_id
 
     def _session_base(self, shard_hex: str) -> str:
         return f"{self.prefix}{{{shard_hex}}}:s:"
@@ -524,14 +575,22 @@ class RedisStore:
 
     def _translate(self, exc: Exception) -> CoatcheckError | None:
         """What a driver exception means for the caller: StoreUnavailable for a server (or
-        the way to it) failing, ConfigError for a URL that names the wrong kind of server,
-        None for anything else (a bug or foreign data: raised unchanged)."""
+        the way to it) failing, ConfigError for a URL that names the wrong kind of server, a
+        database it lacks or credentials it refuses, None for anything else (a bug or foreign
+        data: raised unchanged)."""
         if isinstance(exc, RedisClusterException) and "not enabled" in str(exc):
             return ConfigError(
                 f"{self._where}: cluster mode is not enabled on that server; use redis://"
             )
         if isinstance(exc, AskError) and not self._cluster:  # MOVED or ASK
             return ConfigError(f"{self._where} is a Redis Cluster node; use redis+cluster://")
+        if isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
+            return ConfigError(
+                f"{self._where}: the server has no database {self.options.db} "
+                "(its 'databases' setting is lower)"
+            )
+        if isinstance(exc, AuthenticationError):  # wrong user or password: retrying won't help
+            return ConfigError(f"{self._where} refused the credentials: {exc}")
         if _is_failure(exc):
             return StoreUnavailable(f"{self._where} is unavailable: {type(exc).__name__}: {exc}")
         return None
@@ -550,7 +609,8 @@ class RedisStore:
     # --- the contract ----------------------------------------------------------------
 
     def migrate(self) -> None:
-        """Nothing to create: checks the server version(s) and loads the scripts."""
+        """Checks the server version(s), loads the scripts and makes sure the store's token
+        key exists."""
         with self._guarded():
             client = self._live or self._connected()
             if isinstance(client, redis.cluster.RedisCluster):
@@ -574,6 +634,44 @@ class RedisStore:
                 self._delete_user_script,
             ):
                 script.sha = client.script_load(script.script)
+        self.token_key()
+
+    def token_key(self) -> bytes:
+        """Read once per store object: ``SET NX GET`` stores a random key unless one exists and
+        answers the existing one, in one atomic command, so every process gets the same."""
+        key = self._token_key
+        if key is None:
+            fresh = new_token_key()
+            with self._guarded():
+                client = self._live or self._connected()
+                old = client.set(self._token_key_name, fresh, nx=True, get=True)
+            key = fresh if old is None else bytes(cast("bytes", old))
+            if len(key) != KEY_BYTES:
+                raise ConfigError(
+                    f"{self._where}: {self._token_key_name} holds {len(key)} bytes, not a "
+                    f"{KEY_BYTES}-byte token key; is another program using prefix {self.prefix!r}?"
+                )
+            self._token_key = key
+        return key
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        """User-index keys are derived with the manager's codec: one source of truth."""
+        current = self._tokens
+        if current is not None and not current.same_key(tokens):
+            raise ConfigError(
+                f"{self._where}: this store object already derives user index keys from "
+                "another token key; give every manager of one store the same token key"
+            )
+        self._tokens = tokens
+
+    def token_codec(self) -> TokenCodec:
+        """The codec user-index keys are derived with: the one a manager gave, else the one a
+        manager would resolve (``COATCHECK_TOKEN_KEY``, else :meth:`token_key`)."""
+        tokens = self._tokens
+        if tokens is None:
+            self.use_tokens(TokenCodec(configured_token_key() or self.token_key()))
+            tokens = cast("TokenCodec", self._tokens)
+        return tokens
 
     def load(self, key: SessionKey) -> SessionRecord | None:
         name = self.session_key(key)
@@ -590,6 +688,21 @@ class RedisStore:
             return None
         return self._decode(key, reply)
 
+    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+        """One pipeline of HGETALLs: one round trip, or on a cluster one per node holding
+        any of the keys (redis-py's cluster pipeline groups the commands by node)."""
+        if not keys:
+            return []
+        with self._guarded():
+            pipe = (self._live or self._connected()).pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(self.session_key(key))
+            replies = pipe.execute()
+        return [
+            self._decode(key, reply) if reply else None
+            for key, reply in zip(keys, replies, strict=True)
+        ]
+
     def insert(
         self,
         record: SessionRecord,
@@ -598,12 +711,15 @@ class RedisStore:
         limit: UserLimit | None = None,
     ) -> list[bytes]:
         user = record.user_id
-        if user is not None and record.key.shard != user_shard(user):
-            raise ValueError(
-                f"a session of user {user!r} must carry the shard user_shard(user_id) "
-                "(make its token with coatcheck.core.tokens.new_token(user_id)); "
-                f"got {record.key.shard.hex()}"
-            )
+        if user is not None:
+            tokens = self._tokens or self.token_codec()
+            if record.key.shard != tokens.user_shard(user):
+                raise ValueError(
+                    f"a session of user {user!r} must carry the shard TokenCodec.user_shard"
+                    "(user_id) under this store's token key (make its token with "
+                    "manager.token_codec().new_token(user_id), as the manager does); "
+                    f"got {record.key.shard.hex()}"
+                )
         if replaces is None or not self._cluster or self._same_slot(record.key, replaces):
             return self._insert(record, limit, replaces)
         # Cluster, old and new session in different slots (anonymous -> logged in): no
@@ -615,7 +731,7 @@ class RedisStore:
             )
         if not exists:
             raise SessionGone("the session being replaced no longer exists")
-        evicted = self._insert(record, limit, None)
+        evicted = self._insert(record, limit, None, skip=replaces)
         try:
             taken = self.delete(replaces)
         except Exception:
@@ -675,17 +791,24 @@ class RedisStore:
         return bool(deleted)
 
     def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
-        with self._guarded():
-            if self._live is None:
-                self._connected()
-            deleted = self._delete_user_script(
-                keys=[self.index_key(user_id)],
-                args=[
-                    self._session_base(user_shard(user_id).hex()),
-                    keep.digest.hex() if keep is not None else "",
-                ],
-            )
-        return int(deleted)
+        """One script per index, the legacy one first: a ``cc1_`` session rotated meanwhile
+        has its successor in the user's index, emptied next; one already deleted cannot be
+        rotated any more."""
+        deleted = 0
+        for shard in self._user_shards(user_id):
+            with self._guarded():
+                if self._live is None:
+                    self._connected()
+                deleted += int(
+                    self._delete_user_script(
+                        keys=[self._index_base(shard) + user_id],
+                        args=[
+                            self._session_base(shard),
+                            keep.digest.hex() if keep is not None else "",
+                        ],
+                    )
+                )
+        return deleted
 
     def delete_all(self) -> int:
         """Deletes every session and index under this prefix: a SCAN of every (primary)
@@ -705,20 +828,27 @@ class RedisStore:
         return total
 
     def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        shard = user_shard(user_id)
-        base = self._session_base(shard.hex())
+        shards = self._user_shards(user_id)
         with self._guarded():
             client = self._live or self._connected()
-            members = cast("list[bytes]", client.zrange(self.index_key(user_id), 0, -1))
+            pipe = client.pipeline(transaction=False)
+            for shard in shards:
+                pipe.zrange(self._index_base(shard) + user_id, 0, -1)
+            indexes = cast("list[list[bytes]]", pipe.execute())
+            members = [
+                (shard, member.decode())
+                for shard, found in zip(shards, indexes, strict=True)
+                for member in found
+            ]
             if not members:
                 return []
             pipe = client.pipeline(transaction=False)
-            for member in members:
-                pipe.hgetall(base + member.decode())
+            for shard, member in members:
+                pipe.hgetall(self._session_base(shard) + member)
             rows = pipe.execute()
         records = [
-            self._decode(SessionKey(shard, bytes.fromhex(member.decode())), row)
-            for member, row in zip(members, rows, strict=True)
+            self._decode(SessionKey(bytes.fromhex(shard), bytes.fromhex(member)), row)
+            for (shard, member), row in zip(members, rows, strict=True)
             if row
         ]
         live = [r for r in records if r.expires_at > now]
@@ -796,15 +926,24 @@ class RedisStore:
     # --- helpers ---------------------------------------------------------------------
 
     def _insert(
-        self, record: SessionRecord, limit: UserLimit | None, replaces: SessionKey | None
+        self,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        replaces: SessionKey | None,
+        *,
+        skip: SessionKey | None = None,
     ) -> list[bytes]:
-        """One script in one slot: evict or refuse, drop the replaced session, write."""
+        """One script in one slot: evict or refuse, drop the replaced session, write. ``skip``:
+        a session being replaced by the caller (not by the script), never a victim."""
         key, user = record.key, record.user_id
         shard = key.shard.hex()
         limited = limit is not None and user is not None and record.kind == "browser"
+        legacy: list[tuple[str, float]] = []
+        if limited and user is not None:
+            legacy = self._legacy_sessions(user, record.last_seen_at, replaces or skip)
         keys = [self.session_key(key)]
         if user is not None:
-            keys.append(self.index_key(user))
+            keys.append(self._index_base(shard) + user)  # insert() checked: the user's shard
         if replaces is not None:
             keys.append(self.session_key(replaces))
         args: list[Arg] = [
@@ -820,7 +959,10 @@ class RedisStore:
             self._session_base(shard),
             replaces.digest.hex() if replaces is not None else "",
             self._index_base(replaces.shard.hex()) if replaces is not None else "",
+            len(legacy),
         ]
+        for digest_hex, created in legacy:
+            args += (digest_hex, created)
         args += _fields(record)
         with self._guarded():
             if self._live is None:
@@ -832,7 +974,49 @@ class RedisStore:
             raise SessionLimitReached(
                 f"user {user!r} already has {limit.max_sessions if limit else 0} browser session(s)"
             )
-        return [bytes.fromhex(m.decode()) for m in reply[1:]]
+        evicted = [m.decode() for m in reply[1:]]
+        for victim in evicted:
+            if victim.startswith("L") and user is not None:
+                self.delete(SessionKey(unkeyed_user_shard(user), bytes.fromhex(victim[1:])))
+        return [bytes.fromhex(victim.removeprefix("L")) for victim in evicted]
+
+    def _user_shards(self, user_id: str) -> list[str]:
+        """The hex shards of a user's indexes: the legacy one (``cc1_`` sessions), then the
+        user's own, under the token key."""
+        tokens = self._tokens or self.token_codec()
+        shards = [unkeyed_user_shard(user_id).hex(), tokens.user_shard(user_id).hex()]
+        return shards if shards[0] != shards[1] else shards[1:]
+
+    def _legacy_sessions(
+        self, user: str, now: float, skip: SessionKey | None
+    ) -> list[tuple[str, float]]:
+        """The user's live browser sessions of ``cc1_`` tokens as (digest hex, created), for
+        the per-user limit: read from the legacy index (one round trip while it is empty)."""
+        shard = unkeyed_user_shard(user).hex()
+        if self._tokens is not None and shard == self._tokens.user_shard(user).hex():
+            return []  # one index after all: the script reads it
+        base = self._session_base(shard)
+        with self._guarded():
+            client = self._live or self._connected()
+            members = cast(
+                "list[tuple[bytes, float]]",
+                client.zrange(self._index_base(shard) + user, 0, -1, withscores=True),
+            )
+            if not members:
+                return []
+            pipe = client.pipeline(transaction=False)
+            for member, _ in members:
+                pipe.hmget(base + member.decode(), ["kind", "exp"])
+            rows = pipe.execute()
+        skipped = skip.digest.hex() if skip is not None else None
+        return [
+            (member.decode(), float(created))
+            for (member, created), (kind, exp) in zip(members, rows, strict=True)
+            if kind == b"browser"
+            and exp is not None
+            and float(exp) > now
+            and member.decode() != skipped
+        ]
 
     def _discard(self, key: SessionKey) -> None:
         """Best effort: undo a just-inserted session (it expires by itself otherwise)."""
