@@ -184,8 +184,11 @@ def test_which_requests_need_csrf_checks() -> None:
     assert csrf.needs_check(req("POST"), SETTINGS, has_cookie=True)
     assert not csrf.needs_check(req("GET"), SETTINGS, has_cookie=True)
     assert not csrf.needs_check(req("POST"), SETTINGS, has_cookie=False)
-    assert csrf.needs_origin_check(req("POST"), SETTINGS), "login forms are origin-checked too"
-    assert not csrf.needs_check(req("POST", authorization="Bearer x"), SETTINGS, has_cookie=True)
+    assert csrf.needs_origin_check(req("POST"), SETTINGS, False), "login forms are checked too"
+    bearer = req("POST", authorization="Bearer x")
+    assert not csrf.needs_origin_check(bearer, SETTINGS, False), "a bearer request alone"
+    assert csrf.needs_check(bearer, SETTINGS, has_cookie=True), "the cookie still rides along"
+    assert csrf.needs_origin_check(bearer, SETTINGS, True)
     hooks = WebSettings.build(csrf_exempt_paths=["/hooks"])
     assert not csrf.needs_check(req("POST", "/hooks/github"), hooks, has_cookie=True)
 

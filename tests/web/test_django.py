@@ -26,6 +26,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import engines
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.urls import include, path
+from django.utils.decorators import method_decorator
+from django.views import View
 from harness import CountingStore
 
 from coatcheck import (
@@ -43,6 +45,7 @@ from coatcheck.django.conf import get_manager, set_manager, store_url
 from coatcheck.django.decorators import fresh_login_required, login_required
 from coatcheck.django.middleware import SessionMiddleware
 from coatcheck.web import csrf
+from coatcheck.web.caching import cacheable
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django_project"
 SETTINGS_MODULE = "demosite.settings"
@@ -453,6 +456,22 @@ def test_public_routes_cost_no_store_call_and_set_no_cookie(
     assert store.calls == []
 
 
+def test_logged_in_responses_are_not_stored_unless_the_view_opts_out(client: Client) -> None:
+    log_in(client)
+    with override_settings(ROOT_URLCONF=__name__):
+        assert not Client(**LOCAL).get("/test/cache").has_header("Cache-Control"), "anonymous"
+        for url, sent in (
+            ("/test/cache", "no-store"),
+            ("/test/cache?cc=public, max-age=60", "no-store"),
+            ("/test/cache?cc=private", "private, no-store"),
+            ("/test/cache?cc=no-store, private", "no-store, private"),
+            ("/test/cacheable?cc=public, max-age=60", "public, max-age=60"),
+            ("/test/cacheable-class?cc=public, max-age=60", "public, max-age=60"),
+        ):
+            assert client.get(url)["Cache-Control"] == sent, url
+        assert not client.get("/test/cacheable").has_header("Cache-Control")
+
+
 def test_responses_that_used_the_session_vary_on_cookie(client: Client) -> None:
     assert client.get("/counter")["Vary"] == "Cookie"
     with override_settings(ROOT_URLCONF=__name__):
@@ -688,6 +707,17 @@ def test_cross_origin_post_is_refused(client: Client) -> None:
         response = client.post("/note", {"note": "x", "csrf_token": token}, **headers, **API)
         assert response.status_code == 403, headers
         assert response.json()["error"] == "csrf_origin"
+
+
+def test_a_bearer_header_beside_the_cookie_is_checked(client: Client) -> None:
+    """The session still comes from the cookie, so the bearer header exempts nothing."""
+    log_in(client)
+    bearer = {"HTTP_AUTHORIZATION": "Bearer junk"}
+    response = client.post("/logout", **bearer, **API)
+    assert (response.status_code, response.json()["error"]) == (403, "csrf_token")
+    response = client.post("/logout", HTTP_SEC_FETCH_SITE="cross-site", **bearer, **API)
+    assert (response.status_code, response.json()["error"]) == (403, "csrf_origin")
+    assert me_json(client).status_code == 200
 
 
 def test_missing_or_wrong_token_is_refused(client: Client) -> None:
@@ -1059,6 +1089,25 @@ def _theme(request: HttpRequest) -> JsonResponse:
     return response
 
 
+def _cache(request: HttpRequest) -> JsonResponse:
+    """Reads the session; sends the ``cc`` parameter as its own Cache-Control."""
+    response = JsonResponse({"user": request.session.user_id})
+    if "cc" in request.GET:
+        response["Cache-Control"] = request.GET["cc"]
+    return response
+
+
+@cacheable
+def _cacheable(request: HttpRequest) -> JsonResponse:
+    return _cache(request)
+
+
+@method_decorator(cacheable, name="dispatch")
+class _CacheableView(View):
+    def get(self, request: HttpRequest) -> JsonResponse:
+        return _cache(request)
+
+
 def _core_write(request: HttpRequest) -> HttpResponse:
     """Writes past Django's ``modified`` flag, on the coatcheck session itself."""
     assert isinstance(request.session, SessionStore)
@@ -1079,6 +1128,9 @@ test_views = [
     path("own-store", _own_store),
     path("expire-in/<int:seconds>", _expire_in),
     path("theme", _theme),
+    path("cache", _cache),
+    path("cacheable", _cacheable),
+    path("cacheable-class", _CacheableView.as_view()),
     path("core-write", _core_write),
     path("message-only", _message_only),
     path("ended-meanwhile", _ended_meanwhile),

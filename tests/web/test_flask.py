@@ -345,11 +345,20 @@ def test_header_or_form_token_passes(client: FlaskClient, csrf: str) -> None:
     assert multipart.text == "ok"
 
 
-def test_bearer_and_cookieless_requests_are_exempt(client: FlaskClient, raw: FlaskClient) -> None:
-    client.get(f"{HTTPS}/put?a=1")
-    bearer = client.post(f"{HTTPS}/form", headers={"Authorization": "Bearer cc_api_x"})
+def test_bearer_and_cookieless_requests_are_exempt(raw: FlaskClient) -> None:
+    bearer = raw.post(f"{HTTPS}/form", headers={"Authorization": "Bearer cc_api_x"})
     assert bearer.text == "ok"
     assert raw.post(f"{HTTPS}/form").text == "ok"
+
+
+def test_a_bearer_header_beside_the_cookie_is_checked(client: FlaskClient) -> None:
+    """The session still comes from the cookie, so the bearer header exempts nothing."""
+    client.get(f"{HTTPS}/put?a=1")
+    bearer = {"Authorization": "Bearer cc_api_x"}
+    assert client.post(f"{HTTPS}/form", headers=bearer).status_code == 403
+    cross_site = {**bearer, "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    response = client.post(f"{HTTPS}/form", headers=cross_site)
+    assert (response.status_code, response.json["error"]) == (403, "csrf_origin")
 
 
 def test_template_helper_renders_a_working_token(app: Flask, client: FlaskClient) -> None:

@@ -388,10 +388,21 @@ def test_token_in_header_or_form_field_passes(csrf_client: tuple[TestClient, str
     assert multipart.json() == {"text": "files too"}
 
 
-def test_bearer_authenticated_requests_are_exempt(csrf_client: tuple[TestClient, str]) -> None:
-    c, _ = csrf_client
-    response = c.post("/api", headers={"authorization": "Bearer cct_something"})
+def test_bearer_authenticated_requests_are_exempt(app: Any) -> None:
+    cross_site = {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}
+    response = client(app).post("/api", headers={"authorization": "Bearer cct_x", **cross_site})
     assert response.status_code == 200
+
+
+def test_a_bearer_header_beside_the_cookie_is_checked(csrf_client: tuple[TestClient, str]) -> None:
+    """The session still comes from the cookie, so the bearer header exempts nothing."""
+    c, _ = csrf_client
+    bearer = {"authorization": "Bearer cct_something"}
+    response = c.post("/api", headers=bearer)
+    assert (response.status_code, response.json()["error"]) == (403, "csrf_token")
+    cross_site = {**bearer, "origin": "https://evil.example", "sec-fetch-site": "cross-site"}
+    response = c.post("/api", headers=cross_site)
+    assert (response.status_code, response.json()["error"]) == (403, "csrf_origin")
 
 
 def test_csrf_input_is_escaped_markup(csrf_client: tuple[TestClient, str]) -> None:

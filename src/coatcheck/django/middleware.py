@@ -29,11 +29,11 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import ResponseHeaders
-from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 
 from ..core.errors import SessionLimitReached, SessionTooLarge, StoreUnavailable
-from ..web import csrf, errors
+from ..web import caching, csrf, errors
 from ..web._sync.handler import RequestSession
 from ..web.errors import WebError, store_unavailable
 from .adapt import add_set_cookie, as_web_error, error_response, request_info
@@ -52,9 +52,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
     core (a request that never uses it costs no store call; several cookies of our name are
     resolved safely); a read-only request slides the idle timeout at most once per touch
     interval; ``Set-Cookie`` is sent only when the token changes, always with
-    ``Cache-Control: no-store``; ``django.contrib.auth.logout`` expires the cookie and sends
-    ``Clear-Site-Data: "cookies"``; a store failure is a 503 page or JSON body, never a
-    traceback.
+    ``Cache-Control: no-store``, which every response of a logged-in session gets too (unless
+    the view is marked ``@cacheable``, :mod:`coatcheck.web.caching`);
+    ``django.contrib.auth.logout`` expires the cookie and sends ``Clear-Site-Data:
+    "cookies"``; a store failure is a 503 page or JSON body, never a traceback.
     """
 
     def __init__(self, get_response: Any) -> None:
@@ -97,13 +98,15 @@ class SessionMiddleware(DjangoSessionMiddleware):
             # bound to the request is saved by whoever made it (save()), as outside views.
             return response
         try:
-            _finish(store, state, response)
+            _finish(store, state, response, request)
         except WebError as error:
             return error_response(error, request_info(request))
         return response
 
 
-def _finish(store: SessionStore, state: RequestSession, response: HttpResponse) -> None:
+def _finish(
+    store: SessionStore, state: RequestSession, response: HttpResponse, request: HttpRequest
+) -> None:
     """Save the request's changes (one write at most) and set the headers that go with them."""
     cookie = state.handler.cookie
     _vary_on_cookie(response)
@@ -113,7 +116,7 @@ def _finish(store: SessionStore, state: RequestSession, response: HttpResponse) 
         # anonymous session below instead, under a new cookie.
         add_set_cookie(response, cookie.expire_cookie())
         response["Clear-Site-Data"] = '"cookies"'
-        patch_cache_control(response, no_store=True)
+        _no_store(response)
         return
     if response.status_code >= 500:
         return  # like Django: a failed request saves nothing
@@ -131,14 +134,30 @@ def _finish(store: SessionStore, state: RequestSession, response: HttpResponse) 
         raise errors.session_ended(cookie.expire_cookie()) from exc
     record = core.record
     if record is None:
-        if state.cookie_values and not state.conflict and store.session_key is None:
-            add_set_cookie(response, cookie.expire_cookie())  # the presented cookie is dead
+        if len(state.cookie_values) == 1 and store.session_key is None:
+            # The one value presented is dead; with several, none is expired (docs/web.md).
+            add_set_cookie(response, cookie.expire_cookie())
+            _no_store(response)
     elif core.token:  # issued in this request (else the presented cookie still names it)
         manager = store.manager
         max_age = int(record.created_at + manager.policy.absolute_lifetime - manager.clock())
         cookie = replace(cookie, persistent=not store.get_expire_at_browser_close())
         add_set_cookie(response, cookie.set_cookie(core.token, max_age))
-        patch_cache_control(response, no_store=True)
+        _no_store(response)
+    elif core.user_id is not None and not _cacheable(state, request):
+        _no_store(response)  # a logged-in user's page (docs/security.md)
+
+
+def _no_store(response: HttpResponse) -> None:
+    """``no-store`` merged into the view's own ``Cache-Control`` (caching.with_no_store)."""
+    response["Cache-Control"] = caching.with_no_store(response.get("Cache-Control"))
+
+
+def _cacheable(state: RequestSession, request: HttpRequest) -> bool:
+    """Did the view opt out of ``no-store`` (``@cacheable``, on a function view or a class
+    view's ``dispatch``), or the request (``state.cacheable``)?"""
+    match = getattr(request, "resolver_match", None)
+    return state.cacheable or caching.is_cacheable(match.func if match is not None else None)
 
 
 def _vary_on_cookie(response: HttpResponse) -> None:
@@ -181,8 +200,8 @@ class CsrfMiddleware(MiddlewareMixin):
     ``Origin``, ``Referer`` against this site and ``CSRF_TRUSTED_ORIGINS``), then the session's
     synchronizer token from the form field ``csrf_token`` or the ``X-CSRF-Token`` header
     (Django's ``csrfmiddlewaretoken`` and ``X-CSRFToken`` are accepted too). Views marked
-    ``@csrf_exempt`` and requests with ``Authorization: Bearer`` or without a session cookie
-    are not checked.
+    ``@csrf_exempt`` and requests without a session cookie are not checked (a bearer header
+    beside the cookie changes nothing: the session still comes from the cookie).
     """
 
     def process_view(

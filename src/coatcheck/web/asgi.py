@@ -8,12 +8,12 @@ response starts; a ``Set-Cookie`` is sent only when the token changed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from ..core.errors import StoreUnavailable
-from . import csrf
-from ._async.handler import AsyncRequestSession, AsyncSessionHandler
+from . import caching, csrf
+from ._async.handler import NO_STORE, AsyncRequestSession, AsyncSessionHandler
 from .backend import AsyncSessionBackend
 from .errors import WebError, store_unavailable
 from .request import RequestInfo
@@ -50,6 +50,26 @@ def encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:
     if fixed is not None and fixed[0] == header[1]:
         return fixed[1]
     return _encode(header)
+
+
+def with_session_headers(
+    app_headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[str, str]]
+) -> list[tuple[bytes, bytes]]:
+    """The application's response headers plus the session's; the session's ``no-store``
+    is merged into a ``Cache-Control`` the application set (:func:`caching.with_no_store`)."""
+    headers = list(app_headers)
+    if NO_STORE in extra and caching.merge_into(headers, b"cache-control", _text, _latin1):
+        extra = [pair for pair in extra if pair != NO_STORE]
+    headers += map(encode_header, extra)
+    return headers
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _latin1(value: str) -> bytes:
+    return value.encode("latin-1")
 
 
 def request_from_scope(scope: Scope) -> RequestInfo:
@@ -124,6 +144,8 @@ class SessionMiddleware:
                 return  # the application's response was replaced by an error
             if message["type"] == "http.response.start":
                 started = True
+                if state.loaded and caching.is_cacheable(scope.get("endpoint")):
+                    state.cacheable = True  # a Starlette/FastAPI endpoint marked cacheable
                 try:
                     extra = await self.handler.finish(state)
                 except WebError as error:
@@ -131,10 +153,7 @@ class SessionMiddleware:
                     await send_error(send, error, request)
                     return
                 if extra:
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        *map(encode_header, extra),
-                    ]
+                    message["headers"] = with_session_headers(message.get("headers", ()), extra)
             await send(message)
 
         try:

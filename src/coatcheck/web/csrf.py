@@ -10,9 +10,12 @@ Two layers, both on by default for unsafe methods (POST, PUT, PATCH, DELETE, ...
    back in the form field ``csrf_token`` or the ``X-CSRF-Token`` header, compared in constant
    time.
 
-Requests authenticated with ``Authorization: Bearer`` (not by the cookie) are exempt, as are
-requests that carry no session cookie skip the token layer (there is no session to ride on)
-but not the origin layer, which also stops cross-site login forms (login CSRF).
+Requests that carry no session cookie skip the token layer (there is no session to ride on)
+but not the origin layer, which also stops cross-site login forms (login CSRF). A request with
+``Authorization: Bearer`` and no session cookie skips both: a page on another site cannot add
+that header without the CORS preflight this site would refuse, and without the cookie no
+session rides along. With a session cookie, a bearer header changes nothing: the session still
+comes from the cookie, so the request is checked like any other cookie request.
 """
 
 from __future__ import annotations
@@ -33,22 +36,24 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def needs_origin_check(request: RequestInfo, settings: WebSettings) -> bool:
-    """True for unsafe, non-bearer requests: their origin must be this site or a trusted one.
+def needs_origin_check(request: RequestInfo, settings: WebSettings, has_cookie: bool) -> bool:
+    """True for unsafe requests: their origin must be this site or a trusted one.
 
     Applied with or without a session cookie, so a cross-site page cannot post a login form
-    either (login CSRF): the origin check needs no session and no store call.
+    either (login CSRF): the origin check needs no session and no store call. Only a request
+    authenticated by ``Authorization: Bearer`` alone (``has_cookie`` False: no value of the
+    session cookie's name came along) is exempt.
     """
     if not settings.csrf or request.method.upper() in SAFE_METHODS:
         return False
-    if (request.header("authorization") or "").lower().startswith("bearer "):
+    if not has_cookie and (request.header("authorization") or "").lower().startswith("bearer "):
         return False
     return not settings.is_csrf_exempt(request.path)
 
 
 def needs_check(request: RequestInfo, settings: WebSettings, has_cookie: bool) -> bool:
     """True when this request must also present the session's synchronizer token."""
-    return has_cookie and needs_origin_check(request, settings)
+    return has_cookie and needs_origin_check(request, settings, has_cookie)
 
 
 def origin_problem(request: RequestInfo, settings: WebSettings) -> str | None:

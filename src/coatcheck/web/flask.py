@@ -44,9 +44,10 @@ from ..core.errors import ConfigError, SessionGone, StoreUnavailable
 from ..core.policy import Policy
 from ..core.records import encode_value
 from ..stores import STORE_URL_ENV
-from . import csrf, guards
+from . import caching, csrf, guards
 from ._sync.handler import FormState, RequestSession, SessionHandler
 from .backend import SessionBackend, build_backend
+from .caching import cacheable
 from .errors import WebError, store_unavailable
 from .request import RequestInfo
 from .settings import WebSettings
@@ -56,6 +57,7 @@ __all__ = [
     "CoatCheck",
     "CoatCheckSessionInterface",
     "FlaskSession",
+    "cacheable",
     "csrf_token",
     "current_session",
     "flash",
@@ -244,6 +246,11 @@ class CoatCheckSessionInterface(SessionInterface):
         """Save once; add the session's headers, or turn the response into the refusal."""
         if not isinstance(session, FlaskSession):
             return
+        state = session._state
+        if state is not None and state.loaded:
+            view = app.view_functions.get(flask.request.endpoint or "")
+            if caching.is_cacheable(view):
+                state.cacheable = True
         try:
             headers = session.finish()
         except WebError as error:
@@ -572,8 +579,10 @@ def _add_headers(response: Response, headers: Iterable[tuple[str, str]]) -> None
         lower = name.lower()
         if lower == "vary":
             response.vary.add(value)
-        elif lower == "cache-control":  # a response that sets our cookie is never cached
-            response.headers["Cache-Control"] = value
+        elif lower == "cache-control":  # merged into the view's own (caching.with_no_store)
+            response.headers["Cache-Control"] = caching.with_no_store(
+                response.headers.get("Cache-Control")
+            )
         else:
             response.headers.add(name, value)
 

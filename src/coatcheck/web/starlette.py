@@ -36,6 +36,7 @@ from . import guards
 from ._async.handler import AsyncRequestSession
 from .asgi import SCOPE_KEY, ASGIApp, Receive, Scope, Send, SessionMiddleware, request_from_scope
 from .backend import AsyncSessionBackend, build_async_backend
+from .caching import cacheable
 from .csrf import FORM_FIELD
 from .errors import WebError
 from .settings import WebSettings
@@ -49,6 +50,7 @@ __all__ = [
     "AuthenticatedSession",
     "Session",
     "add_sessions",
+    "cacheable",
     "csrf_input",
     "csrf_token",
     "get_session",

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ..core.errors import StoreUnavailable
-from . import csrf
-from ._sync.handler import RequestSession, SessionHandler
+from . import caching, csrf
+from ._sync.handler import NO_STORE, RequestSession, SessionHandler
 from .backend import SessionBackend
 from .errors import WebError, store_unavailable
 from .request import RequestInfo
@@ -86,6 +86,17 @@ def request_from_environ(environ: Environ) -> RequestInfo:
     )
 
 
+def with_session_headers(
+    app_headers: list[tuple[str, str]], extra: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The application's response headers plus the session's; the session's ``no-store``
+    is merged into a ``Cache-Control`` the application set (:func:`caching.with_no_store`)."""
+    headers = list(app_headers)
+    if NO_STORE in extra and caching.merge_into(headers, "cache-control", str, str):
+        extra = [pair for pair in extra if pair != NO_STORE]
+    return headers + extra
+
+
 def error_app(error: WebError, request: RequestInfo | None) -> WSGIApp:
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         status, headers, body = error.render(request)
@@ -125,7 +136,7 @@ class SessionMiddleware:
                 code, err_headers, body = error.render(request)
                 replaced.append(body)
                 return start_response(f"{code} {error.code.replace('_', ' ')}", err_headers)
-            return start_response(status, [*headers, *extra], *args)
+            return start_response(status, with_session_headers(headers, extra), *args)
 
         replaced: list[bytes] = []
         try:

@@ -23,7 +23,7 @@ from ...core.errors import (
 )
 from ...core.policy import Verdict
 from ...core.session import Session
-from .. import csrf, errors, guards
+from .. import caching, csrf, errors, guards
 from ..backend import AsyncSessionBackend
 from ..errors import WebError
 from ..request import RequestInfo, client_ip
@@ -32,6 +32,8 @@ from ..settings import WebSettings
 FLASH_PREFIX = "_flash:"
 FORM_PREFIX = "_form:"
 MAX_COOKIE_CANDIDATES = 3
+VARY = ("vary", "Cookie")
+NO_STORE = ("cache-control", caching.NO_STORE)
 
 
 class AsyncRequestSession(MutableMapping[str, Any]):
@@ -41,6 +43,12 @@ class AsyncRequestSession(MutableMapping[str, Any]):
     request changes is saved once, when the response starts.
     """
 
+    cacheable = False
+    """Set to True when this response may be cached although a logged-in session was loaded:
+    then no ``Cache-Control: no-store`` is added for that reason (a response that sets or
+    clears the cookie still gets it). Adapters set it for views marked with
+    :func:`coatcheck.web.caching.cacheable`."""
+
     def __init__(self, handler: AsyncSessionHandler, request: RequestInfo) -> None:
         settings = handler.settings
         self.handler = handler
@@ -48,10 +56,11 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         self.client_ip = client_ip(request, settings.trusted_proxies)
         self.exempt = settings.is_exempt(request.path)
         self.cookie_values = cookie_values(request.header("cookie"), handler.cookie.name)
+        has_cookie = bool(self.cookie_values)
         # An unsafe request must come from an acceptable origin; with a session cookie it
         # must also carry the session's synchronizer token (``csrf_pending``).
-        self.unsafe = not self.exempt and csrf.needs_origin_check(request, settings)
-        self.csrf_pending = self.unsafe and bool(self.cookie_values)
+        self.unsafe = not self.exempt and csrf.needs_origin_check(request, settings, has_cookie)
+        self.csrf_pending = self.unsafe and has_cookie
         self.ended = False
         self.conflict = False
         self._session: Session | None = None
@@ -351,7 +360,7 @@ class AsyncSessionHandler:
             return [
                 ("set-cookie", self.cookie.expire_cookie()),
                 ("clear-site-data", '"cookies"'),
-                ("cache-control", "no-store"),
+                NO_STORE,
             ]
         if state.conflict and (session.modified or session.token):
             raise errors.conflicting_cookies()
@@ -363,30 +372,25 @@ class AsyncSessionHandler:
             raise errors.session_too_large(exc) from exc
         except SessionGone as exc:
             raise errors.session_ended(self.cookie.expire_cookie()) from exc
-        headers = [("vary", "Cookie")]
-        if session.token or state.cookie_values:
+        headers = [VARY]
+        if session.token:
             try:
-                headers += self._cookie_headers(state, session)
+                headers += [("set-cookie", self._set_cookie(session, session.token)), NO_STORE]
             except CookieTooLarge as exc:
                 raise errors.session_too_large(exc) from exc
+        elif session.is_new and len(state.cookie_values) == 1:
+            # The one value presented names no live session: the browser may forget it. Never
+            # with several values: which cookie the browser would delete (the real one, or one
+            # planted for another path or domain) is not ours to know.
+            headers += [("set-cookie", self.cookie.expire_cookie()), NO_STORE]
+        elif session.user_id is not None and not state.cacheable:
+            headers.append(NO_STORE)  # a logged-in user's page (docs/security.md, caching)
         return headers
 
-    def _cookie_headers(
-        self, state: AsyncRequestSession, session: Session
-    ) -> list[tuple[str, str]]:
-        headers: list[tuple[str, str]] = []
-        if session.token:
-            max_age = None
-            if session.record is not None:
-                max_age = int(
-                    session.record.created_at
-                    + self.manager.policy.absolute_lifetime
-                    - self.manager.clock()
-                )
-            headers += [
-                ("set-cookie", self.cookie.set_cookie(session.token, max_age)),
-                ("cache-control", "no-store"),
-            ]
-        elif state.cookie_values and session.is_new and not state.conflict:
-            headers.append(("set-cookie", self.cookie.expire_cookie()))
-        return headers
+    def _set_cookie(self, session: Session, token: str) -> str:
+        """The Set-Cookie for ``token``; a persistent cookie lives as long as the session can."""
+        record, manager = session.record, self.manager
+        max_age = None
+        if record is not None:
+            max_age = int(record.created_at + manager.policy.absolute_lifetime - manager.clock())
+        return self.cookie.set_cookie(token, max_age)
