@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    REDIS_HOST,
+    REDIS_PORT,
+    free_port,
+    require_server,
+)
 
 from coatcheck import FakeClock, Policy, SessionConflict, SessionManager, open_store
 from coatcheck.cli import main, parse_duration
@@ -221,7 +229,7 @@ def test_revoke_user_ends_only_that_users_sessions(cli: Any) -> None:
     bob = cli("sessions", "create", "--user", "bob").out.strip()
 
     result = cli("sessions", "revoke-user", "alice")
-    assert (result.code, result.out.strip()) == (0, "2")
+    assert (result.code, result.out) == (0, "2 sessions of user alice revoked\n")
     assert all(cli("sessions", "check", t).code == 1 for t in alice)
     assert cli("sessions", "check", bob).code == 0
     assert cli("sessions", "revoke-user", "alice", "--json").json == {
@@ -285,7 +293,7 @@ def test_purge_deletes_expired_sessions_only(cli: Any, past_manager: Any, url: s
     live = cli("sessions", "create", "--user", "carol").out.strip()
 
     purged = cli("purge", "--batch-size", "2")
-    assert (purged.code, purged.out.strip()) == (0, "3")
+    assert (purged.code, purged.out) == (0, "3 expired sessions purged\n")
     assert cli("purge", "--json").json == {"purged": 0}
     assert cli("sessions", "check", live).code == 0
     with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
@@ -299,12 +307,12 @@ def test_stats_counts_sessions_active_in_the_window(cli: Any, past_manager: Any)
     past_manager(2 * 3600, Policy(idle_timeout=5 * 3600)).create("carol")
 
     default = cli("stats")
-    assert (default.code, default.out.strip()) == (0, "2")
+    assert (default.code, default.out) == (0, "2 active sessions in the last 15m\n")
     wide = cli("stats", "--since", "3h", "--json")
     assert wide.json["active"] == 3
     assert wide.json["window_seconds"] == 3 * 3600
     assert wide.json["since"] == pytest.approx(time.time() - 3 * 3600, abs=60)
-    assert cli("stats", "--since", "30s").out.strip() == "2"
+    assert cli("stats", "--since", "30s").out == "2 active sessions in the last 30s\n"
 
 
 def test_memory_store(cli: Any) -> None:
@@ -312,8 +320,8 @@ def test_memory_store(cli: Any) -> None:
     created = cli("sessions", "create", "--user", "a", "--json", store="memory://")
     assert created.code == 0
     assert created.json["session"]["user_id"] == "a"
-    assert cli("purge", store="memory://").out.strip() == "0"
-    assert cli("stats", store="memory://").out.strip() == "0"
+    assert cli("purge", store="memory://").out == "0 expired sessions purged\n"
+    assert cli("stats", store="memory://").out == "0 active sessions in the last 15m\n"
 
 
 # --- store selection ----------------------------------------------------------------------------
@@ -396,6 +404,98 @@ def test_unreachable_postgres_exits_3(cli: Any) -> None:
     result = cli("stats", store="postgresql://postgres@127.0.0.1:1/test?timeout=1")
     assert_one_line_error(result, 3)
     assert result.err.startswith("coatcheck: store unavailable: ")
+
+
+def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m coatcheck ARGS`` in a child process: what an operator's terminal shows,
+    including anything a driver logs (pytest's log capture would hide it in-process)."""
+    clean = {k: v for k, v in os.environ.items() if k not in ENV_VARS} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "coatcheck", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=60,  # a guard against a hang, far below the URLs' own timeout=600
+        check=False,
+    )
+
+
+def assert_script_one_line(result: subprocess.CompletedProcess[str], code: int) -> None:
+    assert result.returncode == code, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("coatcheck")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_refused_postgres_connection_is_one_line_without_waiting_out_the_timeout() -> None:
+    # With timeout=600 the old code waited ten minutes for the pool, and the pool's three
+    # warnings preceded the message; the refusal itself is the answer.
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/test?timeout=600"
+    result = run_script("--store", url, "stats")
+    assert_script_one_line(result, 3)
+    assert result.stderr.startswith("coatcheck: store unavailable: PostgreSQL at 127.0.0.1:")
+    assert "Connection refused" in result.stderr
+    assert "no connection within" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("postgresql://no_such_role_cc@127.0.0.1:5432/test", 'role "no_such_role_cc"'),
+        ("postgresql://postgres@127.0.0.1:5432/no_such_db_cc", 'database "no_such_db_cc"'),
+    ],
+)
+def test_unknown_postgres_role_or_database_is_a_configuration_error(path: str, named: str) -> None:
+    require_server("postgresql", POSTGRES_HOST, POSTGRES_PORT)
+    result = run_script("--store", f"{path}?timeout=600", "stats")
+    assert_script_one_line(result, 2)
+    assert result.stderr.startswith("coatcheck: error: PostgreSQL at 127.0.0.1:5432/")
+    assert named in result.stderr and "does not exist" in result.stderr
+
+
+def test_redis_database_out_of_range_is_a_configuration_error(cli: Any) -> None:
+    require_server("redis", REDIS_HOST, REDIS_PORT)
+    result = cli("stats", store=f"redis://{REDIS_HOST}:{REDIS_PORT}/99")
+    assert_one_line_error(result, 2)
+    assert "database 99" in result.err
+    script = run_script("--store", f"redis://{REDIS_HOST}:{REDIS_PORT}/99", "stats")
+    assert_script_one_line(script, 2)
+
+
+def test_sqlite_missing_directory_is_refused_not_created(cli: Any, tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    result = cli("migrate", store=f"sqlite:///{missing}/x.db")
+    assert_one_line_error(result, 2)
+    assert f"directory {str(missing)!r} does not exist" in result.err
+    assert not (tmp_path / "no").exists()
+
+
+def test_json_errors_are_a_json_object_on_stdout(cli: Any, tmp_path: Path) -> None:
+    cases = [
+        (["stats", "--since", "soon", "--json"], 2, "usage", "malformed duration"),
+        (["--json", "sessions", "revoke-all"], 2, "usage", "--yes"),
+        (["--json", "migrate"], 2, "config", "unknown store scheme"),
+        (["--json", "stats"], 3, "unavailable", "cannot open SQLite store"),
+    ]
+    stores = {"config": "mongodb://db/x", "unavailable": f"sqlite:///{tmp_path}"}
+    for args, code, kind, text in cases:
+        result = cli(*args, store=stores.get(kind, f"sqlite:///{tmp_path}/j.db"))
+        assert result.code == code, result
+        assert result.json["error"] == kind
+        assert result.json["exit_code"] == code
+        assert text in result.json["message"]
+        assert "\n" not in result.json["message"]
+        assert result.err.count("\n") == 1  # the one line for people stays on stderr
+
+
+def test_counts_are_labelled_in_text_and_bare_in_json(cli: Any) -> None:
+    cli("sessions", "create", "--user", "alice")
+    assert cli("stats", "--since", "2h").out == "1 active session in the last 2h\n"
+    assert cli("stats", "--since", "90").out == "1 active session in the last 90s\n"
+    assert cli("stats", "--json").json["active"] == 1
+    assert cli("sessions", "revoke-all", "--yes").out == "1 session revoked\n"
+    assert cli("sessions", "revoke-user", "bob").out == "0 sessions of user bob revoked\n"
 
 
 def test_other_coatcheck_errors_are_one_line(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -64,7 +66,7 @@ class Reply:
     """
 
     data: Any
-    text: Table | str | int
+    text: Table | str
     code: int = EXIT_OK
     note: str | None = None
 
@@ -107,11 +109,25 @@ def _print(reply: Reply, as_json: bool) -> None:
     if as_json:
         print(json.dumps(reply.data, indent=2))
         return
-    text = _format_table(reply.text) if isinstance(reply.text, Table) else str(reply.text)
+    text = _format_table(reply.text) if isinstance(reply.text, Table) else reply.text
     if text:
         print(text)
     if reply.note:
         print(reply.note, file=sys.stderr)
+
+
+def _sessions(count: int, adjective: str = "") -> str:
+    """``1 session``, ``2 active sessions``: a count never stands alone in text output."""
+    noun = "session" if count == 1 else "sessions"
+    return " ".join(filter(None, [str(count), adjective, noun]))
+
+
+def _span(seconds: float) -> str:
+    """A window as the CLI's durations are written (``15m``, ``2h``, ``90s``)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _humanized(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,25 +244,27 @@ def _revoke(manager: SessionManager, args: argparse.Namespace) -> Reply:
 
 def _revoke_user(manager: SessionManager, args: argparse.Namespace) -> Reply:
     count = manager.revoke_user(args.user, reason="cli")
-    return Reply({"user_id": args.user, "revoked": count}, count)
+    text = f"{_sessions(count)} of user {_cell(args.user)} revoked"
+    return Reply({"user_id": args.user, "revoked": count}, text)
 
 
 def _revoke_all(manager: SessionManager, args: argparse.Namespace) -> Reply:
     if not args.yes:
         raise UsageError("revoke-all ends every session of every user; add --yes to confirm")
     count = manager.revoke_all()
-    return Reply({"revoked": count}, count)
+    return Reply({"revoked": count}, f"{_sessions(count)} revoked")
 
 
 def _purge(manager: SessionManager, args: argparse.Namespace) -> Reply:
     count = manager.purge(batch_size=args.batch_size)
-    return Reply({"purged": count}, count)
+    return Reply({"purged": count}, f"{_sessions(count, 'expired')} purged")
 
 
 def _stats(manager: SessionManager, args: argparse.Namespace) -> Reply:
     since = manager.clock() - args.since
     count = manager.count_active(since)
-    return Reply({"active": count, "since": since, "window_seconds": args.since}, count)
+    text = f"{_sessions(count, 'active')} in the last {_span(args.since)}"
+    return Reply({"active": count, "since": since, "window_seconds": args.since}, text)
 
 
 Handler = Callable[[SessionManager, argparse.Namespace], Reply]
@@ -267,11 +285,19 @@ COMMANDS: dict[str, Handler] = {
 # --- parser -------------------------------------------------------------------------------------
 
 
+class _ArgumentError(Exception):
+    """argparse refused the command line: ``prog`` is the (sub)command, ``args[0]`` why."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage dump) and the CLI's usage exit code."""
+    """argparse with a one-line error (no usage dump), printed by ``main`` (text or JSON)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+        raise _ArgumentError(self.prog, f"{message} (see: {self.prog} --help)")
 
 
 def _global_options() -> argparse.ArgumentParser:
@@ -372,33 +398,62 @@ def _policy(args: argparse.Namespace) -> Policy:
     return Policy(idle_timeout=idle, absolute_lifetime=absolute, touch_interval=touch)
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"coatcheck: {' '.join(message.split())}", file=sys.stderr)
+def _fail(code: int, kind: str, message: str, as_json: bool, where: str = "coatcheck") -> int:
+    """One line on stderr; with ``--json`` also ``{"error": kind, "message": ...}`` on stdout
+    (a program reading stdout must not get plain text, nor nothing, when a command fails)."""
+    message = " ".join(message.split())
+    label = {"usage": "error", "config": "error", "unavailable": "store unavailable"}.get(kind)
+    print(f"{where}: {label}: {message}" if label else f"{where}: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": kind, "message": message, "exit_code": code}, indent=2))
     return code
+
+
+@contextmanager
+def _driver_logs_quiet() -> Iterator[None]:
+    """psycopg_pool logs each failed connection attempt as a warning; the store's error says
+    the same in its one line, so while a command runs those records go nowhere."""
+    pool_log = logging.getLogger("psycopg.pool")
+    handler, propagate = logging.NullHandler(), pool_log.propagate
+    pool_log.addHandler(handler)
+    pool_log.propagate = False
+    try:
+        yield
+    finally:
+        pool_log.propagate = propagate
+        pool_log.removeHandler(handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (the console script passes it to ``sys.exit``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv  # a refused command line is answered in JSON too
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error already printed by _Parser.error
+    except _ArgumentError as exc:
+        return _fail(EXIT_USAGE, "usage", str(exc), as_json, where=exc.prog)
+    except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    as_json = getattr(args, "json", False)
     handler = COMMANDS[" ".join(filter(None, [args.command, getattr(args, "verb", None)]))]
     try:
         policy = _policy(args)
         url = getattr(args, "store", None) or os.environ.get(ENV_STORE) or DEFAULT_URL
-        manager = SessionManager(open_store(url), policy)
-        try:
-            reply = handler(manager, args)
-        finally:
-            manager.close()
-    except (UsageError, ConfigError) as exc:
-        return _fail(EXIT_USAGE, f"error: {exc}")
+        with _driver_logs_quiet():
+            manager = SessionManager(open_store(url), policy)
+            try:
+                reply = handler(manager, args)
+            finally:
+                manager.close()
+    except UsageError as exc:
+        return _fail(EXIT_USAGE, "usage", str(exc), as_json)
+    except ConfigError as exc:
+        return _fail(EXIT_USAGE, "config", str(exc), as_json)
     except StoreUnavailable as exc:
-        return _fail(EXIT_UNAVAILABLE, f"store unavailable: {exc}")
+        return _fail(EXIT_UNAVAILABLE, "unavailable", str(exc), as_json)
     except CoatcheckError as exc:
-        return _fail(EXIT_NEGATIVE, f"{type(exc).__name__}: {exc}")
+        return _fail(EXIT_NEGATIVE, "refused", f"{type(exc).__name__}: {exc}", as_json)
     except KeyboardInterrupt:
-        return _fail(130, "interrupted")
-    _print(reply, getattr(args, "json", False))
+        return _fail(130, "interrupted", "interrupted", as_json)
+    _print(reply, as_json)
     return reply.code
