@@ -13,6 +13,13 @@ See ``docs/web/django.md``.
 
 from __future__ import annotations
 
+from .._extras import missing_extra
+
+try:  # every coatcheck.django module needs it (and asgiref, which comes with it)
+    import django  # noqa: F401
+except ModuleNotFoundError as exc:
+    raise missing_extra("django", "coatcheck.django needs Django", exc) from exc
+
 from .store import SessionStore
 
 __all__ = ["SessionStore"]

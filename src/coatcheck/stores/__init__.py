@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from .._extras import extra_hint
 from ..core.errors import ConfigError
 from .base import AsyncStore, Store
 
@@ -51,9 +52,7 @@ def scheme_of(url: str) -> str:
 
 
 def _missing_extra(extra: str, exc: ImportError) -> ConfigError:
-    return ConfigError(
-        f"the {extra} store needs its driver: pip install 'coatcheck[{extra}]' ({exc})"
-    )
+    return ConfigError(extra_hint(extra, f"the {extra} store needs its driver", exc))
 
 
 def open_store(url: str) -> Store:

@@ -34,9 +34,14 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-import flask
-from flask.sessions import SessionInterface, SessionMixin
-from flask.wrappers import Request, Response
+from .._extras import missing_extra
+
+try:
+    import flask
+    from flask.sessions import SessionInterface, SessionMixin
+    from flask.wrappers import Request, Response
+except ModuleNotFoundError as exc:
+    raise missing_extra("flask", "coatcheck.web.flask needs Flask", exc) from exc
 
 from ..config import flag, policy_from, web_settings_from
 from ..cookies import development, host_is_loopback

@@ -23,10 +23,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
-from starlette.middleware import Middleware
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
-from starlette.types import ExceptionHandler
+from .._extras import missing_extra
+
+try:
+    from starlette.middleware import Middleware
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import Response
+    from starlette.types import ExceptionHandler
+except ModuleNotFoundError as exc:
+    raise missing_extra("starlette", "coatcheck.web.starlette needs Starlette", exc) from exc
 
 from ..config import policy_from, web_settings_from
 from ..cookies import development, host_is_loopback
