@@ -476,6 +476,38 @@ def test_logout_everywhere_keeps_only_the_current_session(
     assert alive(manager, logged_in(manager))  # logging in again works
 
 
+def test_load_many_is_load_for_each_value(
+    make: Callable[..., Any], store_url: str, clock: FakeClock
+) -> None:
+    manager = make(store_url=store_url)
+    ended, alice, bob = logged_in(manager), logged_in(manager), logged_in(manager, "bob")
+    anonymous = new_cookie(manager, cart=1)
+    manager.logout(manager.load(ended))
+    clock.advance(1)
+    values = ["junk", ended, alice, None, bob, "", anonymous, alice]
+    found = manager.load_many(values)
+    expected = [manager.load(value) for value in values]
+    assert [(s.user_id, s.is_new, s.expired_reason, dict(s)) for s in found] == [
+        (s.user_id, s.is_new, s.expired_reason, dict(s)) for s in expected
+    ]
+    assert [s.user_id for s in found] == [None, None, "alice", None, "bob", None, None, "alice"]
+    assert found[2] is not found[7]
+
+
+def test_load_many_reads_the_revocation_records_in_one_store_call() -> None:
+    from harness import CountingStore
+
+    store = CountingStore()
+    manager = SealedSessionManager(KEYS, store=store)  # type: ignore[arg-type]
+    values = [logged_in(manager), logged_in(manager, "bob"), logged_in(manager), "junk"]
+    store.calls.clear()
+    assert [s.user_id for s in manager.load_many(values)] == ["alice", "bob", "alice", None]
+    assert store.calls == ["load_many"]
+    store.calls.clear()
+    manager.load_many([new_cookie(manager, cart=1), "junk"])
+    assert store.calls == [], "anonymous sessions cannot be revoked: nothing to read"
+
+
 def test_revoke_user_refuses_every_session_issued_before(
     make: Callable[..., Any], store_url: str, clock: FakeClock
 ) -> None:
@@ -544,11 +576,10 @@ def test_ended_entries_are_pruned_once_their_session_is_dead(
     assert len(entries) == 1 and entries[0].startswith(revocation.ENDED)
 
 
-def test_a_store_outage_fails_closed(make: Callable[..., Any], tmp_path: Any) -> None:
+def test_a_store_outage_fails_closed(make: Callable[..., Any]) -> None:
     token = logged_in(make())
     anonymous = new_cookie(make(), cart=1)
-    (tmp_path / "blocker").write_text("a file where the database's directory should be")
-    broken = make(store_url=f"sqlite:///{tmp_path}/blocker/sessions.db")
+    broken = make(store_url="postgresql://postgres@127.0.0.1:1/test?timeout=1")  # nobody there
     with pytest.raises(StoreUnavailable):
         broken.load(token)
     assert broken.load(anonymous)["cart"] == 1  # anonymous sessions need no store
@@ -590,3 +621,13 @@ def test_revocation_plan_moves_forward_only_and_prunes() -> None:
     assert plan is not None
     assert plan.patch == Patch({revocation.NOT_BEFORE: "110.0"}, frozenset({"ended:old"}))
     assert plan.expires_at == 300.0
+
+
+def test_well_formed_values_are_told_from_junk_without_decrypting(manager: Any) -> None:
+    """What the web layer keeps among several cookies of one name before opening any."""
+    sealed = new_cookie(manager, cart=1)
+    foreign = new_cookie(SealedSessionManager([generate_key()]), cart=1)  # opens as nothing
+    assert manager.is_well_formed(sealed) and SealedSessionManager.is_well_formed(foreign)
+    for junk in ("", "junk", PREFIX, PREFIX + "A" * 42, PREFIX + "!" * 60, "cc2_" + "A" * 48, 7):
+        assert not manager.is_well_formed(junk), junk
+    assert not manager.is_well_formed(PREFIX + "A" * MAX_COOKIE_BYTES)

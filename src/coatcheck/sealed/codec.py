@@ -61,6 +61,8 @@ MAKE_KEY_HINT = (
 _KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}=?")
 _NONCE_END = KEY_ID_BYTES + NONCE_BYTES
 _MIN_RAW = _NONCE_END + TAG_BYTES
+_MIN_TEXT = len(PREFIX) + -(-_MIN_RAW * 4 // 3)  # the prefix, then _MIN_RAW bytes in base64
+_SEALED_TEXT = re.compile(re.escape(PREFIX) + "[A-Za-z0-9_-]+")
 
 _PADDING = ("", "", "==", "=")  # by len(text) % 4; 1 is never valid
 # The last character of a text whose length is 2 or 3 (mod 4) carries 4 or 2 unused low bits,
@@ -203,6 +205,17 @@ class KeyRing:
             return aead.decrypt(nonce, sealed, _associated(name))
         except InvalidTag:
             return None
+
+
+def is_well_formed(value: object) -> bool:
+    """True for a value shaped like a sealed cookie: prefix, base64url alphabet, long enough
+    for a key id, nonce and tag, short enough for a cookie. Decrypts nothing: the web layer
+    uses it to drop junk among several cookies of one name before choosing which to open."""
+    return (
+        isinstance(value, str)
+        and _MIN_TEXT <= len(value) <= MAX_COOKIE_BYTES
+        and _SEALED_TEXT.fullmatch(value) is not None
+    )
 
 
 # --- the payload -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ managers plug in alike."""
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from ..cookies import CookieSettings
@@ -13,6 +13,7 @@ from ..core.errors import ConfigError
 from ..core.policy import Policy
 from ..core.records import Kind
 from ..core.session import Session
+from ..core.tokens import is_well_formed
 from ..stores import STORE_URL_ENV
 
 
@@ -25,6 +26,14 @@ class SessionBackend(Protocol):
     def load(
         self, token: str | None, *, client_ip: str | None = None, user_agent: str | None = None
     ) -> Session: ...
+
+    def load_many(
+        self,
+        tokens: Sequence[str | None],
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> list[Session]: ...
 
     def save(self, session: Session) -> None: ...
 
@@ -56,6 +65,14 @@ class AsyncSessionBackend(Protocol):
         self, token: str | None, *, client_ip: str | None = None, user_agent: str | None = None
     ) -> Session: ...
 
+    async def load_many(
+        self,
+        tokens: Sequence[str | None],
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> list[Session]: ...
+
     async def save(self, session: Session) -> None: ...
 
     async def login(
@@ -74,6 +91,13 @@ class AsyncSessionBackend(Protocol):
     async def logout_other_sessions(self, session: Session) -> int: ...
 
     async def close(self) -> None: ...
+
+
+def value_check(manager: object) -> Callable[[object], bool]:
+    """How a backend's cookie values look, checked without I/O: a manager with its own format
+    says so with an ``is_well_formed`` method (the sealed ones do); else server-mode tokens."""
+    check = getattr(manager, "is_well_formed", None)
+    return check if callable(check) else is_well_formed
 
 
 MODE_ENV = "COATCHECK_SESSION_MODE"

@@ -2,9 +2,9 @@
 """The sealed-cookie session manager: the session travels in the cookie, encrypted.
 
 It offers the interface the web layer uses from :class:`~coatcheck.SessionManager`
-(``policy``, ``clock``, ``load``, ``inspect``, ``save``, ``login``, ``rotate``, ``logout``,
-``logout_other_sessions``, ``revoke_user``, ``create``, ``close``), so switching modes changes
-one constructor and no application code. This file is the single source of truth;
+(``policy``, ``clock``, ``load``, ``load_many``, ``inspect``, ``save``, ``login``, ``rotate``,
+``logout``, ``logout_other_sessions``, ``revoke_user``, ``create``, ``close``), so switching
+modes changes one constructor and no application code. This file is the single source of truth;
 ``scripts/unasync.py`` generates ``coatcheck/sealed/_sync/manager.py``.
 
 Where server mode writes a record, this manager sets ``session.token`` to a new sealed value
@@ -15,7 +15,7 @@ and the web layer sends it as the cookie. Only a user's revocation record (optio
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..codec import (
     KeyRing,
     OpenedValues,
     SealedRecord,
+    is_well_formed,
     new_sid,
     seal,
     unseal,
@@ -91,24 +92,20 @@ class SealedSessionManager:
 
     # -- reading ----------------------------------------------------------------------------
 
+    is_well_formed = staticmethod(is_well_formed)
+    """Is a cookie value shaped like a sealed one (no decryption)? The web layer drops the
+    rest among several cookies of one name before opening any."""
+
     def inspect(
         self, token: object, *, client_ip: str | None = None
     ) -> tuple[Verdict, SessionRecord | None]:
         """What a presented cookie value is. Anything that does not open (junk, tampering,
         another key or cookie name) is ``UNKNOWN``, as is a revoked session."""
-        record = unseal(self.keys, token, self.cookie.name, self.policy, self.opened)
-        if record is None:
-            return Verdict.UNKNOWN, None
-        verdict = self.policy.verdict(record, self.clock(), client_ip)
-        if verdict is not Verdict.VALID:
-            self.events.refused(verdict, record)
-            return verdict, None
-        if self.store is not None and record.user_id is not None:  # else nothing can revoke it
-            stamp = self.store.load(revocation.revocation_key(record.user_id))
-            if revocation.is_revoked(record, stamp):
-                self.events.about(events.REFUSED, record, reason="revoked")
-                return Verdict.UNKNOWN, None
-        return verdict, record
+        verdict, record = self._open(token, client_ip)
+        if record is None or record.user_id is None or self.store is None:
+            return verdict, record  # nothing can revoke it
+        stamp = self.store.load(revocation.revocation_key(record.user_id))
+        return self._unless_revoked(record, stamp)
 
     def load(
         self,
@@ -122,6 +119,55 @@ class SealedSessionManager:
             return Session(None, client_ip=client_ip, user_agent=user_agent)
         verdict, record = self.inspect(token, client_ip=client_ip)
         return Session(record, verdict=verdict, client_ip=client_ip, user_agent=user_agent)
+
+    def load_many(
+        self,
+        tokens: Sequence[str | None],
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> list[Session]:
+        """:meth:`load` for each of several cookie values (several cookies of one name), in
+        their order; the revocation records of the users they name are read in one store call.
+        """
+        opened = [self._open(token, client_ip) for token in tokens]
+        users: dict[str, None] = {}  # the users named, in order, once each
+        for _, record in opened:
+            if record is not None and record.user_id is not None:
+                users[record.user_id] = None
+        stamps: dict[str | None, SessionRecord | None] = {}
+        if users and self.store is not None:
+            keys = [revocation.revocation_key(user) for user in users]
+            stamps = dict(zip(users, self.store.load_many(keys), strict=True))
+        sessions = []
+        for token, (verdict, record) in zip(tokens, opened, strict=True):
+            if not token:  # no value at all: a plain new session, as load(None) gives
+                sessions.append(Session(None, client_ip=client_ip, user_agent=user_agent))
+                continue
+            if record is not None and record.user_id in stamps:
+                verdict, record = self._unless_revoked(record, stamps[record.user_id])
+            session = Session(record, verdict=verdict, client_ip=client_ip, user_agent=user_agent)
+            sessions.append(session)
+        return sessions
+
+    def _open(self, token: object, client_ip: str | None) -> tuple[Verdict, SealedRecord | None]:
+        """The sealed record a value carries and the policy's verdict, before revocation."""
+        record = unseal(self.keys, token, self.cookie.name, self.policy, self.opened)
+        if record is None:
+            return Verdict.UNKNOWN, None
+        verdict = self.policy.verdict(record, self.clock(), client_ip)
+        if verdict is not Verdict.VALID:
+            self.events.refused(verdict, record)
+            return verdict, None
+        return verdict, record
+
+    def _unless_revoked(
+        self, record: SealedRecord, stamp: SessionRecord | None
+    ) -> tuple[Verdict, SealedRecord | None]:
+        if revocation.is_revoked(record, stamp):
+            self.events.about(events.REFUSED, record, reason="revoked")
+            return Verdict.UNKNOWN, None
+        return Verdict.VALID, record
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -24,14 +24,15 @@ from ...core.errors import (
 from ...core.policy import Verdict
 from ...core.session import Session
 from .. import caching, csrf, errors, guards
-from ..backend import AsyncSessionBackend
+from ..backend import AsyncSessionBackend, value_check
 from ..errors import WebError
 from ..request import RequestInfo, client_ip
 from ..settings import WebSettings
 
 FLASH_PREFIX = "_flash:"
 FORM_PREFIX = "_form:"
-MAX_COOKIE_CANDIDATES = 3
+MAX_COOKIE_CANDIDATES = 8  # distinct well-formed values looked up when several arrive
+_NOT_EXPIRED = (None, Verdict.UNKNOWN)
 VARY = ("vary", "Cookie")
 NO_STORE = ("cache-control", caching.NO_STORE)
 
@@ -282,6 +283,7 @@ class AsyncSessionHandler:
         self.manager = manager
         self.settings = settings or WebSettings()
         self.cookie = self.settings.cookie
+        self._well_formed = value_check(manager)
 
     def begin(self, request: RequestInfo) -> AsyncRequestSession:
         """Start a request: no I/O happens here. Raises WebError for requests refused up front
@@ -312,40 +314,37 @@ class AsyncSessionHandler:
     async def resolve(self, state: AsyncRequestSession) -> Session:
         """The session the request's cookie(s) name.
 
-        Several cookies of our name (one tossed by a sibling subdomain) are resolved without
-        trusting order: each well-formed value is looked up; exactly one live session wins.
-        Two live ones are ambiguous: the request is anonymous and may not write.
+        Several values of our name (planted by a sibling subdomain, or set for another path)
+        are resolved without trusting order: malformed ones are dropped, the last
+        ``MAX_COOKIE_CANDIDATES`` distinct well-formed ones are looked up in one store call,
+        and exactly one live session wins. Two live ones are ambiguous: the request is
+        anonymous and may not write. None live: anonymous.
         """
         ip, ua = state.client_ip, state.request.header("user-agent")
         values = state.cookie_values
-        # One value (the usual request) needs no de-duplication.
-        candidates = (
-            values if len(values) == 1 and values[0] else [v for v in dict.fromkeys(values) if v]
-        )
         try:
-            if len(candidates) <= 1:
-                session = await self.manager.load(
-                    candidates[0] if candidates else None, client_ip=ip, user_agent=ua
-                )
-                if state.cookie_values and not candidates:
-                    session.expired_reason = Verdict.UNKNOWN
-                return session
-            live: list[Session] = []
-            refused: list[Session] = []
-            for token in candidates[:MAX_COOKIE_CANDIDATES]:
-                found = await self.manager.load(token, client_ip=ip, user_agent=ua)
-                (refused if found.is_new else live).append(found)
+            if len(values) == 1 and values[0]:  # the usual request: no de-duplication
+                return await self.manager.load(values[0], client_ip=ip, user_agent=ua)
+            well_formed = self._well_formed
+            candidates = list(dict.fromkeys(v for v in values if well_formed(v)))
+            # The browser sends the newest cookie of the shortest path last: ours, just set
+            # (docs/web.md, cookie tossing).
+            del candidates[:-MAX_COOKIE_CANDIDATES]
+            found = await self.manager.load_many(candidates, client_ip=ip, user_agent=ua)
+            live = [session for session in found if not session.is_new]
             if len(live) == 1:
                 return live[0]
             fresh = await self.manager.load(None, client_ip=ip, user_agent=ua)
-            fresh.expired_reason = Verdict.UNKNOWN
-            if live:
-                state.conflict = True
-            elif refused:
-                fresh.expired_reason = refused[0].expired_reason
-            return fresh
         except StoreUnavailable as exc:
             raise errors.store_unavailable(exc) from exc
+        if live:
+            state.conflict = True
+            fresh.expired_reason = Verdict.UNKNOWN
+        elif values:
+            # An expiry among the candidates is what the login page reports ("expired").
+            expired = [s.expired_reason for s in found if s.expired_reason not in _NOT_EXPIRED]
+            fresh.expired_reason = expired[0] if expired else Verdict.UNKNOWN
+        return fresh
 
     async def finish(self, state: AsyncRequestSession) -> list[tuple[str, str]]:
         """Save what the request changed (one write at most) and return the headers to add.
