@@ -1,5 +1,6 @@
 """``INSTALLED_APPS += ["coatcheck.django"]``: the ``{% load coatcheck %}`` tags, the
-``clearsessions`` command and start-up checks of the configuration."""
+``clearsessions`` command and start-up checks of the configuration (including Django session
+settings the engine ignores, :mod:`coatcheck.django.checks`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.core import checks
 
 from ..core.errors import ConfigError
+from .checks import check_ignored_settings
 
 DJANGO_SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
 DJANGO_CSRF = "django.middleware.csrf.CsrfViewMiddleware"
@@ -22,6 +24,7 @@ class CoatcheckConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_settings)
+        checks.register(check_ignored_settings)
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
