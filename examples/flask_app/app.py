@@ -1,6 +1,6 @@
 """coatcheck with Flask: login, a protected page, logout, a CSRF-protected form, flash.
 
-Run: ``.venv/bin/flask --app examples/flask_app/app.py run`` (http://127.0.0.1:5000)
+Run: ``.venv/bin/flask --app examples/flask_app/app.py run --host 127.0.0.1 --port 8000``
 
 ``flask.session`` is coatcheck's server-side session (``CoatCheck(app)``); the views use it as
 they would Flask's own. Sessions live in ``$COATCHECK_STORE_URL`` (default: ``sessions.db`` next
