@@ -56,20 +56,23 @@ def with_session_headers(
     app_headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[str, str]]
 ) -> list[tuple[bytes, bytes]]:
     """The application's response headers plus the session's; the session's ``no-store``
-    is merged into a ``Cache-Control`` the application set (:func:`caching.with_no_store`)."""
+    is merged into a ``Cache-Control`` the application set (:func:`caching.with_no_store`).
+
+    On every response's path: the application's headers are scanned only when ``no-store``
+    is to be added, and a name's length is compared before it is lower-cased.
+    """
     headers = list(app_headers)
-    if NO_STORE in extra and caching.merge_into(headers, b"cache-control", _text, _latin1):
-        extra = [pair for pair in extra if pair != NO_STORE]
+    own = len(headers)
     headers += map(encode_header, extra)
+    if NO_STORE in extra:
+        for i in range(own):
+            name, value = headers[i]
+            if len(name) == 13 and name.lower() == b"cache-control":
+                merged = caching.with_no_store(value.decode("latin-1"))
+                headers[i] = (name, merged.encode("latin-1"))
+                del headers[own + extra.index(NO_STORE)]
+                break
     return headers
-
-
-def _text(value: bytes) -> str:
-    return value.decode("latin-1")
-
-
-def _latin1(value: str) -> bytes:
-    return value.encode("latin-1")
 
 
 def request_from_scope(scope: Scope) -> RequestInfo:
@@ -144,8 +147,9 @@ class SessionMiddleware:
                 return  # the application's response was replaced by an error
             if message["type"] == "http.response.start":
                 started = True
-                if state.loaded and caching.is_cacheable(scope.get("endpoint")):
-                    state.cacheable = True  # a Starlette/FastAPI endpoint marked cacheable
+                endpoint = scope.get("endpoint")  # Starlette's routing puts it there
+                if endpoint is not None and state.loaded and caching.is_cacheable(endpoint):
+                    state.cacheable = True
                 try:
                     extra = await self.handler.finish(state)
                 except WebError as error:

@@ -14,7 +14,7 @@ opt-out never covers a response that sets or clears the cookie.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, AnyStr, TypeVar
+from typing import Any, TypeVar
 
 NO_STORE = "no-store"
 MARK = "coatcheck_cacheable"
@@ -63,17 +63,11 @@ def with_no_store(existing: str | None) -> str:
     return ", ".join([*kept, NO_STORE])
 
 
-def merge_into(
-    headers: list[tuple[AnyStr, AnyStr]],
-    name: AnyStr,
-    text: Callable[[AnyStr], str],
-    back: Callable[[str], AnyStr],
-) -> bool:
-    """Merge ``no-store`` into the first header called ``name`` (lower case) of an app's
-    response headers, in place; False if the app sent none. ``text``/``back`` convert values
-    (ASGI's are latin-1 bytes, WSGI's str)."""
-    for i, (key, value) in enumerate(headers):
-        if key.lower() == name:
-            headers[i] = (key, back(with_no_store(text(value))))
+def merge_into(headers: list[tuple[str, str]]) -> bool:
+    """Merge ``no-store`` into the first ``Cache-Control`` among an app's response headers,
+    in place; False if the app sent none."""
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == "cache-control":
+            headers[i] = (name, with_no_store(value))
             return True
     return False

@@ -252,7 +252,8 @@ class CoatCheckSessionInterface(SessionInterface):
         if not isinstance(session, FlaskSession):
             return
         state = session._state
-        if state is not None and state.loaded:
+        if state is not None and state.loaded and state.user_id is not None:
+            # A logged-in response gets no-store unless its view is marked @cacheable.
             view = app.view_functions.get(flask.request.endpoint or "")
             if caching.is_cacheable(view):
                 state.cacheable = True

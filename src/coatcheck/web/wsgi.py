@@ -92,7 +92,7 @@ def with_session_headers(
     """The application's response headers plus the session's; the session's ``no-store``
     is merged into a ``Cache-Control`` the application set (:func:`caching.with_no_store`)."""
     headers = list(app_headers)
-    if NO_STORE in extra and caching.merge_into(headers, "cache-control", str, str):
+    if NO_STORE in extra and caching.merge_into(headers):
         extra = [pair for pair in extra if pair != NO_STORE]
     return headers + extra
 
