@@ -65,13 +65,14 @@ def _manager_factory(
     # A memory store is private to its instance: share one so "several managers" still works.
     shared = open_store(store_url) if store_url == "memory://" else None
 
-    def make(policy: Policy | None = None) -> Any:
+    def make(policy: Policy | None = None, **options: Any) -> Any:
         if loop is None:
-            manager: Any = SessionManager(shared or open_store(store_url), policy, clock=clock)
+            store = shared or open_store(store_url)
+            manager: Any = SessionManager(store, policy, clock=clock, **options)
             made.append(manager)
             return manager
-        store = AsyncOverSync(shared, threads=None) if shared else open_async_store(store_url)
-        made.append(AsyncSessionManager(store, policy, clock=clock))
+        astore = AsyncOverSync(shared, threads=None) if shared else open_async_store(store_url)
+        made.append(AsyncSessionManager(astore, policy, clock=clock, **options))
         return SyncView(made[-1], loop)
 
     return make

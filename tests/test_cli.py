@@ -107,7 +107,7 @@ def test_create_check_list_revoke_check(cli: Any) -> None:
     assert created.code == 0
     token = created.out.strip()
     assert created.out == token + "\n"
-    assert token.startswith("cc1_")
+    assert token.startswith("cc2_")
     assert token not in created.err
     assert "not be shown again" in created.err or "shown once" in created.err
 
@@ -195,8 +195,9 @@ def test_list_table_shows_client_details_safely(cli: Any, past_manager: Any) -> 
     assert "\\x1b[31mred" in row
     assert row.endswith("…")
     assert len(row.split("  ")[-1].strip()) == 40
+    assert record.key.hex[:8] not in row
     assert row.split()[:7] == [
-        record.key.hex[:16],
+        record.public_id,
         "browser",
         iso(record.created_at),
         iso(record.last_seen_at),
@@ -236,6 +237,39 @@ def test_revoke_user_ends_only_that_users_sessions(cli: Any) -> None:
         "user_id": "alice",
         "revoked": 0,
     }
+
+
+def test_revoke_by_the_id_that_sessions_list_shows(cli: Any) -> None:
+    tokens = [cli("sessions", "create", "--user", "alice").out.strip() for _ in range(2)]
+    bob = cli("sessions", "create", "--user", "bob").out.strip()
+    listed = cli("--json", "sessions", "list", "--user", "alice").json["sessions"]
+    ids = [s["id"] for s in listed]
+    bobs_id = cli("--json", "sessions", "list", "--user", "bob").json["sessions"][0]["id"]
+    assert all(len(i) == 16 for i in ids) and len(set(ids)) == 2
+
+    assert cli("sessions", "revoke", "--id", bobs_id, "--user", "alice").code == 1
+    assert cli("sessions", "check", bob).code == 0
+    done = cli("sessions", "revoke", "--id", ids[0])
+    assert (done.code, done.out) == (0, "revoked\n")
+    assert cli("--json", "sessions", "revoke", "--id", ids[0]).json == {"revoked": False}
+    assert cli("sessions", "revoke", "--id", ids[0]).code == 1
+    assert cli("sessions", "revoke", "--id", ids[1], "--user", "alice").code == 0
+    assert [cli("sessions", "check", t).code for t in tokens] == [1, 1]
+    assert cli("sessions", "check", bob).code == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions", "revoke", "--id", "not-an-id"],
+        ["sessions", "revoke", "--id", "abc"],
+        ["sessions", "revoke"],
+        ["sessions", "revoke", "cc2_" + "A" * 48, "--id", "0" * 16],
+        ["sessions", "revoke", "cc2_" + "A" * 48, "--user", "alice"],
+    ],
+)
+def test_revoke_needs_exactly_a_token_or_a_well_formed_id(cli: Any, argv: list[str]) -> None:
+    assert_one_line_error(cli(*argv), 2)
 
 
 def test_revoke_all_needs_yes(cli: Any) -> None:

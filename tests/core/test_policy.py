@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from coatcheck import ConfigError, Policy, Verdict
 from coatcheck.core.policy import choose_evictions
 from coatcheck.core.records import Patch, SessionRecord, UserLimit
-from coatcheck.core.tokens import new_token
+from coatcheck.core.tokens import TokenCodec, new_token_key
 
 times = st.floats(min_value=0, max_value=1e7, allow_nan=False)
 durations = st.floats(min_value=1, max_value=1e6, allow_nan=False)
@@ -18,7 +18,7 @@ durations = st.floats(min_value=1, max_value=1e6, allow_nan=False)
 def record(
     created: float, seen: float, *, kind: str = "browser", ip: str | None = None
 ) -> SessionRecord:
-    _, key = new_token("u")
+    _, key = TokenCodec(new_token_key()).new_token("u")
     return SessionRecord(key, "u", kind, created, seen, created, seen + 1, ip)  # type: ignore[arg-type]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from coatcheck.core.records import SessionRecord
 from coatcheck.core.session import Session
-from coatcheck.core.tokens import new_token
+from coatcheck.core.tokens import TokenCodec, new_token_key
 
 
 def _stored(data: dict[str, object]) -> Session:
-    _, key = new_token()
+    _, key = TokenCodec(new_token_key()).new_token()
     record = SessionRecord(key, None, "browser", 1.0, 1.0, None, 100.0, data=dict(data))
     return Session(record)
 

@@ -9,7 +9,7 @@ import os
 import httpx
 from example_sites import COOKIE, Site
 
-from coatcheck.core.tokens import new_token
+from coatcheck.core.tokens import TokenCodec, new_token_key
 
 JSON = {"accept": "application/json"}
 HTML = {"accept": "text/html"}
@@ -20,7 +20,7 @@ def made_up(site: Site) -> str:
     """A value shaped like a real cookie of the site's mode that names no session."""
     if site.sealed:
         return "cs1." + base64.urlsafe_b64encode(os.urandom(60)).decode()
-    return new_token()[0]
+    return TokenCodec(new_token_key()).new_token()[0]
 
 
 def planted(site: Site, kind: str, count: int) -> list[str]:

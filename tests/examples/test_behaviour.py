@@ -32,7 +32,7 @@ def test_login_issues_a_new_token_and_the_pre_login_one_is_dead(site: Site) -> N
 def test_the_session_mode_is_the_one_configured(site: Site) -> None:
     browser = site.client()
     site.login(browser)
-    assert browser.cookies[COOKIE].startswith("cs1." if site.sealed else "cc1_")
+    assert browser.cookies[COOKIE].startswith("cs1." if site.sealed else "cc2_")
 
 
 def test_wrong_password_changes_nothing(site: Site) -> None:

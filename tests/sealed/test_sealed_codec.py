@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from coatcheck import ConfigError, Policy
 from coatcheck.core.records import encode_data
-from coatcheck.core.tokens import SessionKey, user_shard
+from coatcheck.core.tokens import SessionKey, unkeyed_user_shard
 from coatcheck.sealed import KEYS_ENV, KeyRing, SealedRecord, generate_key
 from coatcheck.sealed.codec import (
     KEY_ID_BYTES,
@@ -473,7 +473,7 @@ def test_the_session_key_is_derived_from_the_id_when_first_read(ring: KeyRing) -
     digest = hashlib.sha256(b"coatcheck-sealed-session\0" + sid).digest()
     opened = unseal(ring, seal(ring, record, NAME), NAME, POLICY)
     assert opened is not None and opened.sid == sid
-    assert opened.key == record.key == SessionKey(user_shard("alice"), digest)
+    assert opened.key == record.key == SessionKey(unkeyed_user_shard("alice"), digest)
     assert opened.written({}, T0 + 60, T0 + 99).key == opened.key
     assert replace(opened, user_id=None).key == SessionKey(sid[:4], digest)
     assert record.summary()["id"] == digest.hex()[:16]

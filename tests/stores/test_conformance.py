@@ -16,6 +16,7 @@ from harness import alive, logged_in
 from coatcheck import (
     ConfigError,
     FakeClock,
+    InvalidSessionId,
     Policy,
     SessionConflict,
     SessionDataError,
@@ -25,8 +26,8 @@ from coatcheck import (
     Verdict,
 )
 from coatcheck.core.policy import WritePlan
-from coatcheck.core.records import Patch
-from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, parse_token
+from coatcheck.core.records import Patch, cluster_slot, public_id
+from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -51,9 +52,9 @@ def test_new_session_is_not_stored_until_it_holds_something(manager: Any) -> Non
 
 def test_store_holds_only_the_digest_of_the_token(manager: Any) -> None:
     token, record = manager.create("alice")
-    assert record.key == parse_token(token)
-    loaded = manager.store.load(parse_token(token))
-    assert loaded is not None and loaded.key.digest == parse_token(token).digest
+    assert record.key == manager.token_codec().parse(token)
+    loaded = manager.store.load(manager.token_codec().parse(token))
+    assert loaded is not None and loaded.key.digest == manager.token_codec().parse(token).digest
     assert token.encode() not in repr(loaded).encode()
 
 
@@ -81,7 +82,7 @@ def test_values_round_trip_as_json(manager: Any) -> None:
         "cc1_",
         PREFIX + "A" * 47,
         PREFIX + "A" * 49,
-        "cc2_" + "A" * 48,
+        "cc3_" + "A" * 48,  # a version that does not exist
         PREFIX + "!" * 48,
         PREFIX + "A" * 47 + "=",
         PREFIX + "\u00e9" * 48,
@@ -152,14 +153,19 @@ def test_size_is_checked_whenever_a_write_can_grow_the_data(make_manager: Any) -
 def test_store_load_many_answers_each_key_in_order(manager: Any, clock: FakeClock) -> None:
     first = logged_in(manager, n=1)
     second = logged_in(manager, "bob", n=2)
-    missing = parse_token(manager.create("carol")[0])
+    missing = manager.token_codec().parse(manager.create("carol")[0])
     manager.store.delete(missing)
-    keys = [parse_token(second), missing, parse_token(first), parse_token(second)]
+    keys = [
+        manager.token_codec().parse(second),
+        missing,
+        manager.token_codec().parse(first),
+        manager.token_codec().parse(second),
+    ]
     records = manager.store.load_many(keys)
     assert [r and r.user_id for r in records] == ["bob", None, "alice", "bob"]
     assert [r.data for r in records if r] == [{"n": 2}, {"n": 1}, {"n": 2}]
     assert records[0] is not records[3], "a repeated key gets a record of its own"
-    assert records[2] == manager.store.load(parse_token(first))
+    assert records[2] == manager.store.load(manager.token_codec().parse(first))
     assert manager.store.load_many([]) == []
 
 
@@ -168,15 +174,15 @@ def test_store_load_many_returns_expired_records_as_they_are(
 ) -> None:
     token = logged_in(manager)
     clock.advance(31 * MINUTE)
-    (record,) = manager.store.load_many([parse_token(token)])
+    (record,) = manager.store.load_many([manager.token_codec().parse(token)])
     assert record is not None and record.expires_at <= clock.now
 
 
 def test_store_load_many_spans_many_keys(manager: Any) -> None:
     """Keys of many users (on a cluster: many slots and nodes), more than one SQL chunk."""
     tokens = [manager.create(f"user{i}")[0] for i in range(40)]
-    keys = [parse_token(t) for t in tokens]
-    unknown = [parse_token(manager.create(None)[0]) for _ in range(3)]
+    keys = [manager.token_codec().parse(t) for t in tokens]
+    unknown = [manager.token_codec().parse(manager.create(None)[0]) for _ in range(3)]
     for key in unknown:
         manager.store.delete(key)
     records = manager.store.load_many(keys + unknown)
@@ -199,7 +205,9 @@ def test_manager_load_many_has_the_semantics_of_load(manager: Any, clock: FakeCl
         assert got.is_new and got.expired_reason is want.expired_reason
     assert sessions[0].expired_reason is None and sessions[2].expired_reason is Verdict.UNKNOWN
     assert sessions[5].is_new and sessions[5].expired_reason is Verdict.EXPIRED_IDLE
-    assert manager.store.load(parse_token(stale)) is None, "expired: deleted, as load does"
+    assert manager.store.load(manager.token_codec().parse(stale)) is None, (
+        "expired: deleted, as load does"
+    )
     assert not sessions[6].is_new and sessions[6]["cart"] == ["book"]
     assert sessions[6].client_ip == "192.0.2.1" and sessions[6].user_agent == "agent"
     assert sessions[7].record is not sessions[6].record
@@ -308,7 +316,7 @@ def test_login_rotates_the_token_and_kills_the_old_one(manager: Any, clock: Fake
     assert logged_in.user_id == "alice"
     assert logged_in.authenticated_at == clock.now
     assert logged_in["cart"] == ["book"]
-    assert logged_in.record.key.shard != parse_token(before).shard or True
+    assert logged_in.record.key.shard != manager.token_codec().parse(before).shard or True
 
 
 def test_login_can_drop_or_pick_carried_data(manager: Any) -> None:
@@ -342,10 +350,10 @@ def test_logout_deletes_server_side(manager: Any) -> None:
     token = logged_in(manager)
     session = manager.load(token)
     manager.logout(session)
-    assert manager.store.load(parse_token(token)) is None
+    assert manager.store.load(manager.token_codec().parse(token)) is None
     assert manager.load(token).is_new
     manager.save(session)  # saving an ended session is a no-op, not a resurrection
-    assert manager.store.load(parse_token(token)) is None
+    assert manager.store.load(manager.token_codec().parse(token)) is None
 
 
 # --- no resurrection, no lost updates --------------------------------------------------
@@ -359,7 +367,7 @@ def test_slow_request_after_revocation_does_not_resurrect(make_manager: Any) -> 
     slow["late"] = True
     with pytest.raises(SessionGone):
         a.save(slow)
-    assert a.store.load(parse_token(token)) is None
+    assert a.store.load(a.token_codec().parse(token)) is None
 
 
 def test_slow_request_after_rotation_does_not_resurrect(make_manager: Any) -> None:
@@ -382,7 +390,7 @@ def test_slow_touch_after_logout_does_not_resurrect(make_manager: Any, clock: Fa
     b.logout(b.load(token))
     with pytest.raises(SessionGone):
         a.save(slow)
-    assert a.store.load(parse_token(token)) is None
+    assert a.store.load(a.token_codec().parse(token)) is None
 
 
 def test_concurrent_changes_to_different_keys_both_survive(make_manager: Any) -> None:
@@ -411,7 +419,7 @@ def test_same_key_last_save_wins(make_manager: Any) -> None:
 
 def test_version_checked_update_detects_a_concurrent_write(manager: Any, clock: FakeClock) -> None:
     token, record = manager.create("alice", data={"n": 0})
-    key = parse_token(token)
+    key = manager.token_codec().parse(token)
     plan = WritePlan(Patch({"n": "1"}), clock.now, clock.now + 60)
     version = manager.store.update(key, plan, expected_version=record.version)
     assert version == record.version + 1
@@ -422,7 +430,7 @@ def test_version_checked_update_detects_a_concurrent_write(manager: Any, clock: 
 
 def test_update_of_missing_record_writes_nothing(manager: Any, clock: FakeClock) -> None:
     token, _ = manager.create("alice")
-    key = parse_token(token)
+    key = manager.token_codec().parse(token)
     manager.store.delete(key)
     with pytest.raises(SessionGone):
         manager.store.update(key, WritePlan(Patch({"x": "1"}), clock.now, clock.now + 60))
@@ -506,7 +514,7 @@ def test_list_user_sessions_oldest_first(manager: Any, clock: FakeClock) -> None
     logged_in(manager, "bob")
     listed = manager.list_user("alice")
     assert [r.user_agent for r in listed] == ["firefox", "chrome", "curl"]
-    assert [r.key for r in listed] == [parse_token(t) for t in tokens]
+    assert [r.key for r in listed] == [manager.token_codec().parse(t) for t in tokens]
     assert all(r.client_ip == "192.0.2.1" and r.user_id == "alice" for r in listed)
     clock.advance(31 * MINUTE)
     assert manager.list_user("alice") == []
@@ -581,7 +589,7 @@ def test_lifecycle_events_are_logged_without_the_token(
     for token in (anon.token, first, second, token3):
         if token:
             assert token not in text
-            assert parse_token(token).hex not in text
+            assert manager.token_codec().parse(token).hex not in text
     revoked = next(r for r in caplog.records if getattr(r, "event", None) == "revoked")
     assert revoked.reason == "logout" and len(revoked.session) == 16
 
@@ -605,3 +613,84 @@ def test_limit_counts_only_sessions_live_now_when_rotating(
 def test_purge_refuses_an_empty_batch(manager: Any) -> None:
     with pytest.raises(ConfigError, match="batch_size"):
         manager.purge(batch_size=0)
+
+
+# --- revoke by public id ---------------------------------------------------------------
+
+
+def test_listings_show_a_public_id_that_reveals_neither_token_nor_key(manager: Any) -> None:
+    token, record = manager.create("alice")
+    (listed,) = manager.list_user("alice")
+    public = listed.summary()["id"]
+    assert public == record.public_id == public_id(record.key)
+    assert len(public) == 16 and int(public, 16) >= 0
+    for secret in (token, record.key.digest.hex(), record.key.shard.hex()):
+        assert public[:8] not in secret and public[8:] not in secret
+    assert int(public[:4], 16) == cluster_slot(record.key.shard)
+
+
+def test_revoke_session_by_public_id_ends_exactly_that_session(
+    manager: Any, clock: FakeClock
+) -> None:
+    tokens = []
+    for _ in range(3):
+        tokens.append(logged_in(manager))
+        clock.advance(1)
+    ids = [r.public_id for r in manager.list_user("alice")]
+    assert len(set(ids)) == 3
+    assert manager.revoke_session(ids[1].upper()) is True
+    assert [alive(manager, t) for t in tokens] == [True, False, True]
+    assert [r.public_id for r in manager.list_user("alice")] == [ids[0], ids[2]]
+    assert manager.revoke_session(ids[1]) is False, "already gone"
+
+
+def test_revoke_session_with_a_user_ends_only_that_users_session(manager: Any) -> None:
+    alice = logged_in(manager)
+    bob = logged_in(manager, "bob")
+    anonymous, _ = manager.create(None, data={"cart": 1})
+    (alices,) = manager.list_user("alice")
+    (bobs,) = manager.list_user("bob")
+    anonymous_id = manager.load(anonymous).record.public_id
+    assert manager.revoke_session(bobs.public_id, user_id="alice") is False
+    assert manager.revoke_session(anonymous_id, user_id="alice") is False
+    assert alive(manager, bob) and alive(manager, anonymous)
+    assert manager.revoke_session(alices.public_id, user_id="alice") is True
+    assert not alive(manager, alice)
+    assert manager.revoke_session(anonymous_id) is True, "an operator may end any session"
+    assert not alive(manager, anonymous)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["", "xyz", "0" * 15, "0" * 17, "g" * 16, " " * 16, "ffff000000000000", "00ff-0000000000"],
+)
+def test_revoke_session_refuses_junk_clearly(manager: Any, junk: str) -> None:
+    token = logged_in(manager)
+    with pytest.raises(InvalidSessionId, match="session id"):
+        manager.revoke_session(junk)
+    assert alive(manager, token)
+
+
+def test_public_id_follows_rotation_and_outlives_touches(manager: Any, clock: FakeClock) -> None:
+    token = logged_in(manager)
+    old_id = manager.load(token).record.public_id
+    new = manager.rotate(manager.load(token))
+    new_id = manager.load(new).record.public_id
+    assert new_id != old_id
+    assert manager.revoke_session(old_id) is False, "the rotated-away id names nothing"
+    for _ in range(4):  # each touch slides the session's (and its id's) expiry
+        clock.advance(20 * MINUTE)
+        manager.save(manager.load(new))
+    assert manager.revoke_session(new_id) is True
+    assert not alive(manager, new)
+
+
+def test_a_slow_request_after_revoke_session_does_not_resurrect(make_manager: Any) -> None:
+    a, b = make_manager(), make_manager()
+    token = logged_in(a, k=1)
+    slow = a.load(token)
+    assert b.revoke_session(slow.record.public_id, user_id="alice")
+    slow["late"] = True
+    with pytest.raises(SessionGone):
+        a.save(slow)
+    assert not alive(a, token)

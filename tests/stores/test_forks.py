@@ -14,7 +14,7 @@ from harness import in_a_forked_child
 
 from coatcheck import open_async_store
 from coatcheck.core.records import SessionRecord
-from coatcheck.core.tokens import SessionKey, new_token
+from coatcheck.core.tokens import SessionKey, TokenCodec
 from coatcheck.stores._async.postgres import AsyncPostgresStore
 from coatcheck.stores._sync.postgres import PostgresStore
 from coatcheck.stores._sync.redis import RedisStore
@@ -37,7 +37,7 @@ def held(store: Any) -> list[Any]:
 
 
 def sync_scenario(store: Any) -> None:
-    _, key = new_token("alice")
+    _, key = TokenCodec(store.token_key()).new_token("alice")
     store.insert(record(key))
     assert store.load(key) is not None
     parents = held(store)
@@ -79,8 +79,8 @@ def test_a_forked_child_uses_connections_of_its_own(
 def test_a_forked_child_uses_connections_of_its_own_async_postgres(postgres_url: str) -> None:
     loop = asyncio.new_event_loop()
     store = AsyncPostgresStore(postgres_url)
-    _, key = new_token("alice")
     try:
+        _, key = TokenCodec(loop.run_until_complete(store.token_key())).new_token("alice")
         loop.run_until_complete(store.insert(record(key)))
         assert loop.run_until_complete(store.load(key)) is not None
         parents = held(store)
@@ -111,7 +111,7 @@ def test_a_forked_child_uses_connections_of_its_own_async_postgres(postgres_url:
 def test_the_parents_connections_are_not_what_the_child_holds(tmp_path: Path) -> None:
     store = SQLiteStore(f"sqlite:///{tmp_path / 'sessions.db'}")
     try:
-        _, key = new_token("alice")
+        _, key = TokenCodec(store.token_key()).new_token("alice")
         store.insert(record(key))
         parents = store._connect()
 
@@ -130,7 +130,7 @@ def test_a_forked_child_gets_worker_threads_of_its_own(tmp_path: Path) -> None:
     import signal
 
     store = open_async_store(f"sqlite:///{tmp_path / 'sessions.db'}")
-    _, key = new_token("alice")
+    _, key = TokenCodec(asyncio.run(store.token_key())).new_token("alice")
     asyncio.run(store.insert(record(key)))
     assert asyncio.run(store.load(key)) is not None  # the pool's threads are running
 

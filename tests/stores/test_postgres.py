@@ -32,7 +32,7 @@ from coatcheck import (
 )
 from coatcheck.core.policy import WritePlan
 from coatcheck.core.records import Patch, SessionRecord, UserLimit
-from coatcheck.core.tokens import SessionKey, new_token
+from coatcheck.core.tokens import SessionKey, TokenCodec, new_token_key
 from coatcheck.stores._async.postgres import AsyncPostgresStore, parse_url
 from coatcheck.stores._sync.postgres import PostgresStore
 from coatcheck.stores.memory import MemoryStore
@@ -49,7 +49,7 @@ def record(
     expires: float | None = None,
     data: dict[str, Any] | None = None,
 ) -> SessionRecord:
-    _, key = new_token(user_id)
+    _, key = TokenCodec(new_token_key()).new_token(user_id)
     return SessionRecord(
         key=key,
         user_id=user_id,
@@ -225,11 +225,13 @@ def test_migrate_creates_the_documented_schema_and_is_idempotent(
         "user_agent": ("text", "YES"),
         "data": ("jsonb", "NO"),
         "version": ("bigint", "NO"),
+        "public_id": ("bytea", "YES"),
     }
     assert set(indexes) == {
         f"{postgres_table}_pkey",
         f"{postgres_table}_expires_idx",
         f"{postgres_table}_user_idx",
+        f"{postgres_table}_public_idx",
     }
     assert "(expires_at)" in indexes[f"{postgres_table}_expires_idx"]
     assert (
@@ -291,12 +293,12 @@ def test_concurrent_migrations_do_not_collide(postgres_url: str, postgres_table:
             await asyncio.gather(*(s.close() for s in many))
 
     asyncio.run(migrate_all())
-    assert len(table_shape(postgres_table)[1]) == 3
+    assert len(table_shape(postgres_table)[1]) == 4
 
 
 @pytest.mark.postgres
 def test_stores_with_different_tables_are_separate(postgres_url: str) -> None:
-    other_table = "cc_test_other_" + new_token()[1].hex[:8]
+    other_table = "cc_test_other_" + new_token_key().hex()[:8]
     a = PostgresStore(postgres_url)
     b = PostgresStore(f"{SHARED_DSN}?table={other_table}")
     try:

@@ -7,6 +7,7 @@ The shared behaviour (limits, rotation, patches, purge ...) is in test_conforman
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -28,12 +29,16 @@ from coatcheck import (
     open_store,
 )
 from coatcheck.core.policy import WritePlan
-from coatcheck.core.records import Patch, SessionRecord, UserLimit
-from coatcheck.core.tokens import SessionKey, new_token, user_shard
+from coatcheck.core.records import Patch, SessionRecord, UserLimit, public_id_bytes
+from coatcheck.core.tokens import TOKEN_KEY_ENV, SessionKey, TokenCodec
 from coatcheck.stores._async.redis import AsyncRedisStore
 from coatcheck.stores._sync.redis import RedisStore, parse_url
 
 HOUR = 3600.0
+# Every store in these tests derives user shards from this key (COATCHECK_TOKEN_KEY, set below),
+# as the manager of an application would give it the manager's own.
+TOKEN_KEY = bytes(range(32))
+TOKENS = TokenCodec(TOKEN_KEY)
 # The async store pipelines its per-request commands on one connection by default; with
 # multiplex=false (and with RESP3) it takes a connection per command (the lane).
 APIS = ["sync", "async", "async-lane"]
@@ -53,7 +58,7 @@ def make_record(
 ) -> SessionRecord:
     """A fresh record with real-time timestamps (Redis TTLs run on the server's clock)."""
     now = time.time() if now is None else now
-    _, key = new_token(user)
+    _, key = TOKENS.new_token(user)
     return SessionRecord(
         key=key,
         user_id=user,
@@ -70,7 +75,7 @@ def make_record(
 
 def anonymous_in_other_slot(user: str) -> SessionRecord:
     """An anonymous record whose hash slot differs from ``user``'s slot."""
-    user_slot = key_slot(user_shard(user).hex().encode())
+    user_slot = key_slot(TOKENS.user_shard(user).hex().encode())
     while True:
         candidate = make_record()
         if key_slot(candidate.key.shard.hex().encode()) != user_slot:
@@ -101,6 +106,11 @@ def pexpiretime(raw: Raw, name: str) -> int:
     return int(raw.execute_command("PEXPIRETIME", name))
 
 
+@pytest.fixture(autouse=True)
+def token_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN_KEY_ENV, base64.urlsafe_b64encode(TOKEN_KEY).decode())
+
+
 @pytest.fixture(params=["redis", "cluster"])
 def url(request: pytest.FixtureRequest) -> str:
     fixture = "redis_url" if request.param == "redis" else "redis_cluster_url"
@@ -110,6 +120,7 @@ def url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store(url: str) -> Iterator[RedisStore]:
     s = RedisStore(url)
+    s.use_tokens(TOKENS)
     yield s
     s.close()
 
@@ -218,6 +229,7 @@ def test_session_is_one_hash_under_its_shard_tag(store: RedisStore, raw: Raw) ->
         b"ip",
         b"ua",
         b"v",
+        b"pk",
         b"d:cart",
         b"d:n",
     }
@@ -235,6 +247,7 @@ def test_anonymous_sessions_are_in_no_index(store: RedisStore, raw: Raw) -> None
         b"seen",
         b"exp",
         b"v",
+        b"pk",
         b"d:x",
     }
     assert list(raw.scan_iter(match=store.prefix + "*:u:*")) == []
@@ -279,6 +292,56 @@ def test_ttl_is_expires_at_plus_grace_and_the_index_follows_the_latest(
     assert pexpiretime(raw, store.session_key(short.key)) == math.ceil((later + grace) * 1000)
     assert pexpiretime(raw, index) == math.ceil((later + grace) * 1000), (
         "pushed out with its member"
+    )
+
+
+def test_public_id_key_lives_and_dies_with_its_session(
+    url: str, store: RedisStore, raw: Raw
+) -> None:
+    """The :p: key is in the session's slot, has the session's expiry at every write, and
+    goes with the session on every path that deletes one."""
+    now = time.time()
+
+    def public(rec: SessionRecord) -> str:
+        return store.public_key(public_id_bytes(rec.key))
+
+    recs = [make_record("alice", now=now + i) for i in range(4)] + [make_record(data={"x": 1})]
+    for rec in recs:
+        store.insert(rec)
+        session = store.session_key(rec.key)
+        assert raw.hget(session, "pk") == public(rec).encode()
+        assert raw.get(public(rec)) == session.encode()
+        assert pexpiretime(raw, public(rec)) == pexpiretime(raw, session)
+        if parse_url(url).cluster:
+            assert raw.execute_command("CLUSTER KEYSLOT", public(rec)) == raw.execute_command(
+                "CLUSTER KEYSLOT", session
+            )
+        assert key_slot(public(rec).encode()) == key_slot(session.encode())
+    later = now + 3 * HOUR
+    store.update(recs[0].key, WritePlan(Patch(), now + 5, later))
+    assert pexpiretime(raw, public(recs[0])) == pexpiretime(raw, store.session_key(recs[0].key))
+    assert pexpiretime(raw, public(recs[0])) == math.ceil(
+        (later + store.options.expired_grace) * 1000
+    )
+    # delete, rotation, eviction by the limit, delete_user, purge, delete_all
+    store.delete(recs[0].key)
+    rotated = make_record("alice", now=now + 10)
+    store.insert(rotated, replaces=recs[1].key)
+    evicting = make_record("alice", now=now + 11)
+    store.insert(evicting, limit=UserLimit(3))  # recs[2] is the oldest of three
+    assert [raw.exists(public(r)) for r in recs[:4]] == [0, 0, 0, 1]
+    assert store.delete_by_public_id(public_id_bytes(recs[3].key), user_id="bob") is None
+    assert store.delete_by_public_id(public_id_bytes(recs[3].key), user_id="alice") == recs[3].key
+    assert not raw.exists(public(recs[3]))
+    store.delete_user("alice")
+    assert not raw.exists(public(rotated)) and not raw.exists(public(evicting))
+    assert store.purge_expired(later + 2 * HOUR) == 1
+    assert not raw.exists(public(recs[4]))
+    store.insert(recs[4])
+    assert store.delete_all() == 1
+    assert list(raw.scan_iter(match=store.prefix + "*")) in (
+        [],
+        [store.prefix.encode() + b"token_key"],
     )
 
 
@@ -392,6 +455,7 @@ def test_update_after_delete_does_not_resurrect(url: str, raw: Raw, api: str) ->
 
     run(api, url, scenario)
     names = RedisStore(url)
+    names.use_tokens(TOKENS)
     assert raw.exists(names.session_key(rec.key), names.index_key("alice")) == 0
     names.close()
 
@@ -472,8 +536,8 @@ def test_cluster_rotation_compensates_when_the_old_session_vanishes_midway(
     user = make_record("alice")
     insert_in_one_slot = store._insert
 
-    def insert_then_lose_the_old_one(*args: Any) -> list[bytes]:
-        evicted = insert_in_one_slot(*args)
+    def insert_then_lose_the_old_one(*args: Any, **kwargs: Any) -> list[bytes]:
+        evicted = insert_in_one_slot(*args, **kwargs)
         assert store.load(user.key) is not None
         other = RedisStore(redis_cluster_url)  # e.g. a concurrent logout
         other.delete(anon.key)
@@ -666,8 +730,7 @@ def test_a_hung_server_is_unavailable_not_a_hang(
     server = redis_instance()
     assert server.process is not None
     url = f"redis://{server.address}/0?prefix=hung:&socket_timeout=0.3"
-    token, key = new_token("alice")
-    del token
+    _, key = TOKENS.new_token("alice")
     if api == "sync":
         store: Any = RedisStore(url)
         run: Callable[[Any], Any] = lambda result: result  # noqa: E731

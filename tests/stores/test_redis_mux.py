@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 
 from coatcheck import ConfigError, StoreUnavailable
-from coatcheck.core.tokens import new_token
+from coatcheck.core.tokens import TokenCodec, new_token_key
 from coatcheck.stores._async.redis import AsyncRedisStore, parse_url
 from coatcheck.stores._async.redis_lane import AsyncLane, pack
 from coatcheck.stores.redis_mux import Multiplexer
@@ -144,7 +144,7 @@ def test_a_hung_server_fails_every_waiting_command_then_the_store_recovers(
     server = redis_instance()
     assert server.process is not None
     url = f"redis://{server.address}/0?prefix=hung:&socket_timeout=0.3"
-    keys = [new_token("alice")[1] for _ in range(5)]
+    keys = [TokenCodec(new_token_key()).new_token("alice")[1] for _ in range(5)]
 
     async def scenario(store: AsyncRedisStore) -> list[Any]:
         assert await store.load(keys[0]) is None
@@ -165,7 +165,7 @@ def test_a_hung_server_fails_every_waiting_command_then_the_store_recovers(
 def test_the_store_serves_one_event_loop_after_another(redis_url: str) -> None:
     """asyncio.run() twice (tests, scripts): the second loop opens its own connection."""
     store = AsyncRedisStore(redis_url)
-    key = new_token("alice")[1]
+    key = TokenCodec(new_token_key()).new_token("alice")[1]
     try:
         for _ in range(2):
             assert asyncio.run(store.load(key)) is None
@@ -266,7 +266,7 @@ def test_threads_with_loops_of_their_own_each_get_a_connection(redis_url: str) -
     import threading
 
     store = AsyncRedisStore(redis_url)
-    key = new_token("alice")[1]
+    key = TokenCodec(new_token_key()).new_token("alice")[1]
     outcomes: list[Any] = []
 
     def worker() -> None:
@@ -318,10 +318,10 @@ def test_a_forked_child_never_uses_the_parents_connections(redis_url: str, multi
     from coatcheck.core.records import SessionRecord
 
     url = f"{redis_url}&multiplex={multiplex}"
-    _, key = new_token("alice")
     loop = asyncio.new_event_loop()
     store = AsyncRedisStore(url)
     try:
+        _, key = loop.run_until_complete(store.token_codec()).new_token("alice")
         now = 1e9
         record = SessionRecord(key, "alice", "browser", now, now, now, now + 1e9)
         loop.run_until_complete(store.insert(record))
@@ -351,9 +351,9 @@ def test_a_forked_child_never_uses_the_parents_connections_sync(redis_url: str) 
     from coatcheck.core.records import SessionRecord
     from coatcheck.stores._sync.redis import RedisStore
 
-    _, key = new_token("alice")
     store = RedisStore(redis_url)
     try:
+        _, key = store.token_codec().new_token("alice")
         now = 1e9
         store.insert(SessionRecord(key, "alice", "browser", now, now, now, now + 1e9))
         assert store.load(key) is not None
@@ -384,7 +384,7 @@ def test_a_redis_py_that_cannot_hand_over_falls_back_to_a_connection_per_command
         raise AttributeError("'Connection' object has no attribute '_writer'")
 
     monkeypatch.setattr(redis_mux, "take_over", unfamiliar)
-    key = new_token("alice")[1]
+    key = TokenCodec(new_token_key()).new_token("alice")[1]
 
     async def scenario(store: AsyncRedisStore) -> tuple[Any, Any, Any]:
         mux = await path_of(store)

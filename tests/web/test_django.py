@@ -37,7 +37,7 @@ from coatcheck import (
     SessionManager,
     Verdict,
 )
-from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, new_token, parse_token
+from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, TokenCodec, new_token_key
 from coatcheck.django import SessionStore
 from coatcheck.django.adapt import request_info
 from coatcheck.django.apps import check_settings
@@ -296,11 +296,11 @@ def test_keys_coatcheck_did_not_issue_are_refused(sessions: SessionManager, key:
 def test_session_key_is_read_only(sessions: SessionManager) -> None:
     s = SessionStore()
     with pytest.raises(AttributeError):
-        s.session_key = new_token()[0]  # type: ignore[misc]
+        s.session_key = TokenCodec(new_token_key()).new_token()[0]  # type: ignore[misc]
 
 
 def test_unknown_well_formed_key_is_anonymous_with_a_reason(sessions: SessionManager) -> None:
-    s = SessionStore(new_token()[0])
+    s = SessionStore(TokenCodec(new_token_key()).new_token()[0])
     assert s.get("x") is None
     assert s.session_key is None
     assert s.expired_reason == "unknown"
@@ -401,7 +401,7 @@ def test_clear_expired_purges_the_store(
 ) -> None:
     s = SessionStore()
     s.save()
-    key = parse_token(s.session_key)
+    key = sessions.token_codec().parse(s.session_key)
     clock.advance(sessions.policy.idle_timeout + 1)
     SessionStore.clear_expired()
     assert store.calls[-1] == "purge_expired"
@@ -772,7 +772,7 @@ def test_malformed_cookies_are_anonymous_never_a_500(client: Client, value: str)
 def test_a_tossed_cookie_beside_the_real_one_is_ignored(client: Client) -> None:
     log_in(client)
     real = cookie(client)
-    junk = new_token()[0]
+    junk = TokenCodec(new_token_key()).new_token()[0]
     for pair in (
         f"{DEV_COOKIE}={junk}; {DEV_COOKIE}={real}",
         f"{DEV_COOKIE}={real}; {DEV_COOKIE}={junk}",

@@ -20,7 +20,7 @@ from harness import CountingStore
 from werkzeug.test import TestResponse
 
 from coatcheck import ConfigError, FakeClock, Policy, SessionManager
-from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, new_token
+from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, TokenCodec, new_token_key
 from coatcheck.stores.memory import MemoryStore
 from coatcheck.web.flask import (
     CoatCheck,
@@ -37,7 +37,7 @@ from coatcheck.web.flask import (
 
 HTTPS = "https://localhost"
 HOST_COOKIE = re.compile(
-    r"__Host-session=(cc1_[A-Za-z0-9_-]{48}); Path=/; Secure; HttpOnly; SameSite=Lax"
+    r"__Host-session=(cc2_[A-Za-z0-9_-]{48}); Path=/; Secure; HttpOnly; SameSite=Lax"
 )
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 API = {"Accept": "application/json"}
@@ -177,7 +177,7 @@ def test_development_cookie_only_for_plain_http_loopback(manager: SessionManager
     app = build_app(manager, COATCHECK_LOOPBACK_DEVELOPMENT=True)
     client = app.test_client()
     (local,) = cookies(client.get("http://127.0.0.1/put?a=1"))
-    assert re.fullmatch(r"session=cc1_[\w-]{48}; Path=/; HttpOnly; SameSite=Lax", local)
+    assert re.fullmatch(r"session=cc2_[\w-]{48}; Path=/; HttpOnly; SameSite=Lax", local)
     (tls,) = cookies(client.get("https://127.0.0.1/put?a=1"))
     assert HOST_COOKIE.fullmatch(tls)
     (public,) = cookies(client.get("http://app.example/put?a=1"))
@@ -384,7 +384,7 @@ def test_login_destroys_the_anonymous_csrf_token(client: FlaskClient, csrf: str)
 def test_store_down_is_a_clear_503() -> None:
     app = build_app(store_url="redis://127.0.0.1:1/0")
     raw = app.test_client(use_cookies=False)
-    cookie = {"Cookie": f"__Host-session={new_token()[0]}"}
+    cookie = {"Cookie": f"__Host-session={TokenCodec(new_token_key()).new_token()[0]}"}
     assert raw.get(f"{HTTPS}/public", headers=cookie).text == "public"
     api = raw.get(f"{HTTPS}/whoami", headers={**cookie, **API})
     assert api.status_code == 503
@@ -814,7 +814,7 @@ def test_example_login_me_note_logout(example: Callable[..., Flask]) -> None:
         },
     )
     assert (ok.status_code, ok.headers["Location"]) == (303, "/me")
-    assert re.match(r"session=cc1_[\w-]{48}; Path=/; HttpOnly; SameSite=Lax", cookies(ok)[0])
+    assert re.match(r"session=cc2_[\w-]{48}; Path=/; HttpOnly; SameSite=Lax", cookies(ok)[0])
     assert client.get(f"{base}/me", headers=API).json["user"] == "alice"
     me = client.get(f"{base}/me", headers=BROWSER)
     assert "alice" in me.text and 'action="/logout"' in me.text

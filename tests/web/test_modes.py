@@ -36,7 +36,7 @@ def starlette_app() -> Starlette:
     return app
 
 
-@pytest.mark.parametrize(("mode", "prefix"), [("server", "cc1_"), ("sealed", "cs1.")])
+@pytest.mark.parametrize(("mode", "prefix"), [("server", "cc2_"), ("sealed", "cs1.")])
 def test_starlette_app_runs_unchanged_in_both_modes(
     mode: str, prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
@@ -49,7 +49,7 @@ def test_starlette_app_runs_unchanged_in_both_modes(
         assert client.get("/me").json() == {"user": "alice", "theme": "dark"}
 
 
-@pytest.mark.parametrize(("mode", "prefix"), [("server", "cc1_"), ("sealed", "cs1.")])
+@pytest.mark.parametrize(("mode", "prefix"), [("server", "cc2_"), ("sealed", "cs1.")])
 def test_flask_app_runs_unchanged_in_both_modes(mode: str, prefix: str, tmp_path: object) -> None:
     app = flask.Flask(__name__)
     app.config.update(

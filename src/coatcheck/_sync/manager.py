@@ -16,9 +16,16 @@ from ..core import events
 from ..core.clock import Clock, system_clock
 from ..core.errors import ConfigError, InvalidToken, SessionGone, SessionTooLarge
 from ..core.policy import Policy, Verdict
-from ..core.records import Kind, Patch, SessionRecord, encode_data, encode_value
+from ..core.records import (
+    Kind,
+    Patch,
+    SessionRecord,
+    encode_data,
+    encode_value,
+    parse_public_id,
+)
 from ..core.session import Session
-from ..core.tokens import SessionKey, is_well_formed, new_token, parse_token
+from ..core.tokens import SessionKey, TokenCodec, configured_token_key, is_well_formed
 from ..stores.base import DEFAULT_PURGE_BATCH, Store
 
 
@@ -26,6 +33,11 @@ class SessionManager:
     """Applies a :class:`Policy` to sessions kept in a store.
 
     One instance serves a whole application; it holds no per-request state.
+
+    token_key: the key that hides a user's id in their tokens (docs/security.md, "The token
+        key"): 32 bytes, raw or URL-safe base64. Without it, ``COATCHECK_TOKEN_KEY``; without
+        that, the store's own key, read (or created) on first use, so every process on one
+        store agrees with no configuration.
     """
 
     def __init__(
@@ -35,11 +47,26 @@ class SessionManager:
         *,
         clock: Clock = system_clock,
         log_key: bytes | None = None,
+        token_key: str | bytes | None = None,
     ) -> None:
         self.store = store
         self.policy = policy or Policy()
         self.clock = clock
         self.events = events.EventLog(log_key)
+        # Checked now (a bad COATCHECK_TOKEN_KEY fails at start-up); the store's key is read
+        # on first use instead, so that a manager can be built while its store is down.
+        self._configured_key = configured_token_key(token_key)
+        self._tokens: TokenCodec | None = None
+
+    def token_codec(self) -> TokenCodec:
+        """The codec this manager mints and parses tokens with, resolved once; the store is
+        given the same one (the Redis store names user indexes with it)."""
+        tokens = self._tokens
+        if tokens is None:
+            tokens = TokenCodec(self._configured_key or self.store.token_key())
+            self.store.use_tokens(tokens)
+            self._tokens = tokens
+        return tokens
 
     def inspect(
         self, token: object, *, client_ip: str | None = None, delete_expired: bool = True
@@ -50,8 +77,13 @@ class SessionManager:
         from the store on the spot and reported with the reason (``delete_expired=False``
         only reports: for operators' look-ups, which must not change anything).
         """
+        tokens = self._tokens
+        if tokens is None:
+            if not is_well_formed(token):  # refused without a store call, even the first
+                return Verdict.UNKNOWN, None
+            tokens = self.token_codec()
         try:
-            key = parse_token(token)
+            key = tokens.parse(token)
         except InvalidToken:
             return Verdict.UNKNOWN, None
         record = self.store.load(key)
@@ -109,7 +141,7 @@ class SessionManager:
         keys: dict[str, SessionKey] = {}
         for token in tokens:
             if token and token not in keys and is_well_formed(token):
-                keys[token] = parse_token(token)
+                keys[token] = (self._tokens or self.token_codec()).parse(token)
         found: dict[str, tuple[Verdict, SessionRecord | None]] = {}
         if len(keys) == 1:  # the common case: the plain per-request path
             ((token, _),) = keys.items()
@@ -231,10 +263,9 @@ class SessionManager:
 
     def revoke(self, token: str, *, reason: str = "revoked") -> bool:
         """End the session a token belongs to; False if there was none."""
-        try:
-            key = parse_token(token)
-        except InvalidToken:
+        if not is_well_formed(token):
             return False
+        key = (self._tokens or self.token_codec()).parse(token)
         return self.revoke_key(key, reason=reason)
 
     def revoke_key(self, key: SessionKey, *, reason: str = "revoked") -> bool:
@@ -242,6 +273,21 @@ class SessionManager:
         if gone:
             self.events.emit(events.REVOKED, key, reason=reason)
         return gone
+
+    def revoke_session(
+        self, public_id: str, *, user_id: str | None = None, reason: str = "revoked"
+    ) -> bool:
+        """End the session with this public id (the ``id`` listings show); False if there was
+        none. With ``user_id``, only a session of that user is ended (a "your sessions" page:
+        a user can end their own sessions only); without, any (an operator).
+
+        Raises :class:`InvalidSessionId` for a value that is not shaped like a public id.
+        """
+        key = self.store.delete_by_public_id(parse_public_id(public_id), user_id=user_id)
+        if key is None:
+            return False
+        self.events.emit(events.REVOKED, key, user_id=user_id, reason=reason)
+        return True
 
     def revoke_user(
         self, user_id: str, *, keep: SessionKey | None = None, reason: str = "revoked"
@@ -301,7 +347,7 @@ class SessionManager:
     ) -> str:
         self._check_size(data)
         old = session.record
-        token, key = new_token(user_id)
+        token, key = (self._tokens or self.token_codec()).new_token(user_id)
         created = old.created_at if keep_created and old is not None else now
         record = SessionRecord(
             key=key,

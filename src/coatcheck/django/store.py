@@ -4,7 +4,7 @@
 
 What changes against Django's own backends, and why:
 
-* ``session_key`` is the coatcheck token (``cc1_...``, 256 random bits); the store keeps only its
+* ``session_key`` is the coatcheck token (``cc2_...``, 256 random bits); the store keeps only its
   SHA-256, so a leaked table cannot be replayed. Keys coatcheck did not issue are refused before
   any store call.
 * The data is a coatcheck :class:`~coatcheck.core.session.Session`: every value is checked for
@@ -41,7 +41,7 @@ from ..core.errors import InvalidToken, SessionGone
 from ..core.policy import Verdict
 from ..core.records import SessionRecord
 from ..core.session import Session
-from ..core.tokens import is_well_formed, parse_token
+from ..core.tokens import is_well_formed, token_digest
 from ..web import csrf
 from ..web._sync.handler import FORM_PREFIX, FormState, RequestSession
 from .conf import Config, get_config, get_manager
@@ -404,7 +404,7 @@ def _presented_token(values: list[str], core: Session) -> str | None:
         return values[0]
     for value in values:
         try:
-            if parse_token(value).digest == key.digest:
+            if token_digest(value) == key.digest:
                 return value
         except InvalidToken:
             continue

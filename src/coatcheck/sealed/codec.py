@@ -41,7 +41,7 @@ from ..cookies import MAX_COOKIE_BYTES
 from ..core.errors import ConfigError
 from ..core.policy import Policy
 from ..core.records import KINDS, Kind, SessionRecord, encode_data, json_reader
-from ..core.tokens import SessionKey, sha256, user_shard
+from ..core.tokens import SessionKey, sha256, unkeyed_user_shard
 
 VERSION = "cs1"
 PREFIX = VERSION + "."
@@ -325,8 +325,9 @@ def new_sid() -> str:
 
 
 def sealed_key(sid: bytes, user_id: str | None) -> SessionKey:
-    """The store-shaped key of a sealed session (nothing is stored under it)."""
-    shard = user_shard(user_id) if user_id is not None else sid[:4]
+    """The store-shaped key of a sealed session (nothing is stored under it, and it never
+    leaves the server: the cookie is encrypted, so its shard need not be keyed)."""
+    shard = unkeyed_user_shard(user_id) if user_id is not None else sid[:4]
     return SessionKey(shard, sha256(b"coatcheck-sealed-session\0" + sid))
 
 

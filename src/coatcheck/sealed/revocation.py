@@ -22,7 +22,7 @@ from typing import Any, TypeGuard
 
 from ..core.policy import WritePlan
 from ..core.records import Patch, SessionRecord, encode_value
-from ..core.tokens import SessionKey, sha256, user_shard
+from ..core.tokens import SessionKey, sha256, unkeyed_user_shard
 from .codec import SealedRecord
 
 NOT_BEFORE = "not_before"
@@ -30,9 +30,13 @@ ENDED = "ended:"
 
 
 def revocation_key(user_id: str) -> SessionKey:
-    """Where a user's revocation record lives (deterministic; no token maps to it)."""
+    """Where a user's revocation record lives (deterministic; no token maps to it).
+
+    Its shard stays the unkeyed one: the key never reaches a browser, its digest names the user
+    to a store reader anyway, and on Redis a new shard would move the key, so that records
+    written before token version 2 were no longer found and revoked cookies opened again."""
     digest = sha256(b"coatcheck-sealed-revocation\0" + user_id.encode())
-    return SessionKey(user_shard(user_id), digest)
+    return SessionKey(unkeyed_user_shard(user_id), digest)
 
 
 def ended_entry(record: SealedRecord) -> str:

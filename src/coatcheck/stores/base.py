@@ -13,6 +13,9 @@ Rules every implementation follows (the conformance suite in ``tests/stores`` ch
   :class:`SessionConflict` when another write came first.
 * ``update`` applies a :class:`Patch` atomically against the current data and bumps
   ``version`` by one, so concurrent requests that change different keys both keep them.
+* Every session has a public id (``public_id_bytes(key)``: its cluster slot and a hash of its
+  digest), which ``delete_by_public_id`` looks up by an index (SQL) or a key kept with the
+  session (Redis): listings show it, and nothing can be derived from it.
 * ``insert`` with ``replaces`` is rotation: in one atomic step the old record must exist (else
   :class:`SessionGone`) and is deleted, the new one is inserted, and the per-user limit is
   enforced for browser sessions (oldest evicted, or :class:`SessionLimitReached` with nothing
@@ -62,6 +65,12 @@ class Store(Protocol):
 
     def delete(self, key: SessionKey) -> bool: ...
 
+    def delete_by_public_id(
+        self, public_id: bytes, *, user_id: str | None = None
+    ) -> SessionKey | None:
+        """Delete the session with this public id (:func:`~coatcheck.core.records.public_id_bytes`),
+        with ``user_id`` only if it is that user's; its key, or None if nothing was deleted."""
+
     def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int: ...
 
     def delete_all(self) -> int: ...
@@ -110,6 +119,10 @@ class AsyncStore(Protocol):
     ) -> int: ...
 
     async def delete(self, key: SessionKey) -> bool: ...
+
+    async def delete_by_public_id(
+        self, public_id: bytes, *, user_id: str | None = None
+    ) -> SessionKey | None: ...
 
     async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int: ...
 

@@ -13,7 +13,14 @@ from typing import Any
 
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
-from ..core.records import Patch, SessionRecord, UserLimit, decode_value, encode_value
+from ..core.records import (
+    Patch,
+    SessionRecord,
+    UserLimit,
+    decode_value,
+    encode_value,
+    public_id_bytes,
+)
 from ..core.tokens import SessionKey, TokenCodec, new_token_key
 from .base import DEFAULT_PURGE_BATCH
 
@@ -124,6 +131,19 @@ class MemoryStore:
     def delete(self, key: SessionKey) -> bool:
         with self._lock:
             return self._rows.pop(key.digest, None) is not None
+
+    def delete_by_public_id(
+        self, public_id: bytes, *, user_id: str | None = None
+    ) -> SessionKey | None:
+        with self._lock:
+            for row in self._rows.values():
+                key = row.record.key
+                if public_id_bytes(key) == public_id and (
+                    user_id is None or row.record.user_id == user_id
+                ):
+                    del self._rows[key.digest]
+                    return key
+        return None
 
     def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
         with self._lock:

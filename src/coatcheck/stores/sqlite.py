@@ -25,7 +25,7 @@ from ..core.errors import (
     StoreUnavailable,
 )
 from ..core.policy import WritePlan, choose_evictions
-from ..core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data
+from ..core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data, public_id_bytes
 from ..core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
 from . import forks
 from .base import DEFAULT_PURGE_BATCH
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS coatcheck_sessions (
     client_ip TEXT,
     user_agent TEXT,
     data TEXT NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    public_id BLOB
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS coatcheck_sessions_expires ON coatcheck_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS coatcheck_sessions_user
@@ -56,7 +57,44 @@ CREATE TABLE IF NOT EXISTS coatcheck_meta (
     value BLOB NOT NULL
 ) WITHOUT ROWID;
 """
+# Columns added after the first release: a table made by an older version gets them on first
+# use (_upgrade), then the indexes that need them.
+_ADDED_COLUMNS = (("public_id", "BLOB"),)
+_ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS coatcheck_sessions_public ON coatcheck_sessions (public_id);
+"""
+_INSERT = (
+    f"INSERT INTO coatcheck_sessions ({_COLUMNS}, public_id) "  # noqa: S608
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _TOKEN_KEY_NAME = "token_key"  # noqa: S105  # the row's name in coatcheck_meta
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a table made by an older version up to date: the added columns (in one write
+    transaction, so that processes starting together add each once), their indexes, and the
+    public ids of rows written before the column existed."""
+    columns = "PRAGMA table_info(coatcheck_sessions)"
+    if any(name not in {r[1] for r in conn.execute(columns)} for name, _ in _ADDED_COLUMNS):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            have = {r[1] for r in conn.execute(columns)}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE coatcheck_sessions ADD COLUMN {name} {kind}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    conn.executescript(_ADDED_INDEXES)
+    missing = conn.execute(
+        "SELECT id, shard FROM coatcheck_sessions WHERE public_id IS NULL"
+    ).fetchall()
+    if missing:
+        conn.executemany(
+            "UPDATE coatcheck_sessions SET public_id = ? WHERE id = ?",
+            [(public_id_bytes(SessionKey(bytes(s), bytes(d))), d) for d, s in missing],
+        )
 
 
 def path_from_url(url: str) -> str:
@@ -124,6 +162,7 @@ class SQLiteStore:
                 return
             try:
                 conn.executescript(_SCHEMA)
+                _upgrade(conn)
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"cannot create SQLite schema: {exc}") from exc
             self._migrated = True
@@ -238,11 +277,7 @@ class SQLiteStore:
                 conn.executemany(
                     "DELETE FROM coatcheck_sessions WHERE id = ?", [(d,) for d in evicted]
                 )
-            conn.execute(
-                f"INSERT INTO coatcheck_sessions ({_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                record.row(),
-            )
+            conn.execute(_INSERT, (*record.row(), public_id_bytes(record.key)))
             return evicted
 
     def update(
@@ -273,6 +308,17 @@ class SQLiteStore:
             return bool(
                 conn.execute("DELETE FROM coatcheck_sessions WHERE id = ?", (key.digest,)).rowcount
             )
+
+    def delete_by_public_id(
+        self, public_id: bytes, *, user_id: str | None = None
+    ) -> SessionKey | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "DELETE FROM coatcheck_sessions WHERE id = (SELECT id FROM coatcheck_sessions "
+                "WHERE public_id = ? AND (? IS NULL OR user_id = ?) LIMIT 1) RETURNING id, shard",
+                (public_id, user_id, user_id),
+            ).fetchone()
+        return None if row is None else SessionKey(bytes(row[1]), bytes(row[0]))
 
     def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
         with self._write() as conn:

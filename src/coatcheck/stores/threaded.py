@@ -85,6 +85,11 @@ class AsyncOverSync:
     async def delete(self, key: SessionKey) -> bool:
         return await self._run(self.sync.delete, key)
 
+    async def delete_by_public_id(
+        self, public_id: bytes, *, user_id: str | None = None
+    ) -> SessionKey | None:
+        return await self._run(self.sync.delete_by_public_id, public_id, user_id=user_id)
+
     async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
         return await self._run(self.sync.delete_user, user_id, keep=keep)
 

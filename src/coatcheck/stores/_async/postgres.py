@@ -62,7 +62,13 @@ from ...core.errors import (
     StoreUnavailable,
 )
 from ...core.policy import WritePlan
-from ...core.records import SQL_COLUMNS, SessionRecord, UserLimit, decode_value
+from ...core.records import (
+    SQL_COLUMNS,
+    SessionRecord,
+    UserLimit,
+    decode_value,
+    public_id_bytes,
+)
 from ...core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
 from .. import forks
 from ..base import DEFAULT_PURGE_BATCH
@@ -78,6 +84,7 @@ PARK_SECONDS = 30.0
 MAX_TABLE_LENGTH = 48
 OWN_OPTIONS = ("table", "pool_min", "pool_max", "timeout")
 
+_ADDED_COLUMNS = (("public_id", "bytea"),)  # (name, type), added to older tables by migrate
 _TABLE_RE = re.compile(r"[a-z_][a-z0-9_]*")
 _COLUMNS = SQL_COLUMNS
 # Explicit types, so the same placeholders also work in INSERT ... SELECT (no target typing).
@@ -239,18 +246,21 @@ class _Statements:
     def __init__(self, table: str) -> None:
         names: dict[str, sql.Composable] = {
             "t": sql.Identifier(table),
-            "columns": sql.SQL(_COLUMNS),
-            "values": sql.SQL(_VALUES),
+            "columns": sql.SQL(_COLUMNS + ", public_id"),
+            "values": sql.SQL(_VALUES + ", %s::bytea"),
             "record": sql.SQL(_RECORD),
             "expires_idx": sql.Identifier(f"{table}_expires_idx"),
             "user_idx": sql.Identifier(f"{table}_user_idx"),
+            "public_idx": sql.Identifier(f"{table}_public_idx"),
             "meta": sql.Identifier(f"{table}_meta"),
         }
 
         def q(template: str) -> str:
             return sql.SQL(template).format(**names).as_string(None)
 
-        self.schema_names = tuple(q(n) for n in ("{t}", "{expires_idx}", "{user_idx}", "{meta}"))
+        self.schema_names = tuple(
+            q(n) for n in ("{t}", "{expires_idx}", "{user_idx}", "{meta}", "{public_idx}")
+        )
         self.schema_present = "SELECT " + " AND ".join(
             ["to_regclass(%s::text) IS NOT NULL"] * len(self.schema_names)
         )
@@ -268,11 +278,29 @@ class _Statements:
             " client_ip text,"
             " user_agent text,"
             " data jsonb NOT NULL,"
-            " version bigint NOT NULL);"
-            " CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at);"
+            " version bigint NOT NULL,"
+            " public_id bytea);"
+            " CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL)"
+        )
+        # Columns added after the first release: a table made by an older version gets them
+        # before any index is made (ALTER TABLE takes the strongest lock: asked for first,
+        # it waits for running requests instead of deadlocking with them).
+        self.columns = "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s::text)"
+        self.add_columns = {
+            name: q(f"ALTER TABLE {{t}} ADD COLUMN IF NOT EXISTS {name} {kind}")
+            for name, kind in _ADDED_COLUMNS
+        }
+        self.create_indexes = q(
+            "CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at);"
             " CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_id, created_at)"
             " WHERE user_id IS NOT NULL;"
-            " CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL)"
+            " CREATE INDEX IF NOT EXISTS {public_idx} ON {t} (public_id)"
+        )
+        # Rows written before the public_id column existed get theirs, in batches.
+        self.missing_public_ids = q("SELECT id, shard FROM {t} WHERE public_id IS NULL LIMIT %s")
+        self.set_public_ids = q(
+            "UPDATE {t} SET public_id = u.p FROM unnest(%s::bytea[], %s::bytea[]) AS u(i, p) "
+            "WHERE {t}.id = u.i"
         )
         # The store's token key: the first process to need one inserts it, every one reads.
         self.token_key = q("SELECT value FROM {meta} WHERE name = 'token_key'")
@@ -315,6 +343,10 @@ class _Statements:
         )
         self.version_of = q("SELECT version FROM {t} WHERE id = %s")
         self.delete = q("DELETE FROM {t} WHERE id = %s")
+        self.delete_public = q(
+            "DELETE FROM {t} WHERE id = (SELECT id FROM {t} WHERE public_id = %s AND "
+            "(%s::text IS NULL OR user_id = %s::text) LIMIT 1) RETURNING id, shard"
+        )
         self.delete_user = q("DELETE FROM {t} WHERE user_id = %s")
         self.delete_user_keep = q("DELETE FROM {t} WHERE user_id = %s AND id <> %s")
         self.delete_all = q("DELETE FROM {t}")
@@ -721,6 +753,22 @@ class AsyncPostgresStore:
         async with cur.connection.transaction():
             await cur.execute(self._sql.lock, (self._migrate_key,))
             await cur.execute(self._sql.create)
+            await cur.execute(self._sql.columns, self._sql.schema_names[:1])
+            have = {row[0] for row in await cur.fetchall()}
+            for name, statement in self._sql.add_columns.items():
+                if name not in have:
+                    await cur.execute(statement)
+            await cur.execute(self._sql.create_indexes)
+            while True:
+                await cur.execute(self._sql.missing_public_ids, (DEFAULT_PURGE_BATCH,))
+                rows = await cur.fetchall()
+                if not rows:
+                    break
+                keys = [SessionKey(bytes(shard), bytes(digest)) for digest, shard in rows]
+                await cur.execute(
+                    self._sql.set_public_ids,
+                    ([k.digest for k in keys], [public_id_bytes(k) for k in keys]),
+                )
         self._schema_ready = True
 
     async def migrate(self) -> None:
@@ -819,7 +867,7 @@ class AsyncPostgresStore:
         replaces: SessionKey | None = None,
         limit: UserLimit | None = None,
     ) -> list[bytes]:
-        values = record.row()
+        values = (*record.row(), public_id_bytes(record.key))
         try:
             if limit is None or record.kind != "browser" or record.user_id is None:
                 async with self._lease() as cur:
@@ -912,6 +960,14 @@ class AsyncPostgresStore:
         async with self._lease() as cur:
             await cur.execute(self._sql.delete, (key.digest,), prepare=True)
             return cur.rowcount > 0
+
+    async def delete_by_public_id(
+        self, public_id: bytes, *, user_id: str | None = None
+    ) -> SessionKey | None:
+        async with self._lease() as cur:
+            await cur.execute(self._sql.delete_public, (public_id, user_id, user_id))
+            row = await cur.fetchone()
+        return None if row is None else SessionKey(bytes(row[1]), bytes(row[0]))
 
     async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
         async with self._lease() as cur:

@@ -9,6 +9,7 @@ Key layout (``{prefix}`` defaults to ``coatcheck:``)::
 
     {prefix}{<shard hex>}:s:<digest hex>    HASH    one session, TTL = expires_at + grace
     {prefix}{<user shard hex>}:u:<user id>  ZSET    a user's sessions: digest hex -> created_at
+    {prefix}{<slot tag>}:p:<public id>      STRING  a session's key name, same TTL as the session
     {prefix}token_key                       STRING  the store's own token key, no TTL
 
 The ``{<shard hex>}`` part is a Redis Cluster hash tag. A logged-in session's shard is the
@@ -16,6 +17,11 @@ user's keyed shard (``TokenCodec.user_shard``, under the manager's token key), s
 of a user and the user's index live in one slot: the per-user limit, rotation and "log out
 everywhere" are single Lua scripts, atomic on a cluster too. Anonymous sessions have a random
 shard and appear in no index.
+
+A session's *public id* (what listings show, ``delete_by_public_id`` takes) begins with the
+Redis Cluster slot of its keys; its ``:p:`` key is tagged with a tag in that same slot
+(:func:`coatcheck.stores.cluster_slots.slot_tag`), named in the session's ``pk`` field, and
+written, extended and deleted by the same scripts as the session, so it lives exactly as long.
 
 Sessions of ``cc1_`` tokens (issued before token version 2) carry the unkeyed shard and are
 listed in the user's *legacy index*, named by that shard. Until they have expired,
@@ -68,7 +74,14 @@ from ...core.errors import (
     StoreUnavailable,
 )
 from ...core.policy import WritePlan
-from ...core.records import Kind, SessionRecord, UserLimit, decode_value, encode_value
+from ...core.records import (
+    Kind,
+    SessionRecord,
+    UserLimit,
+    decode_value,
+    encode_value,
+    public_id_bytes,
+)
 from ...core.tokens import (
     KEY_BYTES,
     SessionKey,
@@ -79,6 +92,7 @@ from ...core.tokens import (
 )
 from .. import redis_mux
 from ..base import DEFAULT_PURGE_BATCH
+from ..cluster_slots import slot_tag
 from .redis_lane import CommandPath, Lane
 
 DEFAULT_PREFIX: Final = "coatcheck:"
@@ -105,6 +119,13 @@ local function extend(k, ms)
   end
 end
 
+-- Delete session key k and the public-id key its 'pk' field names (same slot).
+local function drop(k)
+  local pk = redis.call('HGET', k, 'pk')
+  if pk then redis.call('DEL', pk) end
+  redis.call('DEL', k)
+end
+
 -- cmd key ARGV[first..last], in slices that stay below Lua's unpack() limit. Slices are an
 -- even number of arguments, so field/value pairs are never split.
 local function call_sliced(cmd, key, first, last)
@@ -124,7 +145,7 @@ UPDATE_LUA: Final = (
     _LUA_HELPERS
     + """
 local key = KEYS[1]
-local f = redis.call('HMGET', key, 'v', 'user')
+local f = redis.call('HMGET', key, 'v', 'user', 'pk')
 if not f[1] then return {0} end
 local v = tonumber(f[1])
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= v then return {2, v} end
@@ -134,6 +155,7 @@ call_sliced('HSET', key, 5 + ndel, #ARGV)
 redis.call('HSET', key, 'v', v + 1)
 redis.call('PEXPIREAT', key, ARGV[2])
 if f[2] then extend(ARGV[3] .. f[2], ARGV[2]) end
+if f[3] then redis.call('PEXPIREAT', f[3], ARGV[2]) end
 return {1, v + 1}
 """
 )
@@ -204,7 +226,7 @@ if index and limit > 0 then
       if legacy[m] then
         result[#result + 1] = 'L' .. m
       else
-        redis.call('DEL', base .. m)
+        drop(base .. m)
         redis.call('ZREM', index, m)
         result[#result + 1] = m
       end
@@ -212,12 +234,14 @@ if index and limit > 0 then
   end
 end
 if old then
-  redis.call('DEL', old)
+  drop(old)
   if old_user then redis.call('ZREM', ARGV[11] .. old_user, ARGV[10]) end
 end
-redis.call('DEL', new)
+drop(new)
 call_sliced('HSET', new, 13 + 2 * nlegacy, #ARGV)
 redis.call('PEXPIREAT', new, ARGV[8])
+local pk = redis.call('HGET', new, 'pk')
+if pk then redis.call('SET', pk, new, 'PXAT', ARGV[8]) end
 if index then
   redis.call('ZADD', index, ARGV[7], ARGV[6])
   extend(index, ARGV[8])
@@ -226,13 +250,16 @@ return result
 """
 )
 
-# KEYS[1] session.  ARGV: index key base, digest hex, and '' or a time: then delete only if
-# the stored expiry is at or before it (purge).  Returns 1 if deleted, else 0.
+# KEYS[1] session.  ARGV: index key base, digest hex, '' or a time: then delete only if the
+# stored expiry is at or before it (purge), and optionally a user id: then delete only a
+# session of that user.  Returns 1 if deleted, else 0.
 DELETE_LUA: Final = """
-local f = redis.call('HMGET', KEYS[1], 'user', 'exp')
+local f = redis.call('HMGET', KEYS[1], 'user', 'exp', 'pk')
 if not f[2] then return 0 end
 if ARGV[3] ~= '' and tonumber(f[2]) > tonumber(ARGV[3]) then return 0 end
+if ARGV[4] and f[1] ~= ARGV[4] then return 0 end
 redis.call('DEL', KEYS[1])
+if f[3] then redis.call('DEL', f[3]) end
 if f[1] then redis.call('ZREM', ARGV[1] .. f[1], ARGV[2]) end
 return 1
 """
@@ -243,6 +270,8 @@ DELETE_USER_LUA: Final = """
 local n = 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if m ~= ARGV[2] then
+    local pk = redis.call('HGET', ARGV[1] .. m, 'pk')
+    if pk then redis.call('DEL', pk) end
     n = n + redis.call('DEL', ARGV[1] .. m)
     redis.call('ZREM', KEYS[1], m)
   end
@@ -506,7 +535,7 @@ class RedisStore:
         glob = _glob_escape(self.prefix)
         self._session_pattern = glob + "{????????}:s:*"
         self._index_pattern = glob + "{????????}:u:*"
-        self._any_pattern = glob + "{????????}:[su]:*"
+        self._any_pattern = glob + "{????????}:[sup]:*"
         self._prefix_len = len(self.prefix.encode())
         self._token_key_name = self.prefix + "token_key"
         self._token_key: bytes | None = None  # read (or stored) once: see token_key()
@@ -564,6 +593,11 @@ class RedisStore:
     def legacy_index_key(self, user_id: str) -> str:
         """The Redis key of the index of a user's sessions of ``cc1_`` tokens."""
         return self._index_base(unkeyed_user_shard(user_id).hex()) + user_id
+
+    def public_key(self, public_id: bytes) -> str:
+        """The Redis key that names the session with this public id (in the session's slot)."""
+        tag = slot_tag(int.from_bytes(public_id[:2], "big"))
+        return f"{self.prefix}{{{tag}}}:p:{public_id.hex()}"
 
     def _session_base(self, shard_hex: str) -> str:
         return f"{self.prefix}{{{shard_hex}}}:s:"
@@ -790,6 +824,28 @@ class RedisStore:
             )
         return bool(deleted)
 
+    def delete_by_public_id(
+        self, public_id: bytes, *, user_id: str | None = None
+    ) -> SessionKey | None:
+        """Two round trips: the public-id key names the session, which is then deleted (if it
+        is still there, and ``user_id``'s when given) as ``delete`` does."""
+        with self._guarded():
+            client = self._live or self._connected()
+            name = client.get(self.public_key(public_id))
+        if name is None:
+            return None
+        p = self._prefix_len
+        raw = bytes(cast("bytes", name))
+        key = SessionKey(
+            bytes.fromhex(raw[p + 1 : p + 9].decode()), bytes.fromhex(raw[p + 13 :].decode())
+        )
+        args: list[Arg] = [self._index_base(key.shard.hex()), key.digest.hex(), ""]
+        if user_id is not None:
+            args.append(user_id)
+        with self._guarded():
+            deleted = self._delete_script(keys=[self.session_key(key)], args=args)
+        return key if deleted else None
+
     def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
         """One script per index, the legacy one first: a ``cc1_`` session rotated meanwhile
         has its successor in the user's index, emptied next; one already deleted cannot be
@@ -963,7 +1019,7 @@ class RedisStore:
         ]
         for digest_hex, created in legacy:
             args += (digest_hex, created)
-        args += _fields(record)
+        args += _fields(record, self.public_key(public_id_bytes(key)))
         with self._guarded():
             if self._live is None:
                 self._connected()
@@ -1084,9 +1140,11 @@ def _decode(key: SessionKey, f: dict[bytes, bytes]) -> SessionRecord:
     )
 
 
-def _fields(record: SessionRecord) -> list[Arg]:
+def _fields(record: SessionRecord, public_key: str) -> list[Arg]:
     """The field/value pairs of a new session hash."""
     out: list[Arg] = [
+        "pk",
+        public_key,
         "kind",
         record.kind,
         "created",
