@@ -8,6 +8,7 @@ from .core.clock import FakeClock, system_clock
 from .core.errors import (
     CoatcheckError,
     ConfigError,
+    InvalidSessionId,
     InvalidToken,
     SessionConflict,
     SessionDataError,
@@ -28,6 +29,7 @@ __all__ = [
     "CoatcheckError",
     "ConfigError",
     "FakeClock",
+    "InvalidSessionId",
     "InvalidToken",
     "Policy",
     "Session",

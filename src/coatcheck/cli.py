@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ._sync.manager import SessionManager
 from .config import parse_duration
-from .core.errors import CoatcheckError, ConfigError, StoreUnavailable
+from .core.errors import CoatcheckError, ConfigError, InvalidSessionId, StoreUnavailable
 from .core.policy import Policy, Verdict
 from .core.records import KINDS
 from .stores import DEFAULT_URL, open_store
@@ -234,7 +234,17 @@ def _list(manager: SessionManager, args: argparse.Namespace) -> Reply:
 
 
 def _revoke(manager: SessionManager, args: argparse.Namespace) -> Reply:
-    ended = manager.revoke(_read_token(args.token), reason="cli")
+    if (args.token is None) == (args.id is None):
+        raise UsageError("sessions revoke takes a TOKEN or --id ID (the id sessions list shows)")
+    if args.user is not None and args.id is None:
+        raise UsageError("--user goes with --id: a token names its session already")
+    if args.id is not None:
+        try:
+            ended = manager.revoke_session(args.id, user_id=args.user, reason="cli")
+        except InvalidSessionId as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        ended = manager.revoke(_read_token(args.token), reason="cli")
     return Reply(
         {"revoked": ended},
         "revoked" if ended else "no such session",
@@ -357,8 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("token", metavar="TOKEN", help=from_stdin)
     listing = add(verbs, "list", "a user's live sessions")
     listing.add_argument("--user", required=True, metavar="ID")
-    revoke = add(verbs, "revoke", "end the session of a token; exit 1 if there was none")
-    revoke.add_argument("token", metavar="TOKEN", help=from_stdin)
+    revoke = add(
+        verbs, "revoke", "end the session of a token or of an id; exit 1 if there was none"
+    )
+    revoke.add_argument("token", metavar="TOKEN", nargs="?", help=from_stdin)
+    revoke.add_argument(
+        "--id", metavar="ID", help="the session id that sessions list shows, instead of a token"
+    )
+    revoke.add_argument(
+        "--user", metavar="USER", help="with --id: end it only if it is this user's session"
+    )
     revoke_user = add(verbs, "revoke-user", "end every session of one user")
     revoke_user.add_argument("user", metavar="ID")
     revoke_all = add(verbs, "revoke-all", "end every session of every user (incident)")

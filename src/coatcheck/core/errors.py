@@ -15,6 +15,10 @@ class InvalidToken(CoatcheckError, ValueError):
     """A presented token is not one coatcheck could have issued (rejected before any store call)."""
 
 
+class InvalidSessionId(CoatcheckError, ValueError):
+    """A public session id is malformed (it must be the 16 hex digits listings show)."""
+
+
 class SessionDataError(CoatcheckError, TypeError):
     """A session value cannot be stored as JSON; the message names the key."""
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from json.scanner import make_scanner
 from typing import Any, Final, Literal, cast
 
-from .errors import SessionDataError
-from .tokens import SessionKey
+from .errors import InvalidSessionId, SessionDataError
+from .tokens import SessionKey, sha256
 
 Kind = Literal["browser", "api"]
 SQL_COLUMNS = (
@@ -17,6 +19,48 @@ SQL_COLUMNS = (
     "client_ip, user_agent, data, version"
 )
 KINDS: tuple[Kind, ...] = ("browser", "api")
+
+CLUSTER_SLOTS: Final = 16384
+PUBLIC_ID_BYTES: Final = 8
+_PUBLIC_LABEL: Final = b"coatcheck-public\0"
+_PUBLIC_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
+
+
+def cluster_slot(shard: bytes) -> int:
+    """The Redis Cluster hash slot of every key of a session with this shard: CRC16 (XMODEM,
+    Redis's) of its hash tag, the shard in lower-case hex, modulo 16384."""
+    return binascii.crc_hqx(shard.hex().encode("ascii"), 0) % CLUSTER_SLOTS
+
+
+def public_id_bytes(key: SessionKey) -> bytes:
+    """The session's public id as 8 bytes: the Redis Cluster slot of its keys (2 bytes, so that
+    a cluster finds the record in one slot), then SHA-256 of a label and the store key's digest,
+    cut to 6 bytes. Neither the token nor the store key can be derived from it."""
+    return cluster_slot(key.shard).to_bytes(2, "big") + sha256(_PUBLIC_LABEL + key.digest)[:6]
+
+
+def public_id(key: SessionKey) -> str:
+    """The id that listings show and ``revoke_session`` accepts: 16 lower-case hex digits."""
+    return public_id_bytes(key).hex()
+
+
+def parse_public_id(value: object) -> bytes:
+    """The 8 bytes of a public session id given as text, or :class:`InvalidSessionId`.
+
+    Upper-case hex digits and surrounding white space are accepted; anything else is refused
+    before any store call.
+    """
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text is None or _PUBLIC_ID_RE.fullmatch(text) is None:
+        shown = repr(value) if isinstance(value, str) and len(value) <= 40 else "the value given"
+        raise InvalidSessionId(
+            f"{shown} is not a session id: a session id is the 16 hex digits that session "
+            "listings show in their id column"
+        )
+    raw = bytes.fromhex(text)
+    if int.from_bytes(raw[:2], "big") >= CLUSTER_SLOTS:
+        raise InvalidSessionId(f"{text!r} is not a session id coatcheck could have issued")
+    return raw
 
 
 @dataclass(slots=True)
@@ -87,10 +131,16 @@ class SessionRecord:
             version,
         )
 
+    @property
+    def public_id(self) -> str:
+        """The id listings show and ``revoke_session`` accepts (see :func:`public_id`)."""
+        return public_id(self.key)
+
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready view for operators: everything but the data values."""
+        """A JSON-ready view for operators: everything but the data values. ``id`` is the
+        public session id (never a part of the token or of the store key)."""
         return {
-            "id": self.key.hex[:16],
+            "id": self.public_id,
             "user_id": self.user_id,
             "kind": self.kind,
             "created_at": self.created_at,
