@@ -865,3 +865,20 @@ def test_example_session_expiry_with_injected_clock(example: Callable[..., Flask
     assert (expired.status_code, expired.json["error"]) == (401, "session_expired")
     page = client.get("http://127.0.0.1/login?reason=session_expired").text
     assert "Your session has expired" in page
+
+
+def test_the_token_key_comes_from_the_app_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COATCHECK_TOKEN_KEY in app.config reaches the manager, like every COATCHECK_* key."""
+    import base64
+
+    monkeypatch.delenv("COATCHECK_TOKEN_KEY", raising=False)
+    key = new_token_key()
+    app = build_app(
+        COATCHECK_STORE_URL="memory://",
+        COATCHECK_TOKEN_KEY=base64.urlsafe_b64encode(key).decode(),
+    )
+    manager = app.extensions["coatcheck"].manager
+    try:
+        assert manager.token_codec().same_key(TokenCodec(key))
+    finally:
+        manager.close()

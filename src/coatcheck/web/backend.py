@@ -135,6 +135,7 @@ def build_backend(
     cookie: CookieSettings | None = None,
     sealed_keys: str | Sequence[str | bytes] | None = None,
     opened_cache: int | str | None = None,
+    token_key: str | bytes | None = None,
 ) -> SessionBackend:
     """The one switch between server-side sessions and sealed cookies (synchronous).
 
@@ -143,7 +144,8 @@ def build_backend(
     in the cookie, encrypted with ``sealed_keys`` (or ``COATCHECK_SEALED_KEYS``), keeps the
     sessions of ``opened_cache`` recent cookie values (or ``COATCHECK_SEALED_CACHE``; 1024 by
     default, 0 for none; docs/sealed.md), and uses the store only if one is configured, for
-    logout-everywhere stamps.
+    logout-everywhere stamps. ``token_key`` (or ``COATCHECK_TOKEN_KEY``, else the store's own):
+    server mode's token key (docs/security.md, "The token key").
     """
     from .._sync.manager import SessionManager
     from ..sealed import SealedSessionManager
@@ -151,7 +153,7 @@ def build_backend(
 
     url = _url(store_url)
     if _mode(mode) == "server":
-        return SessionManager(open_store(url or DEFAULT_URL), policy)
+        return SessionManager(open_store(url or DEFAULT_URL), policy, token_key=token_key)
     store = open_store(url) if url else None
     return SealedSessionManager(
         sealed_keys, policy, cookie=cookie, store=store, opened_cache=_opened_cache(opened_cache)
@@ -166,6 +168,7 @@ def build_async_backend(
     cookie: CookieSettings | None = None,
     sealed_keys: str | Sequence[str | bytes] | None = None,
     opened_cache: int | str | None = None,
+    token_key: str | bytes | None = None,
 ) -> AsyncSessionBackend:
     """:func:`build_backend` for asyncio applications."""
     from .._async.manager import AsyncSessionManager
@@ -174,7 +177,9 @@ def build_async_backend(
 
     url = _url(store_url)
     if _mode(mode) == "server":
-        return AsyncSessionManager(open_async_store(url or DEFAULT_URL), policy)
+        return AsyncSessionManager(
+            open_async_store(url or DEFAULT_URL), policy, token_key=token_key
+        )
     store = open_async_store(url) if url else None
     return AsyncSealedSessionManager(
         sealed_keys, policy, cookie=cookie, store=store, opened_cache=_opened_cache(opened_cache)

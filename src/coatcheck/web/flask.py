@@ -165,6 +165,7 @@ class CoatCheck:
                 cookie=settings.cookie,
                 sealed_keys=app.config.get("COATCHECK_SEALED_KEYS"),
                 opened_cache=app.config.get("COATCHECK_SEALED_CACHE"),
+                token_key=app.config.get("COATCHECK_TOKEN_KEY"),
             )
         interface = CoatCheckSessionInterface(
             manager,
