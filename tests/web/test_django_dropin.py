@@ -4,6 +4,9 @@ admin page of a user's sessions."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,3 +67,15 @@ def test_with_djangos_own_engine_the_settings_mean_what_they_say() -> None:
     engine = "django.contrib.sessions.backends.signed_cookies"
     with override_settings(SESSION_ENGINE=engine, SESSION_COOKIE_AGE=3600):
         assert ignored_warnings() == []
+
+
+# -- the admin page of a user's sessions ----------------------------------------------------
+
+
+def test_admin_page_lists_and_ends_a_users_sessions() -> None:
+    # A project with the real admin and auth tables, in a child process: see the script.
+    script = Path(__file__).with_name("django_admin_project.py")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, "ok\n"), result.stderr

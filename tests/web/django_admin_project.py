@@ -1,0 +1,152 @@
+"""A throw-away Django project with the real admin, auth tables on in-memory SQLite and the
+coatcheck engine on a memory store: ``tests/web/test_django_dropin.py`` runs it in a child
+process (a process can configure Django only once, and the other Django tests use the example
+project, which has no database and no admin). It exits 0 when every check below holds."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import django
+from django.conf import settings
+
+settings.configure(
+    SECRET_KEY="coatcheck-admin-test",
+    ALLOWED_HOSTS=["testserver"],
+    INSTALLED_APPS=[
+        "django.contrib.admin",
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.messages",
+        "coatcheck.django",
+    ],
+    MIDDLEWARE=[
+        "coatcheck.django.middleware.SessionMiddleware",
+        "coatcheck.django.middleware.CsrfMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ],
+    ROOT_URLCONF=__name__,
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    TEMPLATES=[
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "APP_DIRS": True,
+            "OPTIONS": {
+                "context_processors": [
+                    "django.template.context_processors.request",
+                    "django.contrib.auth.context_processors.auth",
+                    "django.contrib.messages.context_processors.messages",
+                    "coatcheck.django.context_processors.csrf",
+                ]
+            },
+        }
+    ],
+    SESSION_ENGINE="coatcheck.django",
+    SESSION_COOKIE_NAME="__Host-session",
+    SESSION_COOKIE_SECURE=True,
+    COATCHECK_STORE_URL="memory://",
+    MESSAGE_STORAGE="django.contrib.messages.storage.session.SessionStorage",
+    USE_TZ=True,
+)
+django.setup()
+
+from django.contrib import admin  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from coatcheck.django.admin import session_admin_urls  # noqa: E402
+from coatcheck.django.conf import get_manager  # noqa: E402
+
+urlpatterns = [
+    path("admin/sessions/", session_admin_urls()),
+    path("admin/", admin.site.urls),
+]
+
+PAGE = "/admin/sessions/"
+ORIGIN = {"HTTP_ORIGIN": "https://testserver", "secure": True}
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    root = User.objects.create_superuser("root", "root@example.org", "root-password")
+    clerk = User.objects.create_user("clerk", password="clerk-password", is_staff=True)
+    alice = User.objects.create_user("alice", password="alice-password")
+    manager = get_manager()
+    ids = [manager.create(str(alice.pk))[1].public_id for _ in range(3)]
+    bobs = manager.create("bob")[1].public_id  # a coatcheck user that is no Django user
+
+    def live(user_id: str) -> set[str]:
+        return {r.public_id for r in manager.list_user(user_id)}
+
+    # Nobody logged in: the admin's login page, with the way back.
+    anonymous = Client(enforce_csrf_checks=True).get(PAGE, {"user": "alice"}, secure=True)
+    assert anonymous.status_code == 302, anonymous.status_code
+    assert anonymous["Location"].startswith("/admin/login/?next=/admin/sessions/")
+
+    # Staff without the permission to change users: refused.
+    staff = Client(enforce_csrf_checks=True)
+    staff.force_login(clerk)
+    assert staff.get(PAGE, {"user": "alice"}, secure=True).status_code == 403
+
+    admin_client = Client(enforce_csrf_checks=True)
+    admin_client.force_login(root)
+    page = admin_client.get(PAGE, {"user": "alice"}, secure=True)
+    html = page.content.decode()
+    assert page.status_code == 200, page.status_code
+    assert "no-store" in page["Cache-Control"] or "no-cache" in page["Cache-Control"]
+    assert all(session_id in html for session_id in ids), html
+    assert bobs not in html
+    assert html.count('value="End session"') == 3
+    match = TOKEN.search(html)
+    assert match is not None, html
+    token = match.group(1)
+
+    # A POST without the form's token ends nothing.
+    refused = admin_client.post(PAGE, {"user": "alice", "session": ids[0]}, **ORIGIN)
+    assert refused.status_code == 403, refused.status_code
+    assert live(str(alice.pk)) == set(ids)
+
+    # End one session: 303 back to the list, that session gone, the others alive.
+    ended = admin_client.post(
+        PAGE, {"user": "alice", "session": ids[0], "csrf_token": token}, **ORIGIN
+    )
+    assert ended.status_code == 303, ended.status_code
+    assert ended["Location"] == f"{PAGE}?user=alice"
+    assert live(str(alice.pk)) == set(ids[1:])
+    after = admin_client.get(ended["Location"], secure=True).content.decode()
+    assert f"Ended session {ids[0]} of {alice.pk}." in after
+    assert ids[0] not in after.replace(f"Ended session {ids[0]}", "")
+
+    # Another user's session id under alice's name ends nothing.
+    admin_client.post(PAGE, {"user": "alice", "session": bobs, "csrf_token": token}, **ORIGIN)
+    assert live("bob") == {bobs}
+    admin_client.post(PAGE, {"user": "alice", "session": "junk", "csrf_token": token}, **ORIGIN)
+    assert live(str(alice.pk)) == set(ids[1:])
+
+    # A coatcheck user id that is no Django user is listed too; the admin's own session is
+    # marked.
+    assert bobs in admin_client.get(PAGE, {"user": "bob"}, secure=True).content.decode()
+    own = admin_client.get(PAGE, {"user": "root"}, secure=True).content.decode()
+    assert "(your session)" in own, own
+
+    # End all of alice's sessions.
+    everything = admin_client.post(
+        PAGE, {"user": "alice", "all": "1", "csrf_token": token}, **ORIGIN
+    )
+    assert everything.status_code == 303
+    assert live(str(alice.pk)) == set()
+    assert (
+        "No live sessions."
+        in admin_client.get(PAGE, {"user": "alice"}, secure=True).content.decode()
+    )
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
