@@ -72,6 +72,7 @@ __all__ = [
     "login_required",
     "logout",
     "logout_other_sessions",
+    "logout_session",
     "policy_from_config",
     "settings_from_config",
 ]
@@ -473,6 +474,15 @@ class FlaskSession(SessionMixin):
         """End every other session of this user; returns how many."""
         return self._writable().logout_other_sessions()
 
+    def logout_session(self, public_id: str) -> bool:
+        """End one of this user's own sessions by its public id (a "your sessions" page);
+        False if the user has no such session. The current one's id is a :meth:`logout`."""
+        state = self._writable()
+        ended = state.logout_session(public_id)
+        if state.ended:
+            self._forget_values()
+        return ended
+
     def flash(self, message: str, category: str = "message") -> None:
         """A read-once message for the next page (one key per message: concurrency-safe)."""
         self._writable().flash(message, category)
@@ -677,6 +687,13 @@ def logout() -> None:
 def logout_other_sessions() -> int:
     """End every other session of the logged-in user (after a password change)."""
     return current_session().logout_other_sessions()
+
+
+def logout_session(public_id: str) -> bool:
+    """End one of the logged-in user's own sessions by its public id (``record.public_id``,
+    the ``id`` of a session listing); False if the user has no such session, so a user can
+    never end another user's session (see :meth:`FlaskSession.logout_session`)."""
+    return current_session().logout_session(public_id)
 
 
 def csrf_token() -> str:

@@ -3,9 +3,10 @@
 
 It offers the interface the web layer uses from :class:`~coatcheck.SessionManager`
 (``policy``, ``clock``, ``load``, ``load_many``, ``inspect``, ``save``, ``login``, ``rotate``,
-``logout``, ``logout_other_sessions``, ``revoke_user``, ``create``, ``close``), so switching
-modes changes one constructor and no application code. This file is the single source of truth;
-``scripts/unasync.py`` generates ``coatcheck/sealed/_sync/manager.py``.
+``logout``, ``logout_other_sessions``, ``revoke_user``, ``create``, ``close``; ``revoke_session``
+refuses clearly), so switching modes changes one constructor and no application code. This
+file is the single source of truth; ``scripts/unasync.py`` generates
+``coatcheck/sealed/_sync/manager.py``.
 
 Where server mode writes a record, this manager sets ``session.token`` to a new sealed value
 and the web layer sends it as the cookie. Only a user's revocation record (optional, see
@@ -290,6 +291,17 @@ class SealedSessionManager:
             events.REVOKED, current.key, user_id=current.user_id, reason="logout_others"
         )
         return 0
+
+    def revoke_session(
+        self, public_id: str, *, user_id: str | None = None, reason: str = "revoked"
+    ) -> bool:
+        """Not available in sealed mode: raises :class:`ConfigError` saying what to use."""
+        raise ConfigError(
+            "revoke_session (ending one session by its id) is not available in sealed cookie "
+            "mode: no server keeps a list of a user's sealed sessions, so they have no ids to "
+            "pick from; end the current one with logout, every other one with "
+            "logout_other_sessions, or all of a user's with revoke_user (docs/sealed.md)"
+        )
 
     def revoke_user(self, user_id: str, *, reason: str = "revoked") -> int:
         """End every sealed session of a user issued until now (account disabled, password

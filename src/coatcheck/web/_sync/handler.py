@@ -17,12 +17,14 @@ from typing import Any
 
 from ...cookies import CookieTooLarge, cookie_values, host_is_loopback
 from ...core.errors import (
+    InvalidSessionId,
     SessionGone,
     SessionLimitReached,
     SessionTooLarge,
     StoreUnavailable,
 )
 from ...core.policy import Verdict
+from ...core.records import parse_public_id, public_id_bytes
 from ...core.session import Session
 from .. import caching, csrf, errors, guards
 from ..backend import SessionBackend, value_check
@@ -186,6 +188,29 @@ class RequestSession(MutableMapping[str, Any]):
         """End every other session of this user (after a password change)."""
         with _store_errors():
             return self.handler.manager.logout_other_sessions(self._require())
+
+    def logout_session(self, public_id: str) -> bool:
+        """End one of this user's own sessions by its public id (``record.public_id``, the
+        ``id`` of a session listing), for a "your sessions" page.
+
+        False when this user has no live session with that id: another user's (never ended
+        from here), one already ended, a value that is not an id, or no one logged in. Ending
+        the current session this way is :meth:`logout`.
+        """
+        session = self._require()
+        if session.user_id is None:
+            return False
+        try:
+            wanted = parse_public_id(public_id)
+        except InvalidSessionId:
+            return False
+        if session.record is not None and public_id_bytes(session.record.key) == wanted:
+            self.logout()
+            return True
+        with _store_errors():
+            return self.handler.manager.revoke_session(
+                wanted.hex(), user_id=session.user_id, reason="logout_session"
+            )
 
     # -- flash, forms, CSRF ---------------------------------------------------------------
 
