@@ -28,8 +28,9 @@ def drop_table(dsn: str, table: str) -> None:
     import psycopg
     from psycopg import sql
 
+    names = [sql.Identifier(name) for name in (table, f"{table}_meta", f"{table}_tombstones")]
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(names)))
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ class CountingStore:
     """A real memory store that records every call and can be switched off: a down store
     raises StoreUnavailable for everything but ``close``, exactly as a server store would."""
 
-    READS = ("load", "list_user", "count_active")
+    READS = ("load", "load_many", "tombstone", "list_user", "count_active")
     # A manager reads the store's token key once, on first use: not a per-request call.
     ONCE = ("token_key", "use_tokens")
 

@@ -133,7 +133,16 @@ def test_create_check_list_revoke_check(cli: Any) -> None:
 
     again = cli("sessions", "check", token, "--json")
     assert again.code == 1
-    assert again.json == {"active": False, "reason": "unknown", "session": None}
+    answer = again.json
+    revocation = answer.pop("revocation")
+    assert answer == {"active": False, "reason": "revoked", "session": None}
+    assert revocation["reason"] == "revoked_by_admin"
+    assert revocation["expires_at"] == checked.json["session"]["expires_at"]
+    text = cli("sessions", "check", token)
+    assert text.code == 1
+    assert re.search(r"^reason\s+revoked$", text.out, re.M)
+    assert re.search(r"^revoked\s+revoked_by_admin$", text.out, re.M)
+    assert re.search(r"^revoked_at\s+\d{4}-\d\d-\d\dT", text.out, re.M)
     assert cli("sessions", "revoke", token).code == 1
     assert cli("--json", "sessions", "list", "--user", "alice").json["sessions"] == []
 

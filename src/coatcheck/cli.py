@@ -196,16 +196,26 @@ def _create(manager: SessionManager, args: argparse.Namespace) -> Reply:
 
 
 def _check(manager: SessionManager, args: argparse.Namespace) -> Reply:
-    verdict, record = manager.inspect(_read_token(args.token), delete_expired=False)
+    token = _read_token(args.token)
+    verdict, record = manager.inspect(token, delete_expired=False)
     active = verdict is Verdict.VALID
     summary = record.summary() if record is not None else None
-    rows = [("active", active), ("reason", verdict.value)]
+    rows: list[tuple[str, object]] = [("active", active), ("reason", verdict.value)]
+    reply: dict[str, Any] = {"active": active, "reason": verdict.value, "session": summary}
+    tombstone = manager.revocation(token) if verdict is Verdict.REVOKED else None
+    if tombstone is not None:  # why it was revoked (None only if it expired just now)
+        reply["revocation"] = {
+            "reason": tombstone.reason,
+            "revoked_at": tombstone.revoked_at,
+            "expires_at": tombstone.expires_at,
+        }
+        rows += [
+            ("revoked", tombstone.reason),
+            ("revoked_at", _utc(tombstone.revoked_at)),
+            ("revoked_until", _utc(tombstone.expires_at)),
+        ]
     rows += list(_humanized(summary).items()) if summary else []
-    return Reply(
-        {"active": active, "reason": verdict.value, "session": summary},
-        Table((), rows),
-        EXIT_OK if active else EXIT_NEGATIVE,
-    )
+    return Reply(reply, Table((), rows), EXIT_OK if active else EXIT_NEGATIVE)
 
 
 _LIST_COLUMNS = {

@@ -49,3 +49,21 @@ def test_async_load_many_is_one_store_call() -> None:
     sessions = asyncio.run(manager.load_many(["junk", *tokens]))
     assert store.calls == ["load_many"]
     assert [s.user_id for s in sessions] == [None, "a", "b"]
+
+
+def test_a_request_never_looks_for_tombstones_an_inspection_does_on_a_miss() -> None:
+    store = CountingStore()
+    manager = SessionManager(store)  # type: ignore[arg-type]
+    live, revoked = logged_in(manager), logged_in(manager)
+    manager.revoke(revoked)
+    store.calls.clear()
+    manager.load(live)
+    manager.load(revoked)
+    manager.load_many([live, revoked])
+    manager.load_many([revoked, "junk"])
+    assert store.calls == ["load", "load", "load_many", "load"]
+    store.calls.clear()
+    manager.inspect(live)
+    assert store.calls == ["load"], "a live session costs what it always cost"
+    manager.inspect(revoked)
+    assert store.calls == ["load", "load", "tombstone"]

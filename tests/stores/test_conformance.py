@@ -26,7 +26,7 @@ from coatcheck import (
     Verdict,
 )
 from coatcheck.core.policy import WritePlan
-from coatcheck.core.records import Patch, cluster_slot, public_id
+from coatcheck.core.records import Patch, Tombstone, cluster_slot, public_id
 from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH
 
 MINUTE = 60.0
@@ -694,3 +694,117 @@ def test_a_slow_request_after_revoke_session_does_not_resurrect(make_manager: An
     with pytest.raises(SessionGone):
         a.save(slow)
     assert not alive(a, token)
+
+
+# --- revoked is not unknown: tombstones ------------------------------------------------
+
+
+def test_a_logged_out_token_is_revoked_with_its_reason_until_it_would_have_expired(
+    manager: Any, clock: FakeClock
+) -> None:
+    token = logged_in(manager)
+    session = manager.load(token)
+    expires_at = session.record.expires_at
+    clock.advance(5)
+    manager.logout(session)
+    assert manager.inspect(token) == (Verdict.REVOKED, None)
+    tombstone = manager.revocation(token)
+    assert tombstone == Tombstone("logout", clock.now, expires_at)
+    # A request sees what it always saw (no second look-up on its path): a new session.
+    fresh = manager.load(token)
+    assert fresh.is_new and fresh.expired_reason is Verdict.UNKNOWN
+    clock.advance(expires_at - clock.now - 1)
+    assert manager.inspect(token)[0] is Verdict.REVOKED
+    clock.advance(1)
+    assert manager.inspect(token) == (Verdict.UNKNOWN, None)
+    assert manager.revocation(token) is None
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("revoke", "revoked_by_admin"),
+        ("revoke_session", "revoked_by_admin"),
+        ("revoke_session_of_user", "revoked_by_user"),
+        ("revoke_user", "revoked_by_admin"),
+        ("logout_other_sessions", "revoked_by_user"),
+    ],
+)
+def test_each_way_of_revoking_leaves_its_reason(manager: Any, how: str, reason: str) -> None:
+    token, kept = logged_in(manager), logged_in(manager)
+    record = manager.load(token).record
+    if how == "revoke":
+        assert manager.revoke(token)
+    elif how == "revoke_session":
+        assert manager.revoke_session(record.public_id)
+    elif how == "revoke_session_of_user":
+        assert manager.revoke_session(record.public_id, user_id="alice")
+    elif how == "revoke_user":
+        assert manager.revoke_user("alice", keep=manager.load(kept).record.key) == 1
+    else:
+        assert manager.logout_other_sessions(manager.load(kept)) == 1
+    assert manager.inspect(token)[0] is Verdict.REVOKED
+    assert manager.revocation(token).reason == reason
+    assert manager.inspect(kept)[0] is Verdict.VALID and manager.revocation(kept) is None
+
+
+def test_an_evicted_session_is_revoked_by_the_limit(make_manager: Any, clock: FakeClock) -> None:
+    manager = make_manager(Policy(max_sessions_per_user=1))
+    first = logged_in(manager)
+    expires_at = manager.load(first).record.expires_at
+    clock.advance(1)
+    logged_in(manager)
+    assert manager.inspect(first)[0] is Verdict.REVOKED
+    assert manager.revocation(first) == Tombstone("limit_eviction", clock.now, expires_at)
+
+
+def test_rotation_expiry_and_never_issued_tokens_are_not_revoked(
+    manager: Any, clock: FakeClock
+) -> None:
+    token = logged_in(manager)
+    rotated = manager.rotate(manager.load(token))
+    assert manager.inspect(token) == (Verdict.UNKNOWN, None), "rotated away, not revoked"
+    clock.advance(31 * MINUTE)
+    assert manager.inspect(rotated)[0] is Verdict.EXPIRED_IDLE  # deleted on the spot
+    assert manager.inspect(rotated)[0] is Verdict.UNKNOWN
+    never, _ = manager.create("alice")
+    manager.store.delete(manager.token_codec().parse(never))  # a plain delete: no tombstone
+    for unknown in (never, rotated, "junk"):
+        assert manager.revocation(unknown) is None
+
+
+def test_a_tombstone_never_brings_a_session_back(make_manager: Any, clock: FakeClock) -> None:
+    a, b = make_manager(), make_manager()
+    token = logged_in(a, k=1)
+    slow = a.load(token)
+    clock.advance(2 * MINUTE)  # due for a touch too
+    b.revoke(token)
+    slow["late"] = True
+    with pytest.raises(SessionGone):
+        a.save(slow)
+    key = slow.record.key
+    with pytest.raises(SessionGone):
+        a.store.update(key, WritePlan(Patch({"x": "1"}), clock.now, clock.now + 60))
+    assert a.store.load(key) is None and a.store.load_many([key]) == [None]
+    assert a.list_user("alice") == [] and a.count_active(0) == 0
+    assert a.revoke(token) is False, "a second revocation finds nothing"
+    assert a.revocation(token).reason == "revoked_by_admin", "and changes nothing"
+    assert a.revoke_session(slow.record.public_id) is False
+    new = a.login(a.load(token), "alice")  # the old cookie's request logs in afresh
+    assert alive(a, new) and not alive(a, token)
+
+
+def test_purge_removes_expired_tombstones(manager: Any, clock: FakeClock) -> None:
+    gone = logged_in(manager)
+    key = manager.load(gone).record.key
+    manager.revoke(gone)
+    clock.advance(20 * MINUTE)
+    recent = logged_in(manager, "bob")
+    recent_key = manager.load(recent).record.key
+    manager.logout(manager.load(recent))
+    assert manager.store.tombstone(key) is not None
+    clock.advance(15 * MINUTE)  # the first tombstone is past its session's expiry
+    manager.purge()
+    assert manager.store.tombstone(key) is None
+    assert manager.store.tombstone(recent_key).reason == "logout"
+    assert manager.inspect(recent)[0] is Verdict.REVOKED

@@ -29,7 +29,14 @@ from coatcheck import (
     open_store,
 )
 from coatcheck.core.policy import WritePlan
-from coatcheck.core.records import Patch, SessionRecord, UserLimit, public_id_bytes
+from coatcheck.core.records import (
+    Patch,
+    Revocation,
+    SessionRecord,
+    Tombstone,
+    UserLimit,
+    public_id_bytes,
+)
 from coatcheck.core.tokens import TOKEN_KEY_ENV, SessionKey, TokenCodec
 from coatcheck.stores._async.redis import AsyncRedisStore
 from coatcheck.stores._sync.redis import RedisStore, parse_url
@@ -343,6 +350,32 @@ def test_public_id_key_lives_and_dies_with_its_session(
         [],
         [store.prefix.encode() + b"token_key"],
     )
+
+
+def test_tombstone_is_a_hash_in_the_sessions_slot_expiring_with_the_session(
+    store: RedisStore, raw: Raw
+) -> None:
+    now = time.time()
+    rec = make_record("alice", now=now, ttl=HOUR)
+    other = make_record("alice", now=now + 1, ttl=2 * HOUR)
+    for r in (rec, other):
+        store.insert(r)
+    assert store.delete(rec.key, revoked=Revocation("logout", now + 5))
+    tomb = store.tombstone_key(rec.key)
+    assert tomb == store.session_key(rec.key).replace(":s:", ":t:")
+    assert key_slot(tomb.encode()) == key_slot(store.session_key(rec.key).encode())
+    assert raw.hgetall(tomb) == {
+        b"reason": b"logout",
+        b"at": repr(now + 5).encode(),
+        b"exp": repr(rec.expires_at).encode(),
+    }
+    assert pexpiretime(raw, tomb) == math.ceil(rec.expires_at * 1000)
+    assert store.tombstone(rec.key) == Tombstone("logout", now + 5, rec.expires_at)
+    assert store.delete(rec.key, revoked=Revocation("revoked_by_admin", now + 6)) is False
+    assert store.tombstone(rec.key).reason == "logout", "nothing written for a gone session"
+    store.delete(other.key)  # no revocation: no tombstone
+    assert not raw.exists(store.tombstone_key(other.key))
+    assert store.delete_all() == 0 and raw.exists(tomb), "delete_all leaves tombstones"
 
 
 def test_index_cleans_itself(store: RedisStore, raw: Raw) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -90,7 +89,7 @@ def test_sqlite_table_of_release_0_1_is_upgraded_in_place(tmp_path: Path) -> Non
 
 
 @pytest.fixture
-def old_postgres_table(postgres_url: str, postgres_table: str) -> Iterator[str]:
+def old_postgres_table(postgres_url: str, postgres_table: str) -> str:
     ddl = sql.SQL(POSTGRES_0_1).format(
         t=sql.Identifier(postgres_table),
         e=sql.Identifier(f"{postgres_table}_expires_idx"),
@@ -98,11 +97,7 @@ def old_postgres_table(postgres_url: str, postgres_table: str) -> Iterator[str]:
     )
     with psycopg.connect(SHARED_DSN, autocommit=True) as conn:
         conn.execute(ddl)
-    yield postgres_table
-    with psycopg.connect(SHARED_DSN, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(f"{postgres_table}_meta"))
-        )
+    return postgres_table  # postgres_url drops it and the tables beside it
 
 
 @pytest.mark.postgres

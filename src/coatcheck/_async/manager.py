@@ -18,7 +18,10 @@ from ..core.policy import Policy, Verdict
 from ..core.records import (
     Kind,
     Patch,
+    Revocation,
+    RevokeReason,
     SessionRecord,
+    Tombstone,
     encode_data,
     encode_value,
     parse_public_id,
@@ -74,8 +77,18 @@ class AsyncSessionManager:
 
         Malformed tokens are refused before any store call. A token found expired is deleted
         from the store on the spot and reported with the reason (``delete_expired=False``
-        only reports: for operators' look-ups, which must not change anything).
+        only reports: for operators' look-ups, which must not change anything). A token whose
+        session was revoked (logout, revocation, eviction) is ``REVOKED`` until the session
+        would have expired (:meth:`revocation` says why and when): that costs a second look-up,
+        taken only when the session is missing, and only here, not by :meth:`load`.
         """
+        return await self._inspect(token, client_ip, delete_expired, True)
+
+    async def _inspect(
+        self, token: object, client_ip: str | None, delete_expired: bool, explain: bool
+    ) -> tuple[Verdict, SessionRecord | None]:
+        """:meth:`inspect`; ``explain=False`` (a request) reports a missing session as
+        ``UNKNOWN`` without looking for its tombstone."""
         tokens = self._tokens
         if tokens is None:
             if not is_well_formed(token):  # refused without a store call, even the first
@@ -87,6 +100,8 @@ class AsyncSessionManager:
             return Verdict.UNKNOWN, None
         record = await self.store.load(key)
         if record is None:
+            if explain and await self._revoked(key) is not None:
+                return Verdict.REVOKED, None
             return Verdict.UNKNOWN, None
         verdict = self.policy.verdict(record, self.clock(), client_ip)
         if verdict is not Verdict.VALID:
@@ -115,7 +130,7 @@ class AsyncSessionManager:
         """
         if not token:
             return Session(None, client_ip=client_ip, user_agent=user_agent)
-        verdict, record = await self.inspect(token, client_ip=client_ip)
+        verdict, record = await self._inspect(token, client_ip, True, False)
         return Session(
             record,
             verdict=verdict,
@@ -144,7 +159,7 @@ class AsyncSessionManager:
         found: dict[str, tuple[Verdict, SessionRecord | None]] = {}
         if len(keys) == 1:  # the common case: the plain per-request path
             ((token, _),) = keys.items()
-            found[token] = await self.inspect(token, client_ip=client_ip)
+            found[token] = await self._inspect(token, client_ip, True, False)
         elif keys:
             records = await self.store.load_many(list(keys.values()))
             now = self.clock()
@@ -251,24 +266,52 @@ class AsyncSessionManager:
             keep_created=not reauthenticated,
         )
 
+    async def revocation(self, token: object) -> Tombstone | None:
+        """Why and when the session of a revoked token ended (its tombstone), until the session
+        would have expired; None for any other token (live, expired, rotated, unknown)."""
+        if not is_well_formed(token):
+            return None
+        try:
+            key = (self._tokens or await self.token_codec()).parse(token)
+        except InvalidToken:
+            return None
+        return await self._revoked(key)
+
+    async def _revoked(self, key: SessionKey) -> Tombstone | None:
+        tombstone = await self.store.tombstone(key)
+        if tombstone is None or tombstone.expires_at <= self.clock():
+            return None
+        return tombstone
+
     async def logout(self, session: Session) -> None:
-        """End this session server-side; the token is dead immediately."""
+        """End this session server-side; the token is dead immediately (and ``revoked``, with
+        reason ``logout``, to :meth:`inspect`)."""
         if session.record is not None:
-            await self.store.delete(session.record.key)
+            await self.store.delete(session.record.key, revoked=Revocation("logout", self.clock()))
             self.events.about(events.REVOKED, session.record, reason="logout")
         session.record = None
         session.token = None
         session.ended = True
 
     async def revoke(self, token: str, *, reason: str = "revoked") -> bool:
-        """End the session a token belongs to; False if there was none."""
+        """End the session a token belongs to; False if there was none. An operator's act: its
+        tombstone says ``revoked_by_admin`` (``reason`` goes to the event log)."""
         if not is_well_formed(token):
             return False
         key = (self._tokens or await self.token_codec()).parse(token)
         return await self.revoke_key(key, reason=reason)
 
-    async def revoke_key(self, key: SessionKey, *, reason: str = "revoked") -> bool:
-        gone = await self.store.delete(key)
+    async def revoke_key(
+        self,
+        key: SessionKey,
+        *,
+        reason: str = "revoked",
+        by: RevokeReason | None = "revoked_by_admin",
+    ) -> bool:
+        """End the session with this store key; ``by`` is what its tombstone says (None: leave
+        none, e.g. for an expiry the application decides on its own)."""
+        revoked = None if by is None else Revocation(by, self.clock())
+        gone = await self.store.delete(key, revoked=revoked)
         if gone:
             self.events.emit(events.REVOKED, key, reason=reason)
         return gone
@@ -278,11 +321,15 @@ class AsyncSessionManager:
     ) -> bool:
         """End the session with this public id (the ``id`` listings show); False if there was
         none. With ``user_id``, only a session of that user is ended (a "your sessions" page:
-        a user can end their own sessions only); without, any (an operator).
+        a user can end their own sessions only); without, any (an operator). Its tombstone says
+        ``revoked_by_user`` or ``revoked_by_admin`` accordingly.
 
         Raises :class:`InvalidSessionId` for a value that is not shaped like a public id.
         """
-        key = await self.store.delete_by_public_id(parse_public_id(public_id), user_id=user_id)
+        by: RevokeReason = "revoked_by_admin" if user_id is None else "revoked_by_user"
+        key = await self.store.delete_by_public_id(
+            parse_public_id(public_id), user_id=user_id, revoked=Revocation(by, self.clock())
+        )
         if key is None:
             return False
         self.events.emit(events.REVOKED, key, user_id=user_id, reason=reason)
@@ -291,21 +338,30 @@ class AsyncSessionManager:
     async def revoke_user(
         self, user_id: str, *, keep: SessionKey | None = None, reason: str = "revoked"
     ) -> int:
-        """End every session of a user (or every other one, with ``keep``)."""
-        count = await self.store.delete_user(user_id, keep=keep)
+        """End every session of a user (or every other one, with ``keep``): an operator's act,
+        ``revoked_by_admin`` in the tombstones."""
+        return await self._end_user(user_id, keep, reason, "revoked_by_admin")
+
+    async def logout_other_sessions(self, session: Session) -> int:
+        """ "Log out everywhere else": every session of this user but this one (tombstones say
+        ``revoked_by_user``)."""
+        if session.record is None or session.user_id is None:
+            return 0
+        return await self._end_user(
+            session.user_id, session.record.key, "logout_others", "revoked_by_user"
+        )
+
+    async def _end_user(
+        self, user_id: str, keep: SessionKey | None, reason: str, by: RevokeReason
+    ) -> int:
+        revoked = Revocation(by, self.clock())
+        count = await self.store.delete_user(user_id, keep=keep, revoked=revoked)
         self.events.emit(events.REVOKED, keep, user_id=user_id, reason=f"{reason}: {count} ended")
         return count
 
-    async def logout_other_sessions(self, session: Session) -> int:
-        """ "Log out everywhere else": every session of this user but this one."""
-        if session.record is None or session.user_id is None:
-            return 0
-        return await self.revoke_user(
-            session.user_id, keep=session.record.key, reason="logout_others"
-        )
-
     async def revoke_all(self) -> int:
-        """End every session of every user (incident response)."""
+        """End every session of every user (incident response). Leaves no tombstones (their
+        tokens are ``unknown`` afterwards) and keeps the ones already there."""
         count = await self.store.delete_all()
         self.events.emit(events.REVOKED, None, reason=f"revoke_all: {count} ended")
         return count

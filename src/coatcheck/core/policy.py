@@ -18,7 +18,8 @@ class Verdict(enum.Enum):
     """What a presented token turned out to be."""
 
     VALID = "valid"
-    UNKNOWN = "unknown"  # malformed, never issued, revoked, rotated or already purged
+    UNKNOWN = "unknown"  # malformed, never issued, rotated, purged (or revoked, on a request)
+    REVOKED = "revoked"  # ended on purpose (logout, revocation, eviction): inspect() only
     EXPIRED_IDLE = "expired_idle"
     EXPIRED_ABSOLUTE = "expired_absolute"
     IP_MISMATCH = "ip_mismatch"

@@ -192,6 +192,35 @@ class UserLimit:
     refuse: bool = False
 
 
+RevokeReason = Literal["logout", "revoked_by_user", "revoked_by_admin", "limit_eviction"]
+REVOKE_REASONS: tuple[RevokeReason, ...] = (
+    "logout",
+    "revoked_by_user",
+    "revoked_by_admin",
+    "limit_eviction",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """Why and when a session is being ended on purpose: what a store writes into its
+    tombstone, in the same atomic step as the delete, and only if the session still exists."""
+
+    reason: RevokeReason
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What is left of a revoked session until its natural expiry (its record's ``expires_at``
+    when it was revoked): why and when it ended. Never a session again: nothing reads a
+    tombstone on the way to a session, and no write looks at one."""
+
+    reason: str
+    revoked_at: float
+    expires_at: float
+
+
 # Made once: json.dumps with any keyword argument builds a new encoder on every call, which
 # costs more than encoding a typical session value.
 _ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)

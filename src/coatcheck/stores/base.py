@@ -16,6 +16,13 @@ Rules every implementation follows (the conformance suite in ``tests/stores`` ch
 * Every session has a public id (``public_id_bytes(key)``: its cluster slot and a hash of its
   digest), which ``delete_by_public_id`` looks up by an index (SQL) or a key kept with the
   session (Redis): listings show it, and nothing can be derived from it.
+* A delete given a :class:`Revocation` (``delete``, ``delete_by_public_id``, ``delete_user``)
+  leaves a :class:`Tombstone` per deleted session in the same atomic step: its reason and time,
+  kept until the session's own ``expires_at``; a session evicted by the per-user limit leaves one
+  with reason ``limit_eviction``. Nothing is written for a session that was already gone, and
+  no tombstone ever brings a session back or stands in the way of a write. ``tombstone`` reads
+  one as stored (expired or not, as ``load``); ``purge_expired`` deletes expired ones too;
+  ``delete_all`` leaves them. Rotation (``insert`` with ``replaces``) leaves none.
 * ``insert`` with ``replaces`` is rotation: in one atomic step the old record must exist (else
   :class:`SessionGone`) and is deleted, the new one is inserted, and the per-user limit is
   enforced for browser sessions (oldest evicted, or :class:`SessionLimitReached` with nothing
@@ -32,7 +39,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..core.policy import WritePlan
-from ..core.records import SessionRecord, UserLimit
+from ..core.records import Revocation, SessionRecord, Tombstone, UserLimit
 from ..core.tokens import SessionKey, TokenCodec
 
 DEFAULT_PURGE_BATCH = 1000
@@ -63,15 +70,28 @@ class Store(Protocol):
         self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
     ) -> int: ...
 
-    def delete(self, key: SessionKey) -> bool: ...
+    def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool: ...
 
     def delete_by_public_id(
-        self, public_id: bytes, *, user_id: str | None = None
+        self,
+        public_id: bytes,
+        *,
+        user_id: str | None = None,
+        revoked: Revocation | None = None,
     ) -> SessionKey | None:
         """Delete the session with this public id (:func:`~coatcheck.core.records.public_id_bytes`),
         with ``user_id`` only if it is that user's; its key, or None if nothing was deleted."""
 
-    def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int: ...
+    def delete_user(
+        self,
+        user_id: str,
+        *,
+        keep: SessionKey | None = None,
+        revoked: Revocation | None = None,
+    ) -> int: ...
+
+    def tombstone(self, key: SessionKey) -> Tombstone | None:
+        """The tombstone a revoked session left, as stored (the caller judges its expiry)."""
 
     def delete_all(self) -> int: ...
 
@@ -118,13 +138,25 @@ class AsyncStore(Protocol):
         self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
     ) -> int: ...
 
-    async def delete(self, key: SessionKey) -> bool: ...
+    async def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool: ...
 
     async def delete_by_public_id(
-        self, public_id: bytes, *, user_id: str | None = None
+        self,
+        public_id: bytes,
+        *,
+        user_id: str | None = None,
+        revoked: Revocation | None = None,
     ) -> SessionKey | None: ...
 
-    async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int: ...
+    async def delete_user(
+        self,
+        user_id: str,
+        *,
+        keep: SessionKey | None = None,
+        revoked: Revocation | None = None,
+    ) -> int: ...
+
+    async def tombstone(self, key: SessionKey) -> Tombstone | None: ...
 
     async def delete_all(self) -> int: ...
 

@@ -15,7 +15,9 @@ from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
 from ..core.records import (
     Patch,
+    Revocation,
     SessionRecord,
+    Tombstone,
     UserLimit,
     decode_value,
     encode_value,
@@ -61,6 +63,7 @@ class MemoryStore:
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._rows: dict[bytes, _Stored] = {}
+        self._tombstones: dict[bytes, Tombstone] = {}
         self._lock = threading.Lock()
         self._token_key = new_token_key()  # this store object is the whole store
 
@@ -105,8 +108,9 @@ class MemoryStore:
                 evicted = [v.key.digest for v in victims]
             if replaces is not None:
                 del self._rows[replaces.digest]
+            eviction = Revocation("limit_eviction", record.last_seen_at)
             for digest in evicted:
-                del self._rows[digest]
+                self._bury(digest, eviction)
             self._rows[record.key.digest] = _Stored(record.with_data({}), members)
             return evicted
 
@@ -128,12 +132,16 @@ class MemoryStore:
             row.record.version += 1
             return row.record.version
 
-    def delete(self, key: SessionKey) -> bool:
+    def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool:
         with self._lock:
-            return self._rows.pop(key.digest, None) is not None
+            return self._bury(key.digest, revoked)
 
     def delete_by_public_id(
-        self, public_id: bytes, *, user_id: str | None = None
+        self,
+        public_id: bytes,
+        *,
+        user_id: str | None = None,
+        revoked: Revocation | None = None,
     ) -> SessionKey | None:
         with self._lock:
             for row in self._rows.values():
@@ -141,11 +149,17 @@ class MemoryStore:
                 if public_id_bytes(key) == public_id and (
                     user_id is None or row.record.user_id == user_id
                 ):
-                    del self._rows[key.digest]
+                    self._bury(key.digest, revoked)
                     return key
         return None
 
-    def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+    def delete_user(
+        self,
+        user_id: str,
+        *,
+        keep: SessionKey | None = None,
+        revoked: Revocation | None = None,
+    ) -> int:
         with self._lock:
             doomed = [
                 d
@@ -153,8 +167,21 @@ class MemoryStore:
                 if r.record.user_id == user_id and (keep is None or d != keep.digest)
             ]
             for d in doomed:
-                del self._rows[d]
+                self._bury(d, revoked)
             return len(doomed)
+
+    def tombstone(self, key: SessionKey) -> Tombstone | None:
+        with self._lock:
+            return self._tombstones.get(key.digest)
+
+    def _bury(self, digest: bytes, revoked: Revocation | None) -> bool:
+        """Delete a session (caller holds the lock), leaving a tombstone if ``revoked``."""
+        row = self._rows.pop(digest, None)
+        if row is None:
+            return False
+        if revoked is not None:
+            self._tombstones[digest] = Tombstone(revoked.reason, revoked.at, row.record.expires_at)
+        return True
 
     def delete_all(self) -> int:
         with self._lock:
@@ -179,6 +206,8 @@ class MemoryStore:
                 batch = batch[:batch_size]
                 for d in batch:
                     del self._rows[d]
+                for d in [d for d, t in self._tombstones.items() if t.expires_at <= now]:
+                    del self._tombstones[d]
             total += len(batch)
             if len(batch) < batch_size:
                 return total

@@ -25,7 +25,15 @@ from ..core.errors import (
     StoreUnavailable,
 )
 from ..core.policy import WritePlan, choose_evictions
-from ..core.records import SQL_COLUMNS, SessionRecord, UserLimit, encode_data, public_id_bytes
+from ..core.records import (
+    SQL_COLUMNS,
+    Revocation,
+    SessionRecord,
+    Tombstone,
+    UserLimit,
+    encode_data,
+    public_id_bytes,
+)
 from ..core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
 from . import forks
 from .base import DEFAULT_PURGE_BATCH
@@ -56,6 +64,13 @@ CREATE TABLE IF NOT EXISTS coatcheck_meta (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS coatcheck_tombstones (
+    id BLOB PRIMARY KEY,
+    reason TEXT NOT NULL,
+    revoked_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coatcheck_tombstones_expires ON coatcheck_tombstones (expires_at);
 """
 # Columns added after the first release: a table made by an older version gets them on first
 # use (_upgrade), then the indexes that need them.
@@ -68,6 +83,23 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _TOKEN_KEY_NAME = "token_key"  # noqa: S105  # the row's name in coatcheck_meta
+
+
+def _bury(
+    conn: sqlite3.Connection,
+    where: str,
+    params: tuple[object, ...],
+    revoked: Revocation | None,
+) -> int:
+    """Delete the sessions ``where`` selects, inside the caller's write transaction, leaving a
+    tombstone for each if ``revoked``; how many were deleted."""
+    if revoked is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO coatcheck_tombstones (id, reason, revoked_at, expires_at) "  # noqa: S608
+            f"SELECT id, ?, ?, expires_at FROM coatcheck_sessions WHERE {where}",
+            (revoked.reason, revoked.at, *params),
+        )
+    return int(conn.execute(f"DELETE FROM coatcheck_sessions WHERE {where}", params).rowcount)  # noqa: S608
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
@@ -274,9 +306,9 @@ class SQLiteStore:
                         "browser session(s)"
                     )
                 evicted = [v.key.digest for v in victims]
-                conn.executemany(
-                    "DELETE FROM coatcheck_sessions WHERE id = ?", [(d,) for d in evicted]
-                )
+                eviction = Revocation("limit_eviction", record.last_seen_at)
+                for digest in evicted:
+                    _bury(conn, "id = ?", (digest,), eviction)
             conn.execute(_INSERT, (*record.row(), public_id_bytes(record.key)))
             return evicted
 
@@ -303,31 +335,46 @@ class SQLiteStore:
             )
             return int(version) + 1
 
-    def delete(self, key: SessionKey) -> bool:
+    def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool:
         with self._write() as conn:
-            return bool(
-                conn.execute("DELETE FROM coatcheck_sessions WHERE id = ?", (key.digest,)).rowcount
-            )
+            return bool(_bury(conn, "id = ?", (key.digest,), revoked))
 
     def delete_by_public_id(
-        self, public_id: bytes, *, user_id: str | None = None
+        self,
+        public_id: bytes,
+        *,
+        user_id: str | None = None,
+        revoked: Revocation | None = None,
     ) -> SessionKey | None:
         with self._write() as conn:
             row = conn.execute(
-                "DELETE FROM coatcheck_sessions WHERE id = (SELECT id FROM coatcheck_sessions "
-                "WHERE public_id = ? AND (? IS NULL OR user_id = ?) LIMIT 1) RETURNING id, shard",
+                "SELECT id, shard FROM coatcheck_sessions "
+                "WHERE public_id = ? AND (? IS NULL OR user_id = ?) LIMIT 1",
                 (public_id, user_id, user_id),
             ).fetchone()
-        return None if row is None else SessionKey(bytes(row[1]), bytes(row[0]))
+            if row is None:
+                return None
+            _bury(conn, "id = ?", (row[0],), revoked)
+        return SessionKey(bytes(row[1]), bytes(row[0]))
 
-    def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+    def delete_user(
+        self,
+        user_id: str,
+        *,
+        keep: SessionKey | None = None,
+        revoked: Revocation | None = None,
+    ) -> int:
         with self._write() as conn:
-            return int(
-                conn.execute(
-                    "DELETE FROM coatcheck_sessions WHERE user_id = ? AND id IS NOT ?",
-                    (user_id, keep.digest if keep else None),
-                ).rowcount
-            )
+            where = "user_id = ? AND id IS NOT ?"
+            return _bury(conn, where, (user_id, keep.digest if keep else None), revoked)
+
+    def tombstone(self, key: SessionKey) -> Tombstone | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT reason, revoked_at, expires_at FROM coatcheck_tombstones WHERE id = ?",
+                (key.digest,),
+            ).fetchone()
+        return None if row is None else Tombstone(*row)
 
     def delete_all(self) -> int:
         with self._write() as conn:
@@ -355,6 +402,15 @@ class SQLiteStore:
                 )
             total += deleted
             if deleted < batch_size:
+                break
+        while True:
+            with self._write() as conn:
+                buried = conn.execute(
+                    "DELETE FROM coatcheck_tombstones WHERE id IN (SELECT id FROM "
+                    "coatcheck_tombstones WHERE expires_at <= ? LIMIT ?)",
+                    (now, batch_size),
+                ).rowcount
+            if buried < batch_size:
                 return total
 
     def count_active(self, since: float, now: float) -> int:

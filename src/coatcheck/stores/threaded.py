@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ..core.policy import WritePlan
-from ..core.records import SessionRecord, UserLimit
+from ..core.records import Revocation, SessionRecord, Tombstone, UserLimit
 from ..core.tokens import SessionKey, TokenCodec
 from . import forks
 from .base import DEFAULT_PURGE_BATCH, Store
@@ -82,16 +82,31 @@ class AsyncOverSync:
             return self.sync.update(key, plan, expected_version=expected_version)
         return await self._run(self.sync.update, key, plan, expected_version=expected_version)
 
-    async def delete(self, key: SessionKey) -> bool:
-        return await self._run(self.sync.delete, key)
+    async def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool:
+        return await self._run(self.sync.delete, key, revoked=revoked)
 
     async def delete_by_public_id(
-        self, public_id: bytes, *, user_id: str | None = None
+        self,
+        public_id: bytes,
+        *,
+        user_id: str | None = None,
+        revoked: Revocation | None = None,
     ) -> SessionKey | None:
-        return await self._run(self.sync.delete_by_public_id, public_id, user_id=user_id)
+        return await self._run(
+            self.sync.delete_by_public_id, public_id, user_id=user_id, revoked=revoked
+        )
 
-    async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
-        return await self._run(self.sync.delete_user, user_id, keep=keep)
+    async def delete_user(
+        self,
+        user_id: str,
+        *,
+        keep: SessionKey | None = None,
+        revoked: Revocation | None = None,
+    ) -> int:
+        return await self._run(self.sync.delete_user, user_id, keep=keep, revoked=revoked)
+
+    async def tombstone(self, key: SessionKey) -> Tombstone | None:
+        return await self._run(self.sync.tombstone, key)
 
     async def delete_all(self) -> int:
         return await self._run(self.sync.delete_all)

@@ -64,7 +64,9 @@ from ...core.errors import (
 from ...core.policy import WritePlan
 from ...core.records import (
     SQL_COLUMNS,
+    Revocation,
     SessionRecord,
+    Tombstone,
     UserLimit,
     decode_value,
     public_id_bytes,
@@ -253,13 +255,31 @@ class _Statements:
             "user_idx": sql.Identifier(f"{table}_user_idx"),
             "public_idx": sql.Identifier(f"{table}_public_idx"),
             "meta": sql.Identifier(f"{table}_meta"),
+            "tomb": sql.Identifier(f"{table}_tombstones"),
+            "tomb_idx": sql.Identifier(f"{table}_tomb_exp_idx"),
         }
+        # Ends a delete that leaves tombstones: gone (the deleted rows) -> their tombstones.
+        names["buried"] = sql.SQL(
+            " RETURNING id, shard, expires_at), tomb AS (INSERT INTO {tomb}"
+            " (id, reason, revoked_at, expires_at) SELECT id, %s, %s, expires_at FROM gone"
+            " ON CONFLICT (id) DO UPDATE SET reason = excluded.reason,"
+            " revoked_at = excluded.revoked_at, expires_at = excluded.expires_at)"
+        ).format(tomb=names["tomb"])
 
         def q(template: str) -> str:
             return sql.SQL(template).format(**names).as_string(None)
 
         self.schema_names = tuple(
-            q(n) for n in ("{t}", "{expires_idx}", "{user_idx}", "{meta}", "{public_idx}")
+            q(n)
+            for n in (
+                "{t}",
+                "{expires_idx}",
+                "{user_idx}",
+                "{meta}",
+                "{public_idx}",
+                "{tomb}",
+                "{tomb_idx}",
+            )
         )
         self.schema_present = "SELECT " + " AND ".join(
             ["to_regclass(%s::text) IS NOT NULL"] * len(self.schema_names)
@@ -280,7 +300,9 @@ class _Statements:
             " data jsonb NOT NULL,"
             " version bigint NOT NULL,"
             " public_id bytea);"
-            " CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL)"
+            " CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL);"
+            " CREATE TABLE IF NOT EXISTS {tomb} (id bytea PRIMARY KEY, reason text NOT NULL,"
+            " revoked_at double precision NOT NULL, expires_at double precision NOT NULL)"
         )
         # Columns added after the first release: a table made by an older version gets them
         # before any index is made (ALTER TABLE takes the strongest lock: asked for first,
@@ -294,7 +316,8 @@ class _Statements:
             "CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at);"
             " CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_id, created_at)"
             " WHERE user_id IS NOT NULL;"
-            " CREATE INDEX IF NOT EXISTS {public_idx} ON {t} (public_id)"
+            " CREATE INDEX IF NOT EXISTS {public_idx} ON {t} (public_id);"
+            " CREATE INDEX IF NOT EXISTS {tomb_idx} ON {tomb} (expires_at)"
         )
         # Rows written before the public_id column existed get theirs, in batches.
         self.missing_public_ids = q("SELECT id, shard FROM {t} WHERE public_id IS NULL LIMIT %s")
@@ -317,8 +340,8 @@ class _Statements:
             "INSERT INTO {t} ({columns}) SELECT {values} FROM gone"
         )
         self.insert_evicting = q(
-            "WITH evicted AS (DELETE FROM {t} WHERE id = ANY(%s::bytea[])) "
-            "INSERT INTO {t} ({columns}) VALUES ({values})"
+            "WITH gone AS (DELETE FROM {t} WHERE id = ANY(%s::bytea[]){buried}"
+            " INSERT INTO {t} ({columns}) VALUES ({values})"
         )
         self.live_browser_ids = q(
             "SELECT id FROM {t} WHERE user_id = %s AND kind = 'browser' AND expires_at > %s "
@@ -349,6 +372,21 @@ class _Statements:
         )
         self.delete_user = q("DELETE FROM {t} WHERE user_id = %s")
         self.delete_user_keep = q("DELETE FROM {t} WHERE user_id = %s AND id <> %s")
+        # The same, leaving tombstones: parameters (where ..., reason, at); rows (id, shard).
+        self.bury = q("WITH gone AS (DELETE FROM {t} WHERE id = %s{buried} SELECT 1 FROM gone")
+        self.bury_public = q(
+            "WITH gone AS (DELETE FROM {t} WHERE id = (SELECT id FROM {t} WHERE public_id = %s"
+            " AND (%s::text IS NULL OR user_id = %s::text) LIMIT 1){buried}"
+            " SELECT id, shard FROM gone"
+        )
+        self.bury_user = q(
+            "WITH gone AS (DELETE FROM {t} WHERE user_id = %s AND id <> %s{buried}"
+            " SELECT 1 FROM gone"
+        )
+        self.tombstone = q("SELECT reason, revoked_at, expires_at FROM {tomb} WHERE id = %s")
+        self.purge_tombstones = q(
+            "DELETE FROM {tomb} WHERE id IN (SELECT id FROM {tomb} WHERE expires_at <= %s LIMIT %s)"
+        )
         self.delete_all = q("DELETE FROM {t}")
         self.list_user = q(
             "SELECT id, shard, {record} FROM {t} WHERE user_id = %s AND expires_at > %s "
@@ -919,7 +957,7 @@ class AsyncPostgresStore:
                 f"user {record.user_id!r} already has {limit.max_sessions} browser session(s)"
             )
         evicted = live[:excess]
-        await cur.execute(self._sql.insert_evicting, (evicted, *values))
+        await cur.execute(self._sql.insert_evicting, (evicted, *_eviction(record), *values))
         return evicted
 
     async def update(
@@ -956,26 +994,54 @@ class AsyncPostgresStore:
             f"session changed concurrently (version {found[0]}, expected {expected_version})"
         )
 
-    async def delete(self, key: SessionKey) -> bool:
+    async def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool:
         async with self._lease() as cur:
-            await cur.execute(self._sql.delete, (key.digest,), prepare=True)
+            if revoked is None:
+                await cur.execute(self._sql.delete, (key.digest,), prepare=True)
+            else:
+                await cur.execute(self._sql.bury, (key.digest, revoked.reason, revoked.at))
             return cur.rowcount > 0
 
     async def delete_by_public_id(
-        self, public_id: bytes, *, user_id: str | None = None
+        self,
+        public_id: bytes,
+        *,
+        user_id: str | None = None,
+        revoked: Revocation | None = None,
     ) -> SessionKey | None:
         async with self._lease() as cur:
-            await cur.execute(self._sql.delete_public, (public_id, user_id, user_id))
+            if revoked is None:
+                await cur.execute(self._sql.delete_public, (public_id, user_id, user_id))
+            else:
+                await cur.execute(
+                    self._sql.bury_public,
+                    (public_id, user_id, user_id, revoked.reason, revoked.at),
+                )
             row = await cur.fetchone()
         return None if row is None else SessionKey(bytes(row[1]), bytes(row[0]))
 
-    async def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+    async def delete_user(
+        self,
+        user_id: str,
+        *,
+        keep: SessionKey | None = None,
+        revoked: Revocation | None = None,
+    ) -> int:
         async with self._lease() as cur:
-            if keep is None:
+            if revoked is not None:
+                kept = keep.digest if keep is not None else b""  # no digest is empty
+                await cur.execute(self._sql.bury_user, (user_id, kept, revoked.reason, revoked.at))
+            elif keep is None:
                 await cur.execute(self._sql.delete_user, (user_id,))
             else:
                 await cur.execute(self._sql.delete_user_keep, (user_id, keep.digest))
             return cur.rowcount
+
+    async def tombstone(self, key: SessionKey) -> Tombstone | None:
+        async with self._lease() as cur:
+            await cur.execute(self._sql.tombstone, (key.digest,))
+            row = await cur.fetchone()
+        return None if row is None else Tombstone(row[0], row[1], row[2])
 
     async def delete_all(self) -> int:
         async with self._lease() as cur:
@@ -999,7 +1065,12 @@ class AsyncPostgresStore:
                 deleted = cur.rowcount
             total += deleted
             if deleted < batch_size:
-                return total
+                break
+        while True:
+            async with self._lease() as cur:
+                await cur.execute(self._sql.purge_tombstones, (now, batch_size))
+                if cur.rowcount < batch_size:
+                    return total
 
     async def count_active(self, since: float, now: float) -> int:
         async with self._lease() as cur:
@@ -1022,6 +1093,11 @@ class AsyncPostgresStore:
             for conn in idle:
                 await pool.putconn(conn)
             await pool.close()
+
+
+def _eviction(record: SessionRecord) -> tuple[str, float]:
+    """The tombstone parameters (reason, at) of the sessions a new record evicts."""
+    return "limit_eviction", record.last_seen_at
 
 
 def _last(results: list[PGresult]) -> PGresult:

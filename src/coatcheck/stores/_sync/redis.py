@@ -76,7 +76,9 @@ from ...core.errors import (
 from ...core.policy import WritePlan
 from ...core.records import (
     Kind,
+    Revocation,
     SessionRecord,
+    Tombstone,
     UserLimit,
     decode_value,
     encode_value,
@@ -119,11 +121,18 @@ local function extend(k, ms)
   end
 end
 
--- Delete session key k and the public-id key its 'pk' field names (same slot).
-local function drop(k)
-  local pk = redis.call('HGET', k, 'pk')
-  if pk then redis.call('DEL', pk) end
-  redis.call('DEL', k)
+-- Delete session key k and the public-id key its 'pk' field names (same slot); given a
+-- reason, leave a tombstone beside it (same {shard}, type t) with the reason, the time and
+-- the session's expiry, expiring when the session would have. Returns 1 if k existed.
+local function drop(k, reason, at)
+  local f = redis.call('HMGET', k, 'pk', 'exp')
+  if f[1] then redis.call('DEL', f[1]) end
+  if reason and f[2] then
+    local tomb = string.sub(k, 1, -68) .. ':t:' .. string.sub(k, -64)
+    redis.call('HSET', tomb, 'reason', reason, 'at', at, 'exp', f[2])
+    redis.call('PEXPIREAT', tomb, string.format('%d', math.ceil(tonumber(f[2]) * 1000)))
+  end
+  return redis.call('DEL', k)
 end
 
 -- cmd key ARGV[first..last], in slices that stay below Lua's unpack() limit. Slices are an
@@ -226,7 +235,7 @@ if index and limit > 0 then
       if legacy[m] then
         result[#result + 1] = 'L' .. m
       else
-        drop(base .. m)
+        drop(base .. m, 'limit_eviction', ARGV[5])
         redis.call('ZREM', index, m)
         result[#result + 1] = m
       end
@@ -250,34 +259,38 @@ return result
 """
 )
 
-# KEYS[1] session.  ARGV: index key base, digest hex, '' or a time: then delete only if the
-# stored expiry is at or before it (purge), and optionally a user id: then delete only a
-# session of that user.  Returns 1 if deleted, else 0.
-DELETE_LUA: Final = """
-local f = redis.call('HMGET', KEYS[1], 'user', 'exp', 'pk')
+# KEYS[1] session.  ARGV: 1 index key base, 2 digest hex, 3 '' or a time: then delete only
+# if the stored expiry is at or before it (purge), 4 '' or a user id: then delete only a
+# session of that user, 5 '' or a tombstone reason, 6 its time.  Returns 1 if deleted, else 0.
+DELETE_LUA: Final = (
+    _LUA_HELPERS
+    + """
+local f = redis.call('HMGET', KEYS[1], 'user', 'exp')
 if not f[2] then return 0 end
 if ARGV[3] ~= '' and tonumber(f[2]) > tonumber(ARGV[3]) then return 0 end
-if ARGV[4] and f[1] ~= ARGV[4] then return 0 end
-redis.call('DEL', KEYS[1])
-if f[3] then redis.call('DEL', f[3]) end
+if ARGV[4] ~= '' and f[1] ~= ARGV[4] then return 0 end
+drop(KEYS[1], ARGV[5] ~= '' and ARGV[5] or nil, ARGV[6])
 if f[1] then redis.call('ZREM', ARGV[1] .. f[1], ARGV[2]) end
 return 1
 """
+)
 
-# KEYS[1] user index.  ARGV: session key base, digest hex to keep or ''.  Returns how many
-# sessions were deleted.
-DELETE_USER_LUA: Final = """
+# KEYS[1] user index.  ARGV: session key base, digest hex to keep or '', '' or a tombstone
+# reason, its time.  Returns how many sessions were deleted.
+DELETE_USER_LUA: Final = (
+    _LUA_HELPERS
+    + """
 local n = 0
+local reason = ARGV[3] ~= '' and ARGV[3] or nil
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if m ~= ARGV[2] then
-    local pk = redis.call('HGET', ARGV[1] .. m, 'pk')
-    if pk then redis.call('DEL', pk) end
-    n = n + redis.call('DEL', ARGV[1] .. m)
+    n = n + drop(ARGV[1] .. m, reason, ARGV[4])
     redis.call('ZREM', KEYS[1], m)
   end
 end
 return n
 """
+)
 
 # KEYS[1] user index.  ARGV: session key base.  Drops members whose session key is gone.
 PRUNE_INDEX_LUA: Final = """
@@ -535,6 +548,7 @@ class RedisStore:
         glob = _glob_escape(self.prefix)
         self._session_pattern = glob + "{????????}:s:*"
         self._index_pattern = glob + "{????????}:u:*"
+        self._tomb_pattern = glob + "{????????}:t:*"
         self._any_pattern = glob + "{????????}:[sup]:*"
         self._prefix_len = len(self.prefix.encode())
         self._token_key_name = self.prefix + "token_key"
@@ -593,6 +607,10 @@ class RedisStore:
     def legacy_index_key(self, user_id: str) -> str:
         """The Redis key of the index of a user's sessions of ``cc1_`` tokens."""
         return self._index_base(unkeyed_user_shard(user_id).hex()) + user_id
+
+    def tombstone_key(self, key: SessionKey) -> str:
+        """The Redis key of the tombstone a revoked session leaves (in the session's slot)."""
+        return f"{self.prefix}{{{key.shard.hex()}}}:t:{key.digest.hex()}"
 
     def public_key(self, public_id: bytes) -> str:
         """The Redis key that names the session with this public id (in the session's slot)."""
@@ -814,18 +832,22 @@ class RedisStore:
             f"session changed concurrently (version {reply[1]}, expected {expected_version})"
         )
 
-    def delete(self, key: SessionKey) -> bool:
+    def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool:
         with self._guarded():
             if self._live is None:
                 self._connected()
             deleted = self._delete_script(
                 keys=[self.session_key(key)],
-                args=[self._index_base(key.shard.hex()), key.digest.hex(), ""],
+                args=[self._index_base(key.shard.hex()), key.digest.hex(), "", "", *_why(revoked)],
             )
         return bool(deleted)
 
     def delete_by_public_id(
-        self, public_id: bytes, *, user_id: str | None = None
+        self,
+        public_id: bytes,
+        *,
+        user_id: str | None = None,
+        revoked: Revocation | None = None,
     ) -> SessionKey | None:
         """Two round trips: the public-id key names the session, which is then deleted (if it
         is still there, and ``user_id``'s when given) as ``delete`` does."""
@@ -839,14 +861,24 @@ class RedisStore:
         key = SessionKey(
             bytes.fromhex(raw[p + 1 : p + 9].decode()), bytes.fromhex(raw[p + 13 :].decode())
         )
-        args: list[Arg] = [self._index_base(key.shard.hex()), key.digest.hex(), ""]
-        if user_id is not None:
-            args.append(user_id)
+        args: list[Arg] = [
+            self._index_base(key.shard.hex()),
+            key.digest.hex(),
+            "",
+            "" if user_id is None else user_id,
+            *_why(revoked),
+        ]
         with self._guarded():
             deleted = self._delete_script(keys=[self.session_key(key)], args=args)
         return key if deleted else None
 
-    def delete_user(self, user_id: str, *, keep: SessionKey | None = None) -> int:
+    def delete_user(
+        self,
+        user_id: str,
+        *,
+        keep: SessionKey | None = None,
+        revoked: Revocation | None = None,
+    ) -> int:
         """One script per index, the legacy one first: a ``cc1_`` session rotated meanwhile
         has its successor in the user's index, emptied next; one already deleted cannot be
         rotated any more."""
@@ -861,10 +893,19 @@ class RedisStore:
                         args=[
                             self._session_base(shard),
                             keep.digest.hex() if keep is not None else "",
+                            *_why(revoked),
                         ],
                     )
                 )
         return deleted
+
+    def tombstone(self, key: SessionKey) -> Tombstone | None:
+        with self._guarded():
+            client = self._live or self._connected()
+            f = cast("dict[bytes, bytes]", client.hgetall(self.tombstone_key(key)))
+        if b"reason" not in f:
+            return None
+        return Tombstone(f[b"reason"].decode(), float(f[b"at"]), float(f[b"exp"]))
 
     def delete_all(self) -> int:
         """Deletes every session and index under this prefix: a SCAN of every (primary)
@@ -939,7 +980,16 @@ class RedisStore:
                     # Re-checked inside the script: a session touched since the HGET stays.
                     index_base = self._index_base(name[p + 1 : p + 9].decode())
                     pipe.execute_command(
-                        "EVAL", DELETE_LUA, 1, name, index_base, name[p + 13 :].decode(), now
+                        "EVAL",
+                        DELETE_LUA,
+                        1,
+                        name,
+                        index_base,
+                        name[p + 13 :].decode(),
+                        now,
+                        "",
+                        "",
+                        "",
                     )
                 total += sum(pipe.execute())
             for batch in self._scan(self._index_pattern, batch_size):
@@ -952,6 +1002,18 @@ class RedisStore:
                         name,
                         self._session_base(name[p + 1 : p + 9].decode()),
                     )
+                pipe.execute()
+            # Tombstones expire by themselves on the server's clock; these are the ones
+            # the caller's clock already calls expired (written once each: no race).
+            for batch in self._scan(self._tomb_pattern, batch_size):
+                pipe = client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.hget(name, "exp")
+                expiries = pipe.execute()
+                pipe = client.pipeline(transaction=False)
+                for name, exp in zip(batch, expiries, strict=True):
+                    if exp is not None and float(exp) <= now:
+                        pipe.execute_command("UNLINK", name)
                 pipe.execute()
         return total
 
@@ -1033,7 +1095,10 @@ class RedisStore:
         evicted = [m.decode() for m in reply[1:]]
         for victim in evicted:
             if victim.startswith("L") and user is not None:
-                self.delete(SessionKey(unkeyed_user_shard(user), bytes.fromhex(victim[1:])))
+                legacy_key = SessionKey(unkeyed_user_shard(user), bytes.fromhex(victim[1:]))
+                self.delete(
+                    legacy_key, revoked=Revocation("limit_eviction", record.last_seen_at)
+                )
         return [bytes.fromhex(victim.removeprefix("L")) for victim in evicted]
 
     def _user_shards(self, user_id: str) -> list[str]:
@@ -1167,6 +1232,11 @@ def _fields(record: SessionRecord, public_key: str) -> list[Arg]:
     for name, data in record.data.items():
         out += ("d:" + name, encode_value(name, data))
     return out
+
+
+def _why(revoked: Revocation | None) -> tuple[str, Arg]:
+    """The tombstone arguments of the delete scripts: ('', '') for none."""
+    return ("", "") if revoked is None else (revoked.reason, revoked.at)
 
 
 def _ms(seconds: float) -> int:
