@@ -111,8 +111,74 @@ def test_ip_binding() -> None:
         {"max_sessions_per_user": 0},
         {"on_limit": "drop"},
         {"max_data_bytes": 0},
+        {"remember_absolute_lifetime": 3600},  # below the 12 h absolute lifetime
+        {"remember_idle_timeout": 60},  # below the 30 min idle timeout
+        {"remember_idle_timeout": -1},
     ],
 )
 def test_nonsense_policies_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         Policy(**kwargs)  # type: ignore[arg-type]
+
+
+# --- remember me ---------------------------------------------------------------------------
+
+REMEMBER = Policy(remember_absolute_lifetime=30 * 86400, remember_idle_timeout=7 * 86400)
+
+
+def remembered(created: float, seen: float) -> SessionRecord:
+    r = record(created, seen)
+    r.remember = True
+    return r
+
+
+def test_remember_me_is_off_unless_a_remember_limit_is_set() -> None:
+    assert not Policy().remember_enabled
+    assert Policy(remember_idle_timeout=3600).remember_enabled
+    assert Policy(remember_absolute_lifetime=86400).remember_enabled
+    # Equal to the normal ones is allowed (and the same as not remembering).
+    assert Policy(remember_absolute_lifetime=12 * 3600, remember_idle_timeout=1800).limits(
+        True
+    ) == (
+        12 * 3600,
+        1800,
+    )
+
+
+def test_limits_of_a_remembered_session() -> None:
+    assert REMEMBER.limits() == (12 * 3600, 1800)
+    assert REMEMBER.limits(True) == (30 * 86400, 7 * 86400)
+    # One remember limit set: the other stays at the normal value.
+    assert Policy(remember_idle_timeout=86400).limits(True) == (12 * 3600, 86400)
+    assert Policy(remember_absolute_lifetime=86400).limits(True) == (86400, 1800)
+    # A policy without remember limits judges a remembered session by the normal ones.
+    assert Policy().limits(True) == Policy().limits(False)
+
+
+@given(times, st.floats(0, 40 * 86400), st.floats(0, 10 * 86400))
+def test_a_remembered_session_lives_by_the_remember_limits(
+    created: float, since_created: float, since_seen: float
+) -> None:
+    assume(since_seen <= since_created)
+    now = created + since_created
+    r = remembered(created, now - since_seen)
+    verdict = REMEMBER.verdict(r, now)
+    if since_created >= 30 * 86400:
+        assert verdict is Verdict.EXPIRED_ABSOLUTE
+    elif since_seen >= 7 * 86400:
+        assert verdict is Verdict.EXPIRED_IDLE
+    else:
+        assert verdict is Verdict.VALID
+        assert now < REMEMBER.expires_at(r.created_at, r.last_seen_at, True)
+    plain = record(created, now - since_seen)
+    assert REMEMBER.verdict(plain, now) is Policy().verdict(plain, now)
+    assert Policy().verdict(r, now) is Policy().verdict(plain, now), "remember off: normal limits"
+
+
+def test_a_remembered_sessions_touch_slides_to_the_remember_deadline() -> None:
+    r = remembered(0.0, 0.0)
+    plan = REMEMBER.plan_write(r, Patch(), 3600)
+    assert plan is not None and plan.expires_at == 3600 + 7 * 86400
+    assert REMEMBER.expires_at(0.0, 29 * 86400, True) == 30 * 86400
+    plain = REMEMBER.plan_write(record(0.0, 0.0), Patch(), 3600)
+    assert plain is not None and plain.expires_at == 3600 + 1800

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coatcheck import ConfigError, Policy
-from coatcheck.core.records import encode_data
+from coatcheck.core.records import encode_data, public_id
 from coatcheck.core.tokens import SessionKey, unkeyed_user_shard
 from coatcheck.sealed import KEYS_ENV, KeyRing, SealedRecord, generate_key
 from coatcheck.sealed.codec import (
@@ -476,7 +476,7 @@ def test_the_session_key_is_derived_from_the_id_when_first_read(ring: KeyRing) -
     assert opened.key == record.key == SessionKey(unkeyed_user_shard("alice"), digest)
     assert opened.written({}, T0 + 60, T0 + 99).key == opened.key
     assert replace(opened, user_id=None).key == SessionKey(sid[:4], digest)
-    assert record.summary()["id"] == digest.hex()[:16]
+    assert record.summary()["id"] == public_id(record.key)
 
 
 # --- the payload text ---------------------------------------------------------------------------

@@ -808,3 +808,70 @@ def test_purge_removes_expired_tombstones(manager: Any, clock: FakeClock) -> Non
     assert manager.store.tombstone(key) is None
     assert manager.store.tombstone(recent_key).reason == "logout"
     assert manager.inspect(recent)[0] is Verdict.REVOKED
+
+
+# --- remember me ------------------------------------------------------------------------
+
+DAY = 24 * HOUR
+REMEMBER = Policy(remember_absolute_lifetime=30 * DAY, remember_idle_timeout=7 * DAY)
+
+
+def test_remember_me_is_refused_clearly_when_the_policy_has_it_off(manager: Any) -> None:
+    anon = manager.load(None)
+    anon["cart"] = 1
+    manager.save(anon)
+    with pytest.raises(ConfigError, match="remember_absolute_lifetime"):
+        manager.login(anon, "alice", remember=True)
+    assert manager.load(anon.token)["cart"] == 1, "nothing changed"
+    with pytest.raises(ConfigError, match="remember"):
+        manager.create("alice", remember=True)
+    assert manager.list_user("alice") == []
+
+
+def test_a_remembered_session_outlives_the_normal_limits(
+    make_manager: Any, clock: FakeClock
+) -> None:
+    manager = make_manager(REMEMBER)
+    remembered = manager.login(manager.load(None), "alice", remember=True)
+    normal = manager.login(manager.load(None), "alice")
+    record = manager.load(remembered).record
+    assert record.remember is True and record.expires_at == clock.now + 7 * DAY
+    assert manager.load(normal).record.remember is False
+    assert sorted(r.summary()["remember"] for r in manager.list_user("alice")) == [False, True]
+    clock.advance(6 * DAY)  # far past the 30 minutes of idleness
+    assert not manager.load(remembered).is_new
+    assert manager.load(normal).is_new
+    manager.save(manager.load(remembered))  # the touch slides to the remember deadline
+    assert manager.load(remembered).record.expires_at == clock.now + 7 * DAY
+    for _ in range(3):  # active for 18 more days (24 in all): the remember lifetime is 30
+        clock.advance(6 * DAY)
+        session = manager.load(remembered)
+        assert not session.is_new
+        manager.save(session)
+    assert manager.load(remembered).record.expires_at == clock.now + 6 * DAY  # day 30
+    clock.advance(6 * DAY)
+    assert manager.load(remembered).expired_reason is Verdict.EXPIRED_ABSOLUTE
+
+
+def test_remember_survives_rotation_and_not_a_new_login(
+    make_manager: Any, clock: FakeClock
+) -> None:
+    manager = make_manager(REMEMBER)
+    token = manager.login(manager.load(None), "alice", remember=True)
+    rotated = manager.rotate(manager.load(token))
+    assert manager.load(rotated).record.remember is True
+    again = manager.login(manager.load(rotated), "alice")  # logs in anew, without remember me
+    assert manager.load(again).record.remember is False
+    created, _ = manager.create("bob", remember=True)
+    assert manager.load(created).record.remember is True
+    clock.advance(HOUR)
+    assert alive(manager, created) and not alive(manager, again)
+
+
+def test_turning_remember_me_off_shortens_remembered_sessions_at_once(
+    make_manager: Any, clock: FakeClock
+) -> None:
+    token = make_manager(REMEMBER).login(make_manager(REMEMBER).load(None), "alice", remember=True)
+    clock.advance(HOUR)
+    assert alive(make_manager(REMEMBER), token)
+    assert make_manager().load(token).expired_reason is Verdict.EXPIRED_IDLE

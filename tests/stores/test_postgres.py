@@ -226,6 +226,7 @@ def test_migrate_creates_the_documented_schema_and_is_idempotent(
         "data": ("jsonb", "NO"),
         "version": ("bigint", "NO"),
         "public_id": ("bytea", "YES"),
+        "remember": ("boolean", "NO"),
     }
     assert set(indexes) == {
         f"{postgres_table}_pkey",
@@ -734,11 +735,15 @@ def test_loaded_record_round_trips_every_column(postgres_url: str) -> None:
         full.expires_at = 2.0**40 + 0.25
         full.user_agent = "agent ✓"
         full.version = 2**40
+        full.remember = True
         bare = record(user_id=None, kind="api")
         bare.client_ip = bare.user_agent = None
         for rec in (full, bare):
             store.insert(rec)
             assert store.load(rec.key) == rec
+            assert store.load_many([rec.key]) == [rec]
+            if rec.user_id is not None:
+                assert store.list_user(rec.user_id, 0) == [rec]
         assert store.load(record().key) is None
     finally:
         store.close()

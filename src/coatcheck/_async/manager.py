@@ -227,10 +227,15 @@ class AsyncSessionManager:
         data: dict[str, Any] | None = None,
         client_ip: str | None = None,
         user_agent: str | None = None,
+        remember: bool = False,
     ) -> tuple[str, SessionRecord]:
-        """Create and store a session directly (CLI, service API, tests); returns the token once."""
+        """Create and store a session directly (CLI, service API, tests); returns the token once.
+        ``remember`` as for :meth:`login`."""
+        self._check_remember(remember)
         session = Session(None, kind=kind, client_ip=client_ip, user_agent=user_agent)
-        token = await self._insert(session, dict(data or {}), user_id=user_id, now=self.clock())
+        token = await self._insert(
+            session, dict(data or {}), user_id=user_id, now=self.clock(), remember=remember
+        )
         assert session.record is not None
         return token, session.record
 
@@ -241,19 +246,38 @@ class AsyncSessionManager:
         *,
         carry: bool | Collection[str] = True,
         kind: Kind | None = None,
+        remember: bool = False,
     ) -> str:
         """Authenticate: a new token and record, the old one dead at once (no fixation).
 
         ``carry`` chooses which data moves to the new session: all of it (``True``), none
         (``False``) or the named keys. Data of a session that belonged to another user is never
         carried. The per-user limit is enforced here, atomically with the rotation.
+
+        ``remember=True`` ("remember me") gives this session the policy's longer remember
+        limits (``Policy.remember_absolute_lifetime`` / ``remember_idle_timeout``), for as long
+        as it lives, rotations included; a :class:`ConfigError` if the policy sets neither.
         """
+        self._check_remember(remember)
         if session.user_id is not None and session.user_id != user_id:
             carry = False
         data = session.carried(carry)
         return await self._insert(
-            session, data, user_id=user_id, now=self.clock(), kind=kind, authenticated=True
+            session,
+            data,
+            user_id=user_id,
+            now=self.clock(),
+            kind=kind,
+            authenticated=True,
+            remember=remember,
         )
+
+    def _check_remember(self, remember: bool) -> None:
+        if remember and not self.policy.remember_enabled:
+            raise ConfigError(
+                "remember=True needs remember me turned on: set Policy.remember_absolute_lifetime "
+                "and/or Policy.remember_idle_timeout (None, the default, means off)"
+            )
 
     async def rotate(self, session: Session, *, reauthenticated: bool = False) -> str:
         """A new token for the same user and data (privilege change or re-authentication)."""
@@ -399,9 +423,14 @@ class AsyncSessionManager:
         kind: Kind | None = None,
         authenticated: bool = False,
         keep_created: bool = False,
+        remember: bool | None = None,
     ) -> str:
+        """Store a new record for ``session``, replacing its current one if any. ``remember``
+        None keeps the current record's flag (a rotation)."""
         self._check_size(data)
         old = session.record
+        if remember is None:
+            remember = old is not None and old.remember
         token, key = (self._tokens or await self.token_codec()).new_token(user_id)
         created = old.created_at if keep_created and old is not None else now
         record = SessionRecord(
@@ -411,10 +440,11 @@ class AsyncSessionManager:
             created_at=created,
             last_seen_at=now,
             authenticated_at=now if authenticated else (old.authenticated_at if old else None),
-            expires_at=self.policy.expires_at(created, now),
+            expires_at=self.policy.expires_at(created, now, remember),
             client_ip=session.client_ip or (old.client_ip if old else None),
             user_agent=session.user_agent or (old.user_agent if old else None),
             data=data,
+            remember=remember,
         )
         limit = self.policy.user_limit() if user_id is not None else None
         try:

@@ -39,6 +39,11 @@ class Policy:
         "refuse" raises SessionLimitReached and keeps the existing ones.
     bind_ip: a session presented from another client IP than it was created from is refused.
     max_data_bytes: the largest JSON encoding of a session's data that may be saved.
+    remember_absolute_lifetime, remember_idle_timeout: the longer limits of a session logged in
+        with "remember me" (``login(..., remember=True)``). None (both, the default) = remember
+        me is off; setting either turns it on, the other then stays at the normal value. Each
+        must be at least its normal counterpart. A remembered session whose policy no longer
+        has them falls back to the normal limits at once (see docs/sessions.md, "Remember me").
     """
 
     idle_timeout: float = 30 * 60
@@ -48,6 +53,8 @@ class Policy:
     on_limit: Literal["evict_oldest", "refuse"] = "evict_oldest"
     bind_ip: bool = False
     max_data_bytes: int = 64 * 1024
+    remember_absolute_lifetime: float | None = None
+    remember_idle_timeout: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("idle_timeout", "absolute_lifetime"):
@@ -66,17 +73,49 @@ class Policy:
             raise ConfigError(f"on_limit must be 'evict_oldest' or 'refuse', got {self.on_limit!r}")
         if self.max_data_bytes < 2:
             raise ConfigError(f"max_data_bytes must be at least 2, got {self.max_data_bytes!r}")
+        for name, normal in (
+            ("remember_absolute_lifetime", "absolute_lifetime"),
+            ("remember_idle_timeout", "idle_timeout"),
+        ):
+            value = getattr(self, name)
+            if value is not None and not value >= getattr(self, normal):
+                raise ConfigError(
+                    f"{name} must be None (remember me off) or at least {normal} "
+                    f"({getattr(self, normal)}), got {value!r}"
+                )
 
-    def expires_at(self, created_at: float, last_seen_at: float) -> float:
-        """The moment a session dies if nothing touches it: the earlier of both deadlines."""
-        return min(last_seen_at + self.idle_timeout, created_at + self.absolute_lifetime)
+    @property
+    def remember_enabled(self) -> bool:
+        """True when ``login(..., remember=True)`` is allowed (either remember limit is set)."""
+        return self.remember_absolute_lifetime is not None or self.remember_idle_timeout is not None
+
+    def limits(self, remember: bool = False) -> tuple[float, float]:
+        """(absolute lifetime, idle timeout) of a session, remembered or not: a remembered one
+        gets the remember limits this policy sets and the normal ones where it sets none."""
+        if not remember:
+            return self.absolute_lifetime, self.idle_timeout
+        return (
+            self.remember_absolute_lifetime or self.absolute_lifetime,
+            self.remember_idle_timeout or self.idle_timeout,
+        )
+
+    def expires_at(self, created_at: float, last_seen_at: float, remember: bool = False) -> float:
+        """The moment a session dies if nothing touches it: the earlier of both deadlines (the
+        remember limits' for a remembered session)."""
+        absolute, idle = self.limits(remember)
+        return min(last_seen_at + idle, created_at + absolute)
 
     def verdict(self, record: SessionRecord, now: float, client_ip: str | None = None) -> Verdict:
         """Is this record a live session for this request? Recomputed from the record's own
-        timestamps under the current policy, whatever expiry the store still holds."""
-        if now >= record.created_at + self.absolute_lifetime:
+        timestamps (and its remember flag) under the current policy, whatever expiry the store
+        still holds."""
+        if record.remember:
+            absolute, idle = self.limits(True)
+        else:  # the common case, without building a tuple
+            absolute, idle = self.absolute_lifetime, self.idle_timeout
+        if now >= record.created_at + absolute:
             return Verdict.EXPIRED_ABSOLUTE
-        if now >= record.last_seen_at + self.idle_timeout:
+        if now >= record.last_seen_at + idle:
             return Verdict.EXPIRED_IDLE
         if self.bind_ip and record.client_ip is not None and client_ip != record.client_ip:
             return Verdict.IP_MISMATCH
@@ -90,7 +129,7 @@ class Policy:
         """What saving this request costs: nothing for a read inside the touch interval."""
         if not patch and not self.needs_touch(record, now):
             return None
-        return WritePlan(patch, now, self.expires_at(record.created_at, now))
+        return WritePlan(patch, now, self.expires_at(record.created_at, now, record.remember))
 
     def user_limit(self) -> UserLimit | None:
         """The per-user limit in the form stores enforce atomically."""

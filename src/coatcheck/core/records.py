@@ -16,7 +16,7 @@ from .tokens import SessionKey, sha256
 Kind = Literal["browser", "api"]
 SQL_COLUMNS = (
     "id, shard, user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, "
-    "client_ip, user_agent, data, version"
+    "client_ip, user_agent, data, version, remember"
 )
 KINDS: tuple[Kind, ...] = ("browser", "api")
 
@@ -78,6 +78,7 @@ class SessionRecord:
     user_agent: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     version: int = 1
+    remember: bool = False  # logged in with "remember me": the policy's remember limits apply
 
     def with_data(self, data: dict[str, Any]) -> SessionRecord:
         """A copy holding ``data`` (a plain constructor call: ``dataclasses.replace`` costs
@@ -94,6 +95,7 @@ class SessionRecord:
             self.user_agent,
             data,
             self.version,
+            self.remember,
         )
 
     def row(self) -> tuple[Any, ...]:
@@ -111,12 +113,13 @@ class SessionRecord:
             self.user_agent,
             encode_data(self.data),
             self.version,
+            self.remember,
         )
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> SessionRecord:
         """The inverse of :meth:`row`: a SQL row (``SQL_COLUMNS`` order, data as JSON text)."""
-        digest, shard, user_id, kind, created, seen, auth, expires, ip, ua, data, version = row
+        digest, shard, user_id, kind, created, seen, auth, expires, ip, ua, data, version, rem = row
         return cls(
             SessionKey(bytes(shard), bytes(digest)),
             user_id,
@@ -129,6 +132,7 @@ class SessionRecord:
             ua,
             json.loads(data),
             version,
+            bool(rem),
         )
 
     @property
@@ -151,6 +155,7 @@ class SessionRecord:
             "user_agent": self.user_agent,
             "data_keys": sorted(self.data),
             "version": self.version,
+            "remember": self.remember,
         }
 
 

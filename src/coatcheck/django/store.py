@@ -240,7 +240,8 @@ class SessionStore(SessionBase):
         deadline = _custom_deadline(record.data.get(EXPIRY_KEY), record.last_seen_at)
         if deadline is None or now < deadline[0]:
             return core
-        self.manager.revoke_key(record.key, reason=deadline[1].value)
+        # An expiry the application set (set_expiry), not a revocation: no tombstone.
+        self.manager.revoke_key(record.key, reason=deadline[1].value, by=None)
         self._token = None
         return self._fresh(deadline[1])
 

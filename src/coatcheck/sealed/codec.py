@@ -268,6 +268,7 @@ class SealedRecord(_SealedFields):
         client_ip: str | None = None,
         user_agent: str | None = None,
         version: int = 1,
+        remember: bool = False,
     ) -> None:
         """Written out so that the per-request constructions can pass arguments by position:
         the generated keyword-only ``__init__`` costs twice as much to call."""
@@ -283,6 +284,7 @@ class SealedRecord(_SealedFields):
         self.client_ip = client_ip
         self.user_agent = user_agent
         self.version = version
+        self.remember = remember
 
     @property
     def key(self) -> SessionKey:  # type: ignore[override]  # read-only: derived from the id

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS coatcheck_sessions (
     user_agent TEXT,
     data TEXT NOT NULL,
     version INTEGER NOT NULL,
-    public_id BLOB
+    public_id BLOB,
+    remember INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS coatcheck_sessions_expires ON coatcheck_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS coatcheck_sessions_user
@@ -74,13 +75,13 @@ CREATE INDEX IF NOT EXISTS coatcheck_tombstones_expires ON coatcheck_tombstones 
 """
 # Columns added after the first release: a table made by an older version gets them on first
 # use (_upgrade), then the indexes that need them.
-_ADDED_COLUMNS = (("public_id", "BLOB"),)
+_ADDED_COLUMNS = (("public_id", "BLOB"), ("remember", "INTEGER NOT NULL DEFAULT 0"))
 _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS coatcheck_sessions_public ON coatcheck_sessions (public_id);
 """
 _INSERT = (
     f"INSERT INTO coatcheck_sessions ({_COLUMNS}, public_id) "  # noqa: S608
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _TOKEN_KEY_NAME = "token_key"  # noqa: S105  # the row's name in coatcheck_meta
 

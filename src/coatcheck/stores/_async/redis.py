@@ -1201,6 +1201,7 @@ def _decode(key: SessionKey, f: dict[bytes, bytes]) -> SessionRecord:
         None if ua is None else ua.decode(),
         data,
         int(f[b"v"]),
+        b"rem" in f,
     )
 
 
@@ -1228,6 +1229,8 @@ def _fields(record: SessionRecord, public_key: str) -> list[Arg]:
     ):
         if value is not None:
             out += (name, value)
+    if record.remember:
+        out += ("rem", 1)
     for name, data in record.data.items():
         out += ("d:" + name, encode_value(name, data))
     return out

@@ -87,17 +87,18 @@ PARK_SECONDS = 30.0
 MAX_TABLE_LENGTH = 48
 OWN_OPTIONS = ("table", "pool_min", "pool_max", "timeout")
 
-_ADDED_COLUMNS = (("public_id", "bytea"),)  # (name, type), added to older tables by migrate
+# (name, type) of the columns added after the first release; migrate adds them to older tables.
+_ADDED_COLUMNS = (("public_id", "bytea"), ("remember", "boolean NOT NULL DEFAULT false"))
 _TABLE_RE = re.compile(r"[a-z_][a-z0-9_]*")
 _COLUMNS = SQL_COLUMNS
 # Explicit types, so the same placeholders also work in INSERT ... SELECT (no target typing).
 _VALUES = (
     "%s::bytea, %s::bytea, %s::text, %s::text, %s::float8, %s::float8, %s::float8, "
-    "%s::float8, %s::text, %s::text, %s::jsonb, %s::int8"
+    "%s::float8, %s::text, %s::text, %s::jsonb, %s::int8, %s::boolean"
 )
 _RECORD = (
     "user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, client_ip, "
-    "user_agent, data::text, version"
+    "user_agent, data::text, version, remember"
 )
 _LOAD_NAME = b"coatcheck_load"  # the load statement, prepared once per connection
 _BYTEA_OID = 17
@@ -282,9 +283,14 @@ class _Statements:
                 "{tomb_idx}",
             )
         )
-        self.schema_present = "SELECT " + " AND ".join(
-            ["to_regclass(%s::text) IS NOT NULL"] * len(self.schema_names)
+        # Every table and index, and every added column, is there (else migrate runs).
+        self.schema_present = (
+            "SELECT (SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) AS n)"
+            " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s::text)"
+            " AND attname = ANY(%s::text[]) AND NOT attisdropped) = %s"
         )
+        added = [name for name, _ in _ADDED_COLUMNS]
+        self.schema_params = (list(self.schema_names), self.schema_names[0], added, len(added))
         self.lock = "SELECT pg_advisory_xact_lock(%s::int8)"
         self.create = q(
             "CREATE TABLE IF NOT EXISTS {t} ("
@@ -300,7 +306,8 @@ class _Statements:
             " user_agent text,"
             " data jsonb NOT NULL,"
             " version bigint NOT NULL,"
-            " public_id bytea);"
+            " public_id bytea,"
+            " remember boolean NOT NULL DEFAULT false);"
             " CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL);"
             " CREATE TABLE IF NOT EXISTS {tomb} (id bytea PRIMARY KEY, reason text NOT NULL,"
             " revoked_at double precision NOT NULL, expires_at double precision NOT NULL)"
@@ -782,7 +789,7 @@ class PostgresStore:
 
     def _ensure_schema(self, cur: Cursor[TupleRow], *, force: bool) -> None:
         if not force:
-            cur.execute(self._sql.schema_present, self._sql.schema_names)
+            cur.execute(self._sql.schema_present, self._sql.schema_params)
             row = cur.fetchone()
             if row is not None and row[0]:
                 self._schema_ready = True
@@ -1124,6 +1131,7 @@ def _decode_record(key: SessionKey, res: PGresult, encoding: str) -> SessionReco
         None if user_agent is None else user_agent.decode(encoding),
         decode_value(value(0, 8).decode(encoding)),  # type: ignore[union-attr]
         int.from_bytes(value(0, 9), "big", signed=True),  # type: ignore[arg-type]
+        value(0, 10) == b"\x01",
     )
 
 

@@ -1202,6 +1202,7 @@ def _decode(key: SessionKey, f: dict[bytes, bytes]) -> SessionRecord:
         None if ua is None else ua.decode(),
         data,
         int(f[b"v"]),
+        b"rem" in f,
     )
 
 
@@ -1229,6 +1230,8 @@ def _fields(record: SessionRecord, public_key: str) -> list[Arg]:
     ):
         if value is not None:
             out += (name, value)
+    if record.remember:
+        out += ("rem", 1)
     for name, data in record.data.items():
         out += ("d:" + name, encode_value(name, data))
     return out
