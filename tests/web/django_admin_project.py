@@ -77,7 +77,8 @@ def main() -> None:
     clerk = User.objects.create_user("clerk", password="clerk-password", is_staff=True)
     alice = User.objects.create_user("alice", password="alice-password")
     manager = get_manager()
-    ids = [manager.create(str(alice.pk))[1].public_id for _ in range(3)]
+    made = [manager.create(str(alice.pk)) for _ in range(3)]
+    tokens, ids = [token for token, _ in made], [record.public_id for _, record in made]
     bobs = manager.create("bob")[1].public_id  # a coatcheck user that is no Django user
 
     def live(user_id: str) -> set[str]:
@@ -118,6 +119,8 @@ def main() -> None:
     assert ended.status_code == 303, ended.status_code
     assert ended["Location"] == f"{PAGE}?user=alice"
     assert live(str(alice.pk)) == set(ids[1:])
+    tombstone = manager.revocation(tokens[0])
+    assert tombstone is not None and tombstone.reason == "revoked_by_admin", tombstone
     after = admin_client.get(ended["Location"], secure=True).content.decode()
     assert f"Ended session {ids[0]} of {alice.pk}." in after
     assert ids[0] not in after.replace(f"Ended session {ids[0]}", "")
@@ -140,6 +143,7 @@ def main() -> None:
     )
     assert everything.status_code == 303
     assert live(str(alice.pk)) == set()
+    assert {getattr(manager.revocation(t), "reason", None) for t in tokens} == {"revoked_by_admin"}
     assert (
         "No live sessions."
         in admin_client.get(PAGE, {"user": "alice"}, secure=True).content.decode()

@@ -14,7 +14,8 @@ the admin's look and its staff login, added to the URLs next to the admin::
 
 ``/admin/sessions/?user=alice`` lists the live sessions of the user whose user name (or
 primary key) is ``alice``. Staff who may change users (``<app>.change_<user model>``) see it and
-can end one session (:meth:`SessionManager.revoke_session`) or all of them.
+can end one session (:meth:`SessionManager.revoke_session`) or all of them; either leaves the
+tombstone ``revoked_by_admin``.
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 
-from ..core.errors import InvalidSessionId
 from ..web import csrf
 from .conf import get_manager
 from .store import SessionStore
 
-# Why a session ended, as the manager's events (and tombstones) record it.
-REVOKED_BY_ADMIN = "revoked_by_admin"
+# Why a session ended, for the manager's event log (its tombstone says revoked_by_admin).
+REVOKED_BY_ADMIN = "admin_page"
 URL_NAME = "user_sessions"
 NAMESPACE = "coatcheck_admin"
 
@@ -100,11 +100,11 @@ def _revoke(request: HttpRequest, user_id: str, query: str) -> HttpResponse:
         count = manager.revoke_user(user_id, reason=REVOKED_BY_ADMIN)
         messages.success(request, f"Ended {count} session(s) of {user_id}.")
     else:
-        public_id = request.POST.get("session", "")
-        try:
-            ended = manager.revoke_session(public_id, user_id=user_id, reason=REVOKED_BY_ADMIN)
-        except InvalidSessionId:
-            ended = False
+        public_id = request.POST.get("session", "").strip().lower()
+        # Only a session this page lists is ended. Not through revoke_session(user_id=...):
+        # that is the user's own act (its tombstone says revoked_by_user); this one is staff's.
+        listed = {record.public_id for record in manager.list_user(user_id)}
+        ended = public_id in listed and manager.revoke_session(public_id, reason=REVOKED_BY_ADMIN)
         if ended:
             messages.success(request, f"Ended session {public_id} of {user_id}.")
         else:
