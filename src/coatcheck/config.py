@@ -12,6 +12,8 @@ kind of value, so environment variables work: flags (``true``/``false``/``1``/``
 ``COATCHECK_MAX_SESSIONS_PER_USER`` integer or empty (default unlimited)
 ``COATCHECK_ON_LIMIT``             ``evict_oldest`` or ``refuse``
 ``COATCHECK_BIND_IP``              flag (default false)
+``COATCHECK_REMEMBER_ABSOLUTE_LIFETIME`` duration or empty (default: remember me off)
+``COATCHECK_REMEMBER_IDLE_TIMEOUT`` duration or empty (default: remember me off)
 ``COATCHECK_COOKIE_NAME``          default ``__Host-session``
 ``COATCHECK_COOKIE_PATH``          default ``/``
 ``COATCHECK_COOKIE_DOMAIN``        default none (host-only)
@@ -94,6 +96,12 @@ def seconds(config: Mapping[str, Any], key: str, default: float) -> float:
     raise ConfigError(f"{key} must be a duration (seconds, a timedelta or 15m), got {value!r}")
 
 
+def optional_seconds(config: Mapping[str, Any], key: str) -> float | None:
+    """A duration as :func:`seconds` reads it, or None when the key is absent or empty."""
+    value = config.get(key)
+    return None if value is None or value == "" else seconds(config, key, 0.0)
+
+
 def optional_int(config: Mapping[str, Any], key: str, default: int | None) -> int | None:
     value = config.get(key, default)
     if value is None or value == "":
@@ -134,6 +142,8 @@ def policy_from(config: Mapping[str, Any]) -> Policy:
         ),
         on_limit=cast(Literal["evict_oldest", "refuse"], on_limit),
         bind_ip=flag(config, "COATCHECK_BIND_IP", default.bind_ip),
+        remember_absolute_lifetime=optional_seconds(config, "COATCHECK_REMEMBER_ABSOLUTE_LIFETIME"),
+        remember_idle_timeout=optional_seconds(config, "COATCHECK_REMEMBER_IDLE_TIMEOUT"),
     )
 
 

@@ -33,7 +33,8 @@ class CookieSettings:
     domain: None (host-only) by default. Setting it shares the cookie with subdomains.
     same_site: "Lax" (default), "Strict" or "None" (which requires Secure).
     persistent: False sends a browser-session cookie; True adds Max-Age so the cookie survives
-        a browser restart (until the session's absolute lifetime).
+        a browser restart (until the session's absolute lifetime). A session logged in with
+        "remember me" always gets a persistent cookie.
     secure / http_only: True; only :func:`development` turns Secure off, and nothing turns
         HttpOnly off for a session cookie.
     """
@@ -79,10 +80,15 @@ class CookieSettings:
         secure = "; Secure" if self.secure else ""
         object.__setattr__(self, "_after_age", f"{secure}; HttpOnly; SameSite={self.same_site}")
 
-    def set_cookie(self, value: str, max_age: int | None = None) -> str:
-        """The ``Set-Cookie`` value carrying ``value``; refuses one browsers would drop."""
+    def set_cookie(
+        self, value: str, max_age: int | None = None, *, persistent: bool | None = None
+    ) -> str:
+        """The ``Set-Cookie`` value carrying ``value``; refuses one browsers would drop.
+
+        ``max_age`` becomes ``Max-Age`` when the cookie is persistent: by these settings, or
+        for this one cookie with ``persistent=True`` (a "remember me" session's)."""
         age = ""
-        if self.persistent and max_age is not None:
+        if max_age is not None and (self.persistent if persistent is None else persistent):
             age = f"; Max-Age={max(0, int(max_age))}"
         header = f"{self.name}={value}{self._before_age}{age}{self._after_age}"
         size = len(header) if header.isascii() else len(header.encode())

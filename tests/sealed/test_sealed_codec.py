@@ -156,6 +156,26 @@ def test_round_trip_of_a_minimal_anonymous_record(ring: KeyRing) -> None:
     assert unseal(ring, seal(ring, record, NAME), NAME, POLICY) == record
 
 
+def test_round_trip_of_a_remembered_record(ring: KeyRing) -> None:
+    """The remember flag travels as ``"r":1`` (absent otherwise) and decides the expiry."""
+    remember_policy = Policy(remember_absolute_lifetime=30 * 86400)
+    record = make_record(remember=True, expires_at=remember_policy.expires_at(T0, T0 + 30.5, True))
+    value = seal(ring, record, NAME)
+    assert json.loads(ring.decrypt(value, NAME) or b"")["r"] == 1
+    assert unseal(ring, value, NAME, remember_policy) == record
+    opened = OpenedValues()
+    assert unseal(ring, value, NAME, remember_policy, opened) == record  # decrypted, kept
+    assert unseal(ring, value, NAME, remember_policy, opened) == record  # from the cache
+    assert "r" not in json.loads(ring.decrypt(seal(ring, make_record(), NAME), NAME) or b"")
+    assert record.written({}, T0 + 60, T0 + 120).remember, "a touch keeps the flag"
+
+
+@pytest.mark.parametrize("flag", [True, 0, 2, "1", 1.0, []])
+def test_a_malformed_remember_flag_opens_as_nothing(ring: KeyRing, flag: Any) -> None:
+    doc = {"id": "A" * 22, "k": "browser", "c": T0, "i": T0, "s": T0, "d": {}, "r": flag}
+    assert unseal(ring, ring.encrypt(json.dumps(doc).encode(), NAME), NAME, POLICY) is None
+
+
 def test_format_is_prefix_key_id_nonce_ciphertext(ring: KeyRing) -> None:
     value = seal(ring, make_record(), NAME)
     assert value.startswith("cs1.")
@@ -498,6 +518,7 @@ def _reference_payload(record: SealedRecord) -> str:
         "a": record.authenticated_at,
         "ip": record.client_ip,
         "ua": record.user_agent,
+        "r": 1 if record.remember else None,
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
     return encode_data(doc)

@@ -472,6 +472,17 @@ def test_logged_in_responses_are_not_stored_unless_the_view_opts_out(client: Cli
         assert not client.get("/test/cacheable").has_header("Cache-Control")
 
 
+def test_a_remembered_session_gets_a_persistent_cookie(install: Any) -> None:
+    """SESSION_EXPIRE_AT_BROWSER_CLOSE is True in the example; "remember me" wins over it."""
+    install(Policy(remember_absolute_lifetime=30 * 86400))
+    client = Client(**LOCAL)
+    with override_settings(ROOT_URLCONF=__name__):
+        plain = client.get("/test/login-as/alice")
+        remembered = client.get("/test/login-as/alice?remember=1")
+    assert plain.cookies[DEV_COOKIE]["max-age"] == ""
+    assert remembered.cookies[DEV_COOKIE]["max-age"] == str(30 * 86400)
+
+
 def test_responses_that_used_the_session_vary_on_cookie(client: Client) -> None:
     assert client.get("/counter")["Vary"] == "Cookie"
     with override_settings(ROOT_URLCONF=__name__):
@@ -1108,6 +1119,14 @@ class _CacheableView(View):
         return _cache(request)
 
 
+def _login_as(request: HttpRequest, user: str) -> HttpResponse:
+    """A login through the manager itself (the Django engine has no remember-me switch)."""
+    assert isinstance(request.session, SessionStore)
+    remember = request.GET.get("remember") == "1"
+    request.session.manager.login(request.session.core, user, remember=remember)
+    return HttpResponse("ok")
+
+
 def _core_write(request: HttpRequest) -> HttpResponse:
     """Writes past Django's ``modified`` flag, on the coatcheck session itself."""
     assert isinstance(request.session, SessionStore)
@@ -1129,6 +1148,7 @@ test_views = [
     path("expire-in/<int:seconds>", _expire_in),
     path("theme", _theme),
     path("cache", _cache),
+    path("login-as/<str:user>", _login_as),
     path("cacheable", _cacheable),
     path("cacheable-class", _CacheableView.as_view()),
     path("core-write", _core_write),

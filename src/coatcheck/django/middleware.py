@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from typing import Any, Final
 
 from django.conf import settings
@@ -140,9 +139,11 @@ def _finish(
             _no_store(response)
     elif core.token:  # issued in this request (else the presented cookie still names it)
         manager = store.manager
-        max_age = int(record.created_at + manager.policy.absolute_lifetime - manager.clock())
-        cookie = replace(cookie, persistent=not store.get_expire_at_browser_close())
-        add_set_cookie(response, cookie.set_cookie(core.token, max_age))
+        lifetime = manager.policy.limits(record.remember)[0]
+        max_age = int(record.created_at + lifetime - manager.clock())
+        # A "remember me" session's cookie outlives the browser, whatever the settings say.
+        persistent = record.remember or not store.get_expire_at_browser_close()
+        add_set_cookie(response, cookie.set_cookie(core.token, max_age, persistent=persistent))
         _no_store(response)
     elif core.user_id is not None and not _cacheable(state, request):
         _no_store(response)  # a logged-in user's page (docs/security.md)

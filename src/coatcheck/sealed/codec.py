@@ -318,6 +318,7 @@ class SealedRecord(_SealedFields):
             self.client_ip,
             self.user_agent,
             self.version + 1,
+            self.remember,
         )
 
 
@@ -346,7 +347,10 @@ def seal(ring: KeyRing, record: SealedRecord, name: str, opened: OpenedValues | 
 def _payload(record: SealedRecord, data: str) -> str:
     """The record as a JSON object with short field names (every byte counts)::
 
-        {"id":sid,"k":kind,"c":created,"i":issued,"s":seen,"d":data[,"u":..,"a":..,"ip":..,"ua":..]}
+        {"id":sid,"k":kind,"c":created,"i":issued,"s":seen,"d":data[,"u":..,"a":..,"ip":..,"ua":..,
+         "r":1]}
+
+    (``"r":1``: logged in with "remember me"; absent otherwise.)
 
     Assembled here rather than from a dict: the encoder would format the same time up to
     three times (issued and, in a new session, last seen usually equal created), and turning a
@@ -378,6 +382,8 @@ def _payload(record: SealedRecord, data: str) -> str:
         parts += (',"ip":', _json_text(record.client_ip))
     if record.user_agent is not None:
         parts += (',"ua":', _json_text(record.user_agent))
+    if record.remember:
+        parts.append(',"r":1')
     parts.append("}")
     return "".join(parts)
 
@@ -434,8 +440,9 @@ class OpenedValues:
             raise ConfigError(f"the opened-values cache size must be an int >= 0, got {size!r}")
         self.size = size
         # value -> (cookie name, the constructor's arguments before expires_at, the data as
-        # JSON text, the arguments after data); expires_at follows from the policy
-        self._opened: dict[str, tuple[str, _Head, str, _Tail]] = {}
+        # JSON text, the arguments after data, the remember flag); expires_at follows from the
+        # policy
+        self._opened: dict[str, tuple[str, _Head, str, _Tail, bool]] = {}
 
     def __len__(self) -> int:
         return len(self._opened)
@@ -445,9 +452,9 @@ class OpenedValues:
         hit = self._opened.get(value)
         if hit is None or hit[0] != name:
             return None
-        _, head, data, tail = hit  # head: user_id, kind, created_at, last_seen_at, authenticated
-        expires_at = policy.expires_at(head[2], head[3])
-        return SealedRecord(*head, expires_at, _decode_payload(data), *tail)
+        _, head, data, tail, remember = hit  # head: user, kind, created, seen, authenticated
+        expires_at = policy.expires_at(head[2], head[3], remember)
+        return SealedRecord(*head, expires_at, _decode_payload(data), *tail, 1, remember)
 
     def put(self, value: str, name: str, record: SealedRecord, data: str) -> None:
         """Remember ``record`` (its fields are copied; ``data`` is its data as JSON text)."""
@@ -461,7 +468,8 @@ class OpenedValues:
                 del opened[next(iter(opened))]
         r = record
         head = (r.user_id, r.kind, r.created_at, r.last_seen_at, r.authenticated_at)
-        opened[value] = (name, head, data, (r.sid_text, r.issued_at, r.client_ip, r.user_agent))
+        tail = (r.sid_text, r.issued_at, r.client_ip, r.user_agent)
+        opened[value] = (name, head, data, tail, r.remember)
 
 
 def unseal(
@@ -524,18 +532,24 @@ def _record(doc: Any, policy: Policy) -> SealedRecord:
     ):  # integers, or something to refuse: checked one by one (a finite sum may overflow)
         created, seen, issued = _time(created), _time(seen), _time(issued)
     authenticated = doc.get("a")
+    remember = doc.get("r")
+    if remember is not None and (type(remember) is not int or remember != 1):
+        raise ValueError("bad remember flag")
+    remembered = remember is not None
     return SealedRecord(
         user_id,
         kind,
         created,
         seen,
         None if authenticated is None else _time(authenticated),
-        policy.expires_at(created, seen),
+        policy.expires_at(created, seen, remembered),
         data,
         sid_text,
         issued,
         client_ip,
         user_agent,
+        1,
+        remembered,
     )
 
 

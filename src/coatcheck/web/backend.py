@@ -44,6 +44,7 @@ class SessionBackend(Protocol):
         *,
         carry: bool | Collection[str] = True,
         kind: Kind | None = None,
+        remember: bool = False,
     ) -> str: ...
 
     def rotate(self, session: Session, *, reauthenticated: bool = False) -> str: ...
@@ -86,6 +87,7 @@ class AsyncSessionBackend(Protocol):
         *,
         carry: bool | Collection[str] = True,
         kind: Kind | None = None,
+        remember: bool = False,
     ) -> str: ...
 
     async def rotate(self, session: Session, *, reauthenticated: bool = False) -> str: ...

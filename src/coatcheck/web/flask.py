@@ -448,13 +448,15 @@ class FlaskSession(SessionMixin):
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def login(self, user_id: str, *, carry: Collection[str] = ()) -> None:
+    def login(self, user_id: str, *, carry: Collection[str] = (), remember: bool = False) -> None:
         """Log in under a new token; the anonymous session dies, only ``carry`` keys move
-        (``session.permanent`` always moves: it is a cookie attribute, not data)."""
+        (``session.permanent`` always moves: it is a cookie attribute, not data).
+        ``remember=True``: "remember me" (the policy's remember limits, a persistent cookie
+        whatever ``session.permanent`` says)."""
         state = self._writable()
         self._flush()
         keys = (carry,) if isinstance(carry, str) else tuple(carry)
-        state.login(user_id, carry=(*keys, PERMANENT_KEY))
+        state.login(user_id, carry=(*keys, PERMANENT_KEY), remember=remember)
         self._forget_values()
 
     def rotate(self, *, reauthenticated: bool = False) -> None:
@@ -674,9 +676,10 @@ def fresh_login_required(max_age: float | timedelta) -> Callable[[F], F]:
 # -- conveniences -----------------------------------------------------------------------------
 
 
-def login(user_id: str, carry: Collection[str] = ()) -> None:
-    """Log this request's browser in as ``user_id`` (new token; see :meth:`FlaskSession.login`)."""
-    current_session().login(user_id, carry=carry)
+def login(user_id: str, carry: Collection[str] = (), *, remember: bool = False) -> None:
+    """Log this request's browser in as ``user_id`` (new token; see :meth:`FlaskSession.login`);
+    ``remember=True`` for "remember me"."""
+    current_session().login(user_id, carry=carry, remember=remember)
 
 
 def logout() -> None:

@@ -202,10 +202,14 @@ class AsyncSealedSessionManager:
         data: dict[str, Any] | None = None,
         client_ip: str | None = None,
         user_agent: str | None = None,
+        remember: bool = False,
     ) -> tuple[str, SessionRecord]:
         """Seal a new session directly (tests, scripts); returns the cookie value and record."""
+        self._check_remember(remember)
         session = Session(None, kind=kind, client_ip=client_ip, user_agent=user_agent)
-        record = self._successor(session, dict(data or {}), user_id=user_id, now=self.clock())
+        record = self._successor(
+            session, dict(data or {}), user_id=user_id, now=self.clock(), remember=remember
+        )
         return self._adopt(session, record, self._seal(record), events.CREATED), record
 
     async def login(
@@ -215,13 +219,17 @@ class AsyncSealedSessionManager:
         *,
         carry: bool | Collection[str] = True,
         kind: Kind | None = None,
+        remember: bool = False,
     ) -> str:
-        """Authenticate: a fresh session id and cookie. ``carry`` as in server mode; data of a
-        session that belonged to another user is never carried.
+        """Authenticate: a fresh session id and cookie. ``carry`` and ``remember`` as in server
+        mode (a remembered session carries the flag in its sealed payload, so every process
+        applies the policy's remember limits); data of a session that belonged to another user
+        is never carried.
 
         The old cookie cannot be deleted: if it was logged in and a store is configured it is
         recorded as ended; an anonymous pre-login cookie stays a valid *anonymous* session.
         """
+        self._check_remember(remember)
         if session.user_id is not None and session.user_id != user_id:
             carry = False
         old = _sealed(session.record)
@@ -232,6 +240,7 @@ class AsyncSealedSessionManager:
             now=self.clock(),
             kind=kind,
             authenticated=True,
+            remember=remember,
         )
         token = self._seal(record)
         if old is not None:
@@ -279,7 +288,7 @@ class AsyncSealedSessionManager:
             current,
             issued_at=now,
             last_seen_at=now,
-            expires_at=self.policy.expires_at(current.created_at, now),
+            expires_at=self.policy.expires_at(current.created_at, now, current.remember),
         )
         token = self._seal(reissued)
         await self._not_before(store, current.user_id, now)
@@ -326,37 +335,52 @@ class AsyncSealedSessionManager:
         kind: Kind | None = None,
         authenticated: bool = False,
         keep_created: bool = False,
+        remember: bool | None = None,
     ) -> SealedRecord:
-        """A new sealed session (new id) following ``session``'s current one, if any."""
+        """A new sealed session (new id) following ``session``'s current one, if any.
+        ``remember`` None keeps the current one's flag (a rotation)."""
         old = _sealed(session.record)
         keep = keep_created and old is not None
         created = old.created_at if keep and old else now
         user_agent = session.user_agent or (old.user_agent if old else None)
+        if remember is None:
+            remember = old is not None and old.remember
         return SealedRecord(
             user_id=user_id,
             kind=kind or session.kind,
             created_at=created,
             last_seen_at=now,
             authenticated_at=now if authenticated else (old.authenticated_at if old else None),
-            expires_at=self.policy.expires_at(created, now),
+            expires_at=self.policy.expires_at(created, now, remember),
             data=data,
             sid_text=new_sid(),
             issued_at=old.issued_at if keep and old else now,
             client_ip=session.client_ip or (old.client_ip if old else None),
             user_agent=user_agent[:USER_AGENT_CHARS] if user_agent else None,
+            remember=remember,
         )
+
+    def _check_remember(self, remember: bool) -> None:
+        if remember and not self.policy.remember_enabled:
+            raise ConfigError(
+                "remember=True needs remember me turned on in the Policy "
+                "(remember_absolute_lifetime and/or remember_idle_timeout)"
+            )
 
     def _seal(self, record: SealedRecord) -> str:
         """The cookie value for ``record``, or SessionTooLarge if its Set-Cookie would not fit."""
         value = seal(self.keys, record, self.cookie.name, self.opened)
-        # Sealed now: every record sealed here was last seen at this moment.
-        max_age = int(record.created_at + self.policy.absolute_lifetime - record.last_seen_at)
+        # Sealed now: every record sealed here was last seen at this moment. The web layer sends
+        # a remembered session's cookie with Max-Age whatever the settings say.
+        lifetime = self.policy.limits(True)[0] if record.remember else self.policy.absolute_lifetime
+        max_age = int(record.created_at + lifetime - record.last_seen_at)
         settings, room = self._room
         if settings is not self.cookie:
             room = self._value_room()
         if len(value) <= room and max_age < _MAX_AGE_BOUND:
             return value
-        size = len(self.cookie.set_cookie("", max_age).encode()) + len(value)
+        header = self.cookie.set_cookie("", max_age, persistent=record.remember or None)
+        size = len(header.encode()) + len(value)
         if size > MAX_COOKIE_BYTES:
             raise SessionTooLarge(
                 f"the sealed session cookie would be {size} bytes (its Set-Cookie header; "
@@ -369,9 +393,10 @@ class AsyncSealedSessionManager:
 
     def _value_room(self) -> int:
         """The longest value that surely fits beside the cookie's attributes (only longer
-        ones need the exact size of their header); kept until the settings change."""
+        ones need the exact size of their header); kept until the settings change. Measured
+        with Max-Age, which a remembered session's cookie has whatever the settings say."""
         try:
-            attributes = len(self.cookie.set_cookie("", _MAX_AGE_BOUND).encode())
+            attributes = len(self.cookie.set_cookie("", _MAX_AGE_BOUND, persistent=True).encode())
         except CookieTooLarge:  # the attributes alone are too long: every save says so
             attributes = MAX_COOKIE_BYTES + 1
         self._room = (self.cookie, MAX_COOKIE_BYTES - attributes)
@@ -396,16 +421,16 @@ class AsyncSealedSessionManager:
     async def _retire(self, record: SealedRecord, event: str, reason: str) -> None:
         """This session is over: record it as ended for its user, if there is a store."""
         if self.store is not None and record.user_id is not None:
-            deadline = record.created_at + self.policy.absolute_lifetime
+            deadline = record.created_at + self.policy.limits(record.remember)[0]
             entry = {revocation.ended_entry(record): deadline}
             await self._revoke(self.store, record.user_id, entry, deadline)
         self.events.about(event, record, reason=reason)
 
     async def _not_before(self, store: AsyncStore, user_id: str, now: float) -> None:
         """Refuse every session of the user issued before ``now`` (for as long as one could
-        still be alive: one absolute lifetime)."""
+        still be alive: one absolute lifetime, a remembered session's if remember me is on)."""
         changes = {revocation.NOT_BEFORE: now}
-        await self._revoke(store, user_id, changes, now + self.policy.absolute_lifetime)
+        await self._revoke(store, user_id, changes, now + self.policy.limits(True)[0])
 
     async def _revoke(
         self,

@@ -156,15 +156,21 @@ class RequestSession(MutableMapping[str, Any]):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def login(self, user_id: str, *, carry: Collection[str] = ()) -> None:
+    def login(
+        self, user_id: str, *, carry: Collection[str] = (), remember: bool = False
+    ) -> None:
         """Log in: a new token, the pre-login session destroyed (not promoted).
 
         Only the keys named in ``carry`` move to the new session; everything else the
-        anonymous session held, its CSRF token included, dies with it.
+        anonymous session held, its CSRF token included, dies with it. ``remember=True``
+        ("remember me") gives this session the policy's longer remember limits and a
+        persistent cookie; a ``ConfigError`` if the policy has remember me off.
         """
         session = self._require()
         with _store_errors():
-            self.handler.manager.login(session, str(user_id), carry=list(carry))
+            self.handler.manager.login(
+                session, str(user_id), carry=list(carry), remember=remember
+            )
 
     def rotate(self, *, reauthenticated: bool = False) -> None:
         """A new token for the same user (privilege change, or step-up re-authentication)."""
@@ -413,9 +419,12 @@ class SessionHandler:
         return headers
 
     def _set_cookie(self, session: Session, token: str) -> str:
-        """The Set-Cookie for ``token``; a persistent cookie lives as long as the session can."""
+        """The Set-Cookie for ``token``. A persistent cookie lives as long as the session can;
+        a "remember me" session's cookie is always persistent (it must outlive the browser)."""
         record, manager = session.record, self.manager
-        max_age = None
-        if record is not None:
-            max_age = int(record.created_at + manager.policy.absolute_lifetime - manager.clock())
-        return self.cookie.set_cookie(token, max_age)
+        if record is None:
+            return self.cookie.set_cookie(token)
+        policy = manager.policy
+        absolute = policy.limits(True)[0] if record.remember else policy.absolute_lifetime
+        max_age = int(record.created_at + absolute - manager.clock())
+        return self.cookie.set_cookie(token, max_age, persistent=record.remember or None)
