@@ -136,7 +136,8 @@ class AsyncRequestSession(MutableMapping[str, Any]):
     @property
     def expired_reason(self) -> str | None:
         """Why the presented cookie was not accepted: ``expired_idle``, ``expired_absolute``,
-        ``revoked`` (known to be ended), ``ip_mismatch``, ``unknown`` — or None."""
+        ``ip_mismatch``, ``unknown`` (never issued, malformed, revoked: the request path reads
+        no tombstones) — or None."""
         reason = self._require().expired_reason
         return None if reason is None else reason.value
 
