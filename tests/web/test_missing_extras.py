@@ -72,6 +72,19 @@ def test_adapter_without_its_extra_names_the_extra(
     assert result.stderr.splitlines()[-1] == expected
 
 
+@pytest.mark.parametrize("name", ["Session", "AuthenticatedSession"])
+def test_fastapi_dependencies_without_fastapi_name_the_extra(name: str) -> None:
+    """Plain Starlette works without FastAPI; only its dependencies need the extra."""
+    result = run_without({"fastapi"}, f"from coatcheck.web.starlette import {name}")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"ModuleNotFoundError: coatcheck.web.starlette.{name} needs FastAPI: "
+        "pip install 'coatcheck[fastapi]' (No module named 'fastapi')"
+    )
+    plain = run_without({"fastapi"}, "from coatcheck.web.starlette import get_session")
+    assert plain.returncode == 0, plain.stderr
+
+
 def test_the_error_keeps_its_class_and_module_name() -> None:
     result = run_without(
         {"flask"},

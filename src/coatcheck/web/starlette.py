@@ -284,12 +284,14 @@ def csrf_input(request: HTTPConnection) -> str:
 
 try:
     from fastapi import Depends
-except ImportError:  # pragma: no cover - plain Starlette: the functions above are the API
+except ImportError as exc:  # pragma: no cover - plain Starlette: the functions above are the API
     if not TYPE_CHECKING:
+        _no_fastapi = exc
 
         def __getattr__(name: str) -> Any:
             if name in ("Session", "AuthenticatedSession"):
-                raise ImportError(f"{name} is a FastAPI dependency: pip install fastapi")
+                needer = f"coatcheck.web.starlette.{name} needs FastAPI"
+                raise missing_extra("fastapi", needer, _no_fastapi) from _no_fastapi
             raise AttributeError(name)
 else:
     Session = Annotated[AsyncRequestSession, Depends(get_session)]
