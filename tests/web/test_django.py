@@ -18,6 +18,7 @@ import django
 import pytest
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -28,9 +29,11 @@ from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.urls import include, path
 from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.csrf import csrf_protect
 from harness import CountingStore
 
 from coatcheck import (
+    ConfigError,
     FakeClock,
     Policy,
     SessionDataError,
@@ -42,10 +45,9 @@ from coatcheck.django import SessionStore
 from coatcheck.django.adapt import request_info
 from coatcheck.django.apps import check_settings
 from coatcheck.django.conf import get_manager, set_manager, store_url
-from coatcheck.django.decorators import fresh_login_required, login_required
+from coatcheck.django.decorators import cacheable, fresh_login_required, login_required
 from coatcheck.django.middleware import SessionMiddleware
-from coatcheck.web import csrf
-from coatcheck.web.caching import cacheable
+from coatcheck.web import caching, csrf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django_project"
 SETTINGS_MODULE = "demosite.settings"
@@ -54,6 +56,8 @@ DEV_COOKIE = "session"
 HOST_COOKIE = "__Host-session"
 BROWSER = {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}
 API = {"HTTP_ACCEPT": "application/json"}
+DAY = 24 * 3600
+REMEMBER = Policy(remember_absolute_lifetime=30 * DAY, remember_idle_timeout=7 * DAY)
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -483,6 +487,119 @@ def test_a_remembered_session_gets_a_persistent_cookie(install: Any) -> None:
     assert remembered.cookies[DEV_COOKIE]["max-age"] == str(30 * 86400)
 
 
+def test_cacheable_is_importable_beside_the_login_guards() -> None:
+    # The views of this module mark themselves with coatcheck.django.decorators.cacheable.
+    assert cacheable is caching.cacheable
+
+
+def record_of(manager: SessionManager, client: Client) -> Any:
+    """The stored record behind ``client``'s session cookie (None if it names none)."""
+    return manager.inspect(cookie(client))[1]
+
+
+def test_remember_me_through_djangos_login(install: Any, clock: FakeClock) -> None:
+    """``auth.login()`` then ``request.session.set_remember(True)``: the policy's remember limits
+    and a persistent cookie (SESSION_EXPIRE_AT_BROWSER_CLOSE is True in the example)."""
+    sessions = install(REMEMBER)
+    remembered, plain = Client(**LOCAL), Client(**LOCAL)
+    with override_settings(ROOT_URLCONF=__name__):
+        response = remembered.get("/test/django-login/alice?remember=1")
+        assert response.json() == {"expiry_age": 7 * DAY}  # get_expiry_age() knows it already
+        assert response.cookies[DEV_COOKIE]["max-age"] == str(30 * DAY)
+        response = plain.get("/test/django-login/alice?remember=0")
+        assert response.json() == {"expiry_age": sessions.policy.idle_timeout}
+        assert response.cookies[DEV_COOKIE]["max-age"] == ""  # ends with the browser
+    assert record_of(sessions, remembered).remember is True
+    assert record_of(sessions, plain).remember is False
+    clock.advance(DAY)  # far past the normal idle timeout, within the remembered one
+    assert me_json(remembered).json()["user"] == "alice"
+    assert me_json(plain).json()["error"] == "session_expired"
+
+
+def test_remember_me_on_a_re_login_and_off_again(install: Any) -> None:
+    """Logging in again as the user already logged in is a login too (Django neither flushes
+    nor cycles the session then): each one says afresh whether to remember."""
+    sessions = install(REMEMBER)
+    client = Client(**LOCAL)
+    log_in(client)
+    first = cookie(client)
+    assert record_of(sessions, client).remember is False
+    with override_settings(ROOT_URLCONF=__name__):
+        assert client.get("/test/django-login/alice?remember=1").status_code == 200
+        assert record_of(sessions, client).remember is True
+        assert sessions.inspect(first)[0] is not Verdict.VALID  # a new token
+        client.get("/test/django-login/alice")  # a login that does not ask to be remembered
+    assert record_of(sessions, client).remember is False
+    assert [r.remember for r in sessions.list_user("alice")] == [False]
+
+
+def test_remember_me_outside_a_login_or_with_remember_off_is_an_error(install: Any) -> None:
+    install(REMEMBER)
+    client = Client(**LOCAL)
+    log_in(client)
+    with override_settings(ROOT_URLCONF=__name__):
+        with pytest.raises(RuntimeError, match=r"after django\.contrib\.auth\.login\(\)"):
+            client.get("/test/remember-without-login")
+        install(Policy())
+        with pytest.raises(ConfigError, match="remember_absolute_lifetime"):
+            Client(**LOCAL).get("/test/django-login/alice?remember=1")
+
+
+def test_a_re_login_refreshes_authenticated_at(client: Client, clock: FakeClock) -> None:
+    """The way past ``fresh_login_required``: typing the password again."""
+    log_in(client)
+    before = cookie(client)
+    clock.advance(301)
+    with override_settings(ROOT_URLCONF=__name__):
+        assert client.get("/test/sensitive", **API).json()["error"] == "reauthenticate"
+    assert log_in(client).status_code == 303
+    assert cookie(client) != before
+    with override_settings(ROOT_URLCONF=__name__):
+        assert client.get("/test/sensitive", **API).status_code == 200
+
+
+def test_logout_session_ends_only_the_users_own_sessions(
+    sessions: SessionManager,
+) -> None:
+    here, there, other_browser = Client(**LOCAL), Client(**LOCAL), Client(**LOCAL)
+    for browser in (here, there, other_browser):
+        log_in(browser)
+    there_id = record_of(sessions, there).public_id
+    bobs_token, bobs = sessions.create("bob")
+    with override_settings(ROOT_URLCONF=__name__):
+        # Another user's session, junk and a session never issued: nothing ends.
+        for value in (bobs.public_id, "junk", "0" * len(bobs.public_id)):
+            assert here.get(f"/test/end/{value}").json() == {"ended": False}, value
+        assert sessions.inspect(bobs_token)[0] is Verdict.VALID
+        # Nobody logged in: nothing to end, not even by a valid id.
+        assert Client(**LOCAL).get(f"/test/end/{there_id}").json() == {"ended": False}
+        # One of alice's other sessions.
+        assert here.get(f"/test/end/{there_id}").json() == {"ended": True}
+        assert here.get(f"/test/end/{there_id}").json() == {"ended": False}  # once
+    assert me_json(there).json()["error"] == "login_required"
+    assert me_json(here).json()["user"] == "alice"
+    assert me_json(other_browser).json()["user"] == "alice"
+    assert len(sessions.list_user("alice")) == 2
+
+
+def test_logout_session_of_the_current_session_is_a_logout(sessions: SessionManager) -> None:
+    client = Client(**LOCAL)
+    log_in(client)
+    own = record_of(sessions, client).public_id
+    with override_settings(ROOT_URLCONF=__name__):
+        response = client.get(f"/test/end/{own}")
+    assert response.json() == {"ended": True}
+    assert response.cookies[DEV_COOKIE].value == ""
+    assert response["Clear-Site-Data"] == '"cookies"'
+    assert sessions.list_user("alice") == []
+    assert me_json(client).json()["error"] == "login_required"
+
+
+def test_logout_session_needs_a_request(sessions: SessionManager) -> None:
+    with pytest.raises(RuntimeError, match="revoke_session"):
+        SessionStore().logout_session("0" * 16)
+
+
 def test_responses_that_used_the_session_vary_on_cookie(client: Client) -> None:
     assert client.get("/counter")["Vary"] == "Cookie"
     with override_settings(ROOT_URLCONF=__name__):
@@ -752,6 +869,69 @@ def test_token_in_form_field_or_header_is_accepted(client: Client) -> None:
     assert response.status_code == 200 and response.json() == {"set": "colour"}
     assert client.post("/keys/shape", HTTP_X_CSRFTOKEN=token).status_code == 200  # Django's name
     assert client.get("/keys").json() == {"keys": ["colour", "note", "shape"]}
+
+
+def test_a_post_without_a_session_cookie_is_origin_checked(client: Client) -> None:
+    """No session to ride on, so no token to check, but a cross-site page must not post a
+    login form either (login CSRF): the origin check runs before the view."""
+    form = {"username": "alice", "password": "alice-password"}
+    for headers in (
+        {"HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_SEC_FETCH_SITE": "cross-site"},
+        {"HTTP_REFERER": "https://evil.example/login"},
+    ):
+        response = Client(**LOCAL).post("/login", form, **headers, **API)
+        assert (response.status_code, response.json()["error"]) == (403, "csrf_origin"), headers
+    # From this site, the view's own check still wants the form's token.
+    response = Client(**LOCAL).post("/login", form, HTTP_ORIGIN="http://127.0.0.1", **API)
+    assert (response.status_code, response.json()["error"]) == (403, "csrf_token")
+    # A request authenticated by a bearer header alone is no browser's: not origin-checked.
+    bearer = {"HTTP_AUTHORIZATION": "Bearer junk", "HTTP_SEC_FETCH_SITE": "cross-site"}
+    response = Client(**LOCAL).post("/login", form, **bearer, **API)
+    assert response.json()["error"] == "csrf_token"
+
+
+def test_csrf_protect_views_accept_what_coatcheck_checked(sessions: SessionManager) -> None:
+    """Views that run Django's own CSRF check (``csrf_protect``, the admin) accept a request
+    coatcheck's middleware checked (origin and token), without Django's CSRF cookie."""
+    client = Client(enforce_csrf_checks=True, **LOCAL)
+    log_in(client)
+    token = client.get("/csrf").json()["csrf_token"]
+    with override_settings(ROOT_URLCONF=__name__):
+        ok = client.post("/test/protected", {"csrfmiddlewaretoken": token}, **API)
+        assert (ok.status_code, ok.json()) == (200, {"ok": True})
+        assert client.post("/test/protected", HTTP_X_CSRF_TOKEN=token, **API).status_code == 200
+        assert settings.CSRF_COOKIE_NAME not in client.cookies
+        missing = client.post("/test/protected", **API)
+        assert (missing.status_code, missing.json()["error"]) == (403, "csrf_token")
+        forged = client.post("/test/protected", {"csrf_token": "forged"}, **API)
+        assert (forged.status_code, forged.json()["error"]) == (403, "csrf_token")
+        cross = client.post(
+            "/test/protected", {"csrf_token": token}, HTTP_ORIGIN="https://evil.example", **API
+        )
+        assert (cross.status_code, cross.json()["error"]) == (403, "csrf_origin")
+
+
+def test_csrf_protect_still_guards_what_coatcheck_did_not_check(
+    sessions: SessionManager,
+) -> None:
+    """Only requests coatcheck checked skip Django's check: on a CSRF-exempt path, or without a
+    session cookie, Django's own check runs in a ``csrf_protect`` view and refuses a request
+    that lacks Django's CSRF cookie, whatever coatcheck token it carries."""
+    client = Client(enforce_csrf_checks=True, **LOCAL)
+    log_in(client)
+    token = client.get("/csrf").json()["csrf_token"]
+    django_refusal = "CSRF verification failed"
+    with override_settings(ROOT_URLCONF=__name__, COATCHECK_CSRF_EXEMPT_PATHS=["/test/"]):
+        response = client.post("/test/protected", {"csrfmiddlewaretoken": token}, **API)
+        assert response.status_code == 403
+        assert django_refusal in response.content.decode()
+    with override_settings(ROOT_URLCONF=__name__):
+        response = Client(enforce_csrf_checks=True, **LOCAL).post(
+            "/test/protected", {"csrfmiddlewaretoken": token}, HTTP_ORIGIN="http://127.0.0.1"
+        )
+        assert response.status_code == 403
+        assert django_refusal in response.content.decode()
 
 
 def test_messages_flash_once(client: Client) -> None:
@@ -1120,11 +1300,39 @@ class _CacheableView(View):
 
 
 def _login_as(request: HttpRequest, user: str) -> HttpResponse:
-    """A login through the manager itself (the Django engine has no remember-me switch)."""
+    """A login through the manager itself, bypassing ``django.contrib.auth``."""
     assert isinstance(request.session, SessionStore)
     remember = request.GET.get("remember") == "1"
     request.session.manager.login(request.session.core, user, remember=remember)
     return HttpResponse("ok")
+
+
+def _django_login(request: HttpRequest, user: str) -> JsonResponse:
+    """Logs ``user`` in the Django way; ``?remember=1`` or ``0`` calls ``set_remember``."""
+    from demosite.users import DemoBackend
+
+    auth_login(request, DemoBackend().get_user(user), backend="demosite.users.DemoBackend")
+    if "remember" in request.GET:
+        assert isinstance(request.session, SessionStore)
+        request.session.set_remember(request.GET["remember"] == "1")
+    return JsonResponse({"expiry_age": request.session.get_expiry_age()})
+
+
+def _remember_without_login(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.session, SessionStore)
+    request.session.set_remember(True)
+    return HttpResponse("ok")
+
+
+def _end(request: HttpRequest, public_id: str) -> JsonResponse:
+    assert isinstance(request.session, SessionStore)
+    return JsonResponse({"ended": request.session.logout_session(public_id)})
+
+
+@csrf_protect
+def _protected(request: HttpRequest) -> JsonResponse:
+    """A third-party view that runs Django's own CSRF check."""
+    return JsonResponse({"ok": True})
 
 
 def _core_write(request: HttpRequest) -> HttpResponse:
@@ -1149,6 +1357,10 @@ test_views = [
     path("theme", _theme),
     path("cache", _cache),
     path("login-as/<str:user>", _login_as),
+    path("django-login/<str:user>", _django_login),
+    path("remember-without-login", _remember_without_login),
+    path("end/<str:public_id>", _end),
+    path("protected", _protected),
     path("cacheable", _cacheable),
     path("cacheable-class", _CacheableView.as_view()),
     path("core-write", _core_write),

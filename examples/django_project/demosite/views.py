@@ -40,8 +40,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         reason = request.GET.get("reason") or request.session.expired_reason or ""
         return _login_page(request, target, REASONS.get(reason, ""))
-    # CsrfMiddleware checks the token when a session cookie came along; a login POST without
-    # one (no form was fetched) is refused here too, so nobody can log a browser in remotely.
+    # CsrfMiddleware checked the origin, and the form's token when a session cookie came
+    # along. Without one (no form was fetched) the token is checked here, since the origin
+    # check lets through requests that carry no Origin, Referer or Sec-Fetch-Site at all.
     presented = request.POST.get(csrf.FORM_FIELD) or request.headers.get(csrf.HEADER)
     if not csrf.token_matches(request.session.get(csrf.SESSION_KEY), presented):
         error = WebError(403, "csrf_token", "The login form expired; reload it and try again.")

@@ -4,7 +4,8 @@
   engine Django imports);
 * :mod:`coatcheck.django.middleware` — ``SessionMiddleware`` (lazy lookup, cookie headers,
   503 on store failure) and ``CsrfMiddleware``;
-* :mod:`coatcheck.django.decorators` — ``login_required``, ``fresh_login_required``;
+* :mod:`coatcheck.django.decorators` — ``login_required``, ``fresh_login_required``,
+  ``cacheable``;
 * :mod:`coatcheck.django.context_processors` and ``{% load coatcheck %}`` — the CSRF token;
 * :mod:`coatcheck.django.conf` — settings, and ``set_manager()`` for tests.
 

@@ -11,6 +11,12 @@ expired session is told apart from no session, so the login page can say so::
     def change_email(request): ...
 
 Class-based views: ``method_decorator(login_required, name="dispatch")``.
+
+``cacheable`` (:func:`coatcheck.web.caching.cacheable`, re-exported here) opts a view out of the
+``Cache-Control: no-store`` that every response of a logged-in session gets::
+
+    @cacheable
+    def avatar(request): ...    # its own Cache-Control (e.g. "private, max-age=60") is kept
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
+from ..web.caching import cacheable
 from ..web.guards import Redirect, require_login
 from .adapt import error_response, redirect_response, request_info
 from .conf import get_config
 from .store import SessionStore
+
+__all__ = ["cacheable", "fresh_login_required", "login_required", "refusal"]
 
 View = TypeVar("View", bound=Callable[..., Any])
 

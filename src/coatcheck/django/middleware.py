@@ -42,6 +42,8 @@ from .store import SessionStore
 _ESCAPED = "_coatcheck_escaped_error"
 # Django's own names, accepted too, so ``{% csrf_token %}`` and admin forms keep working.
 DJANGO_FORM_FIELD = "csrfmiddlewaretoken"
+# What Django's CsrfViewMiddleware sets on a request it accepted (CsrfMiddleware.process_view).
+DJANGO_CSRF_DONE = "csrf_processing_done"
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -198,11 +200,20 @@ class CsrfMiddleware(MiddlewareMixin):
     """CSRF protection for unsafe, cookie-authenticated requests (replaces Django's).
 
     Both layers of :mod:`coatcheck.web.csrf`: the request's origin (``Sec-Fetch-Site``,
-    ``Origin``, ``Referer`` against this site and ``CSRF_TRUSTED_ORIGINS``), then the session's
-    synchronizer token from the form field ``csrf_token`` or the ``X-CSRF-Token`` header
-    (Django's ``csrfmiddlewaretoken`` and ``X-CSRFToken`` are accepted too). Views marked
-    ``@csrf_exempt`` and requests without a session cookie are not checked (a bearer header
-    beside the cookie changes nothing: the session still comes from the cookie).
+    ``Origin``, ``Referer`` against this site and ``CSRF_TRUSTED_ORIGINS``), then, when a session
+    cookie came along, the session's synchronizer token from the form field ``csrf_token`` or the
+    ``X-CSRF-Token`` header (Django's ``csrfmiddlewaretoken`` and ``X-CSRFToken`` are accepted
+    too). Views marked ``@csrf_exempt`` are not checked; a request without a session cookie gets
+    the origin check only (login CSRF), and one authenticated by ``Authorization: Bearer`` alone
+    neither (a bearer header beside the cookie changes nothing: the session still comes from the
+    cookie).
+
+    A request that passed both layers is marked the way Django's own ``CsrfViewMiddleware``
+    marks a request it accepted, so views that run Django's check themselves (the admin, anything
+    decorated with ``csrf_protect``) do not check it a second time against Django's CSRF cookie,
+    which this setup never sets. Any other request (no session cookie, a
+    ``COATCHECK_CSRF_EXEMPT_PATHS`` path, ``COATCHECK_CSRF = False``) is left unmarked: in such
+    views Django's own check still runs, and refuses it without Django's cookie and token.
     """
 
     def process_view(
@@ -223,17 +234,28 @@ class CsrfMiddleware(MiddlewareMixin):
             )
         info = state.request
         web = get_config().web
-        if state.exempt or not csrf.needs_check(info, web, bool(state.cookie_values)):
+        has_cookie = bool(state.cookie_values)
+        if state.exempt or not csrf.needs_origin_check(info, web, has_cookie):
             return None
         problem = csrf.origin_problem(info, web)
         if problem:
             return error_response(errors.csrf_origin(problem), info)
+        if not has_cookie:
+            return None  # no session to ride on: the origin was all there is to check
         try:
             expected = store.get(csrf.SESSION_KEY)
         except (StoreUnavailable, WebError) as exc:
             return error_response(as_web_error(exc) or store_unavailable(exc), info)
         if not csrf.token_matches(expected, _presented_token(request)):
             return error_response(errors.csrf_token_mismatch(), info)
+        # Origin and token checked: Django's CsrfViewMiddleware.process_view (which
+        # ``csrf_protect`` and every admin view run) returns at once for a request that carries
+        # this attribute. Django sets it in its own ``_accept`` so that a request checked by the
+        # middleware is not checked again by the decorator; it is not underscore-private but
+        # not documented either, hence the tests that POST through a ``csrf_protect`` view and
+        # the real admin with ``enforce_csrf_checks=True``: a Django that stops reading it
+        # fails them (closed: its own check then refuses these requests, it lets none through).
+        setattr(request, DJANGO_CSRF_DONE, True)
         return None
 
 

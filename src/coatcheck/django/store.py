@@ -14,9 +14,11 @@ What changes against Django's own backends, and why:
   token is dead at once. When the data names a user (``_auth_user_id``) the next save turns the
   session into that user's (``SessionManager.login``): a new token again, ``authenticated_at``
   set, the per-user limit applied — so coatcheck's "log out everywhere" and session lists work
-  for Django users.
+  for Django users. The same happens when ``login()`` is called for the user already logged in
+  (a re-login: Django neither flushes nor cycles then; ``user_logged_in`` tells us).
 * Timeouts are the coatcheck :class:`~coatcheck.Policy`'s; ``set_expiry()`` can shorten them
-  for one session, never extend them.
+  for one session, never extend them. ``set_remember(True)`` after ``login()`` gives that login
+  the policy's longer "remember me" limits and a persistent cookie.
 
 Used with :class:`coatcheck.django.middleware.SessionMiddleware`, a store is bound to the
 request: the cookie is resolved by the shared web core (several cookies of our name are
@@ -32,12 +34,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY
 from django.contrib.auth import SESSION_KEY as USER_SESSION_KEY
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core.signing import JSONSerializer
+from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils import timezone
 
 from .._sync.manager import SessionManager
-from ..core.errors import InvalidToken, SessionGone
+from ..core.errors import ConfigError, InvalidToken, SessionGone
 from ..core.policy import Verdict
 from ..core.records import SessionRecord
 from ..core.session import Session
@@ -76,6 +81,8 @@ class SessionStore(SessionBase):
         self.manager: SessionManager = self._config.manager
         self._request = request
         self.logged_out = False
+        self._logging_in = False  # django.contrib.auth.login() ran; the login is not saved yet
+        self._remember = False  # set_remember() for that login
 
     # -- coatcheck's additions ------------------------------------------------------------
 
@@ -142,10 +149,76 @@ class SessionStore(SessionBase):
         """End every other session of this user (after a password change)."""
         return self.manager.logout_other_sessions(self.core)
 
+    def logout_session(self, public_id: str) -> bool:
+        """End one of this user's own sessions by its public id (``record.public_id``, the
+        ``id`` of ``get_manager().list_user(...)``), for a "your sessions" page.
+
+        False when this user has no live session with that id: another user's (never ended
+        from here), one already ended, a value that is not an id, or no one logged in (a login
+        of this request counts once it is saved). Ending the current session this way is a
+        logout: the record ends now, and the response expires the cookie and clears site
+        data, as after ``django.contrib.auth.logout()`` (``request.user`` keeps its value for
+        the rest of this request: prefer ``logout()`` for the current session).
+        """
+        state = self._request
+        if state is None:
+            raise RuntimeError(
+                "logout_session() needs the session of a request (coatcheck's "
+                "SessionMiddleware); elsewhere use get_manager().revoke_session(id, user_id=...)"
+            )
+        user = self.core.user_id
+        # The request state still holds the session the cookie named; after a flush() or a
+        # change of hands in this request it speaks for nobody here.
+        if user is None or state.session.user_id != user:
+            return False
+        ended_before = state.ended
+        ended = state.logout_session(public_id)
+        if state.ended and not ended_before:  # it was the current session: a logout
+            self.logged_out = True
+            self._start_over()
+        return ended
+
     def mark_logout(self) -> None:
         """The next ``flush()`` is a logout: the response clears the browser's cookies for the
         site. Called for ``django.contrib.auth.logout`` (``user_logged_out``)."""
         self.logged_out = True
+
+    def mark_login(self) -> None:
+        """``django.contrib.auth.login()`` ran in this request (``user_logged_in``): the save
+        is a login (``SessionManager.login``), even for the user already logged in."""
+        self._logging_in = True
+        self._remember = False
+
+    def set_remember(self, remember: bool = True) -> None:
+        """Remember me for the login of this request: call it after
+        ``django.contrib.auth.login()``. ``True`` gives the session the policy's longer
+        limits (``Policy.remember_absolute_lifetime`` / ``remember_idle_timeout``) and a
+        persistent cookie, whatever ``SESSION_EXPIRE_AT_BROWSER_CLOSE`` says; ``False`` (the
+        default of every login) the normal ones.
+
+        Raises ``RuntimeError`` in a request that logged nobody in (remember me never extends
+        a session that exists) and :class:`~coatcheck.ConfigError` if the policy has remember
+        me off.
+        """
+        if not self._logging_in:
+            raise RuntimeError(
+                "set_remember() applies to a login: call it after django.contrib.auth.login() "
+                "in the request that logs the user in"
+            )
+        if remember and not self.manager.policy.remember_enabled:
+            raise ConfigError(
+                "set_remember(True) needs remember me turned on: set "
+                "COATCHECK_POLICY['remember_absolute_lifetime'] and/or ['remember_idle_timeout']"
+            )
+        self._remember = bool(remember)
+
+    def _remembered(self) -> bool:
+        """Does this session get the remember limits (its record's flag, or this request's
+        login's)?"""
+        if self._logging_in:
+            return self._remember
+        record = self._session_cache.record if self.loaded else None
+        return record is not None and record.remember
 
     # -- the key ----------------------------------------------------------------------------
 
@@ -279,7 +352,7 @@ class SessionStore(SessionBase):
         """
         core = self._get_session()
         user = _auth_user(core)
-        if user is not None and user != core.user_id:
+        if user is not None and (user != core.user_id or self._logging_in):
             core = self._login(core, user)
         elif core.record is None:
             if core.modified or create_empty:
@@ -293,14 +366,15 @@ class SessionStore(SessionBase):
         return core
 
     def _login(self, core: Session, user: str) -> Session:
-        if core.user_id is not None:
+        if core.user_id is not None and core.user_id != user:
             # The session changed hands without flush(): none of the previous user's data moves.
             kept = {k: core[k] for k in AUTH_KEYS if k in core}
             self.manager.logout(core)
             core = self._fresh()
             core.update(kept)
             self._session_cache = core
-        self.manager.login(core, user, carry=True)
+        self.manager.login(core, user, carry=True, remember=self._remember)
+        self._logging_in = self._remember = False
         return core
 
     def delete(self, session_key: str | None = None) -> None:
@@ -335,8 +409,13 @@ class SessionStore(SessionBase):
         core = self._session
         if core.record is not None:
             self.manager.logout(core)
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """An empty session (no token yet) in place of one that has ended."""
         self._session_cache = self._fresh()
         self._token = None
+        self._logging_in = self._remember = False
         self.modified = True
 
     async def aflush(self) -> None:
@@ -359,8 +438,9 @@ class SessionStore(SessionBase):
     # -- expiry: the Policy's, optionally shortened per session ----------------------------
 
     def get_session_cookie_age(self) -> int:
-        """The longest a session can live (the Policy's absolute lifetime)."""
-        return int(self.manager.policy.absolute_lifetime)
+        """The longest a session can live (the Policy's absolute lifetime, or its remember
+        lifetime for a remembered session)."""
+        return int(self.manager.policy.limits(self._remembered())[0])
 
     def get_expiry_age(self, **kwargs: Any) -> int:
         """Seconds from ``modification`` (default: now) until the session dies if unused."""
@@ -386,7 +466,8 @@ class SessionStore(SessionBase):
     def _deadline(self, now: float, kwargs: dict[str, Any]) -> float:
         expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
         record: SessionRecord | None = self._session_cache.record if self.loaded else None
-        deadline = self.manager.policy.expires_at(record.created_at if record else now, now)
+        created = record.created_at if record is not None and not self._logging_in else now
+        deadline = self.manager.policy.expires_at(created, now, self._remembered())
         custom = _custom_deadline(expiry, now)
         return min(deadline, custom[0]) if custom else deadline
 
@@ -437,3 +518,11 @@ def _custom_deadline(expiry: object, last_seen: float) -> tuple[float, Verdict] 
     if isinstance(moment, datetime):
         return _epoch(moment), Verdict.EXPIRED_ABSOLUTE
     return None
+
+
+@receiver(user_logged_in, dispatch_uid="coatcheck.django.login")
+def _logged_in(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """``auth.login()`` ran: the next save is a login (:meth:`SessionStore.mark_login`)."""
+    store = getattr(request, "session", None)
+    if isinstance(store, SessionStore):
+        store.mark_login()
