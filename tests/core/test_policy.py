@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from coatcheck import ConfigError, Policy, Verdict
+from coatcheck import ConfigError, Policy, SessionTooLarge, Verdict
 from coatcheck.core.policy import choose_evictions
 from coatcheck.core.records import Patch, SessionRecord, UserLimit
 from coatcheck.core.tokens import TokenCodec, new_token_key
@@ -182,3 +182,75 @@ def test_a_remembered_sessions_touch_slides_to_the_remember_deadline() -> None:
     assert REMEMBER.expires_at(0.0, 29 * 86400, True) == 30 * 86400
     plain = REMEMBER.plan_write(record(0.0, 0.0), Patch(), 3600)
     assert plain is not None and plain.expires_at == 3600 + 1800
+
+
+# --- deadlines, cookie Max-Age, data size ----------------------------------------------------
+
+
+@given(policies(), times, st.floats(0, 1e6), st.booleans())
+def test_the_deadline_is_expires_at_and_the_verdict_it_then_gives(
+    policy: Policy, created: float, since_created: float, remember: bool
+) -> None:
+    seen = created + since_created
+    moment, verdict = policy.deadline(created, seen, remember)
+    assert moment == policy.expires_at(created, seen, remember)
+    r = record(created, seen)
+    r.remember = remember
+    assert policy.verdict(r, moment) is verdict
+
+
+@given(
+    policies(),
+    times,
+    st.floats(0, 1e6),
+    st.none() | st.floats(1, 1e6),
+    st.none() | st.floats(0, 2e7),
+)
+def test_a_sessions_own_limits_only_shorten_the_policys(
+    policy: Policy, created: float, since_created: float, idle: float | None, end: float | None
+) -> None:
+    seen = created + since_created
+    moment, verdict = policy.deadline(created, seen, idle_timeout=idle, ends_at=end)
+    deadlines = [
+        (policy.expires_at(created, seen), policy.deadline(created, seen)[1]),
+        (seen + idle if idle is not None else float("inf"), Verdict.EXPIRED_IDLE),
+        (end if end is not None else float("inf"), Verdict.EXPIRED_ABSOLUTE),
+    ]
+    earliest = min(d for d, _ in deadlines)
+    assert moment == earliest
+    assert (moment, verdict) in deadlines
+
+
+def test_an_own_idle_timeout_slides_and_a_fixed_end_does_not() -> None:
+    policy = Policy()  # 30 min idle, 12 h absolute
+    assert policy.deadline(0.0, 100.0, idle_timeout=60) == (160.0, Verdict.EXPIRED_IDLE)
+    assert policy.deadline(0.0, 100.0, ends_at=120.0) == (120.0, Verdict.EXPIRED_ABSOLUTE)
+    assert policy.deadline(0.0, 100.0, idle_timeout=86400) == (1900.0, Verdict.EXPIRED_IDLE)
+    assert policy.deadline(0.0, 100.0, ends_at=1e9) == (1900.0, Verdict.EXPIRED_IDLE)
+    late = 12 * 3600 - 60.0  # the absolute deadline comes before the idle one
+    assert policy.deadline(0.0, late) == (12 * 3600, Verdict.EXPIRED_ABSOLUTE)
+
+
+@given(policies(), times, st.floats(0, 1e6))
+def test_the_cookie_lives_until_the_absolute_deadline(
+    policy: Policy, created: float, elapsed: float
+) -> None:
+    now = created + elapsed
+    assert policy.cookie_max_age(created, now) == int(created + policy.absolute_lifetime - now)
+    assert policy.cookie_max_age(created, now, True) == policy.cookie_max_age(created, now)
+
+
+def test_a_remembered_cookie_lives_for_the_remember_lifetime() -> None:
+    assert REMEMBER.cookie_max_age(0.0, 0.0) == 12 * 3600
+    assert REMEMBER.cookie_max_age(0.0, 0.0, True) == 30 * 86400
+    assert REMEMBER.cookie_max_age(1000.0, 1600.5, True) == 30 * 86400 - 601
+    # The idle timeout does not shorten it: a touch slides that without a new cookie.
+    assert Policy(idle_timeout=60, touch_interval=0).cookie_max_age(0.0, 0.0) == 12 * 3600
+
+
+def test_data_up_to_max_data_bytes_is_accepted_and_one_byte_more_refused() -> None:
+    policy = Policy(max_data_bytes=100)
+    policy.check_data_size(0)
+    policy.check_data_size(100)
+    with pytest.raises(SessionTooLarge, match=r"101 bytes as JSON, over the limit of 100"):
+        policy.check_data_size(101)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core import events
 from ..core.clock import Clock, system_clock
-from ..core.errors import ConfigError, InvalidToken, SessionGone, SessionTooLarge
+from ..core.errors import ConfigError, InvalidToken, SessionGone
 from ..core.policy import Policy, Verdict
 from ..core.records import (
     Kind,
@@ -472,12 +472,7 @@ class AsyncSessionManager:
 
     def _check_size(self, data: dict[str, Any]) -> None:
         """Refuse data whose JSON is over ``Policy.max_data_bytes`` (O(size of the data))."""
-        size = len(encode_data(data).encode())
-        if size > self.policy.max_data_bytes:
-            raise SessionTooLarge(
-                f"session data is {size} bytes as JSON, over the limit of "
-                f"{self.policy.max_data_bytes} (Policy.max_data_bytes); nothing was saved"
-            )
+        self.policy.check_data_size(len(encode_data(data).encode()))
 
 
 def _may_grow(data: dict[str, Any], patch: Patch) -> bool:

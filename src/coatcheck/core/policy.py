@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import ConfigError
+from .errors import ConfigError, SessionTooLarge
 from .records import Patch, SessionRecord, UserLimit
 
 
@@ -104,6 +104,46 @@ class Policy:
         remember limits' for a remembered session)."""
         absolute, idle = self.limits(remember)
         return min(last_seen_at + idle, created_at + absolute)
+
+    def deadline(
+        self,
+        created_at: float,
+        last_seen_at: float,
+        remember: bool = False,
+        *,
+        idle_timeout: float | None = None,
+        ends_at: float | None = None,
+    ) -> tuple[float, Verdict]:
+        """When a session dies if nothing touches it, and the verdict it gets then, with the
+        limits one session may set for itself (Django's ``set_expiry``): an ``idle_timeout`` of
+        its own (seconds after its last request) and a fixed end ``ends_at``. Those only ever
+        shorten the policy's limits (``expires_at``), never extend them."""
+        absolute, idle = self.limits(remember)
+        moment, verdict = created_at + absolute, Verdict.EXPIRED_ABSOLUTE
+        if last_seen_at + idle < moment:  # verdict() checks the absolute deadline first
+            moment, verdict = last_seen_at + idle, Verdict.EXPIRED_IDLE
+        if idle_timeout is not None and last_seen_at + idle_timeout < moment:
+            moment, verdict = last_seen_at + idle_timeout, Verdict.EXPIRED_IDLE
+        if ends_at is not None and ends_at < moment:
+            moment, verdict = ends_at, Verdict.EXPIRED_ABSOLUTE
+        return moment, verdict
+
+    def cookie_max_age(self, created_at: float, now: float, remember: bool = False) -> int:
+        """``Max-Age`` of a persistent session cookie sent at ``now``: whole seconds until the
+        absolute deadline (the remember lifetime's for a remembered session), after which no
+        request can revive the session. Not the idle deadline: a touch slides that without
+        sending the cookie again."""
+        lifetime = self.limits(True)[0] if remember else self.absolute_lifetime
+        return int(created_at + lifetime - now)
+
+    def check_data_size(self, size: int) -> None:
+        """Refuse session data of ``size`` bytes as JSON when it is over ``max_data_bytes``
+        (:class:`SessionTooLarge`: nothing is saved)."""
+        if size > self.max_data_bytes:
+            raise SessionTooLarge(
+                f"session data is {size} bytes as JSON, over the limit of "
+                f"{self.max_data_bytes} (Policy.max_data_bytes); nothing was saved"
+            )
 
     def verdict(self, record: SessionRecord, now: float, client_ip: str | None = None) -> Verdict:
         """Is this record a live session for this request? Recomputed from the record's own

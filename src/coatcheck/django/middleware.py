@@ -141,8 +141,7 @@ def _finish(
             _no_store(response)
     elif core.token:  # issued in this request (else the presented cookie still names it)
         manager = store.manager
-        lifetime = manager.policy.limits(record.remember)[0]
-        max_age = int(record.created_at + lifetime - manager.clock())
+        max_age = manager.policy.cookie_max_age(record.created_at, manager.clock(), record.remember)
         # A "remember me" session's cookie outlives the browser, whatever the settings say.
         persistent = record.remember or not store.get_expire_at_browser_close()
         add_set_cookie(response, cookie.set_cookie(core.token, max_age, persistent=persistent))

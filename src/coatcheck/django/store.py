@@ -309,14 +309,18 @@ class SessionStore(SessionBase):
         return Session(None, verdict=verdict, client_ip=ip, user_agent=agent)
 
     def _apply_expiry(self, core: Session, record: SessionRecord, now: float) -> Session:
-        """Enforce a shorter per-session expiry set with ``set_expiry()``."""
-        deadline = _custom_deadline(record.data.get(EXPIRY_KEY), record.last_seen_at)
-        if deadline is None or now < deadline[0]:
+        """Enforce a shorter per-session expiry set with ``set_expiry()`` (the policy's own
+        limits were checked by the load)."""
+        idle, end = _own_limits(record.data.get(EXPIRY_KEY))
+        deadline, verdict = self.manager.policy.deadline(
+            record.created_at, record.last_seen_at, record.remember, idle_timeout=idle, ends_at=end
+        )
+        if now < deadline:
             return core
         # An expiry the application set (set_expiry), not a revocation: no tombstone.
-        self.manager.revoke_key(record.key, reason=deadline[1].value, by=None)
+        self.manager.revoke_key(record.key, reason=verdict.value, by=None)
         self._token = None
-        return self._fresh(deadline[1])
+        return self._fresh(verdict)
 
     # -- Django's contract ------------------------------------------------------------------
 
@@ -439,8 +443,9 @@ class SessionStore(SessionBase):
 
     def get_session_cookie_age(self) -> int:
         """The longest a session can live (the Policy's absolute lifetime, or its remember
-        lifetime for a remembered session)."""
-        return int(self.manager.policy.limits(self._remembered())[0])
+        lifetime for a remembered session): a new session's cookie ``Max-Age``."""
+        # Created and sent at one moment; 0.0, as a real clock reading would round.
+        return self.manager.policy.cookie_max_age(0.0, 0.0, self._remembered())
 
     def get_expiry_age(self, **kwargs: Any) -> int:
         """Seconds from ``modification`` (default: now) until the session dies if unused."""
@@ -464,12 +469,13 @@ class SessionStore(SessionBase):
         return self.manager.clock()
 
     def _deadline(self, now: float, kwargs: dict[str, Any]) -> float:
-        expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
+        """When the session dies if its last request is ``now``: the policy's deadline, or an
+        earlier one set with ``set_expiry()`` (``expiry`` in ``kwargs`` stands in for it)."""
+        idle, end = _own_limits(kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY))
         record: SessionRecord | None = self._session_cache.record if self.loaded else None
         created = record.created_at if record is not None and not self._logging_in else now
-        deadline = self.manager.policy.expires_at(created, now, self._remembered())
-        custom = _custom_deadline(expiry, now)
-        return min(deadline, custom[0]) if custom else deadline
+        policy = self.manager.policy
+        return policy.deadline(created, now, self._remembered(), idle_timeout=idle, ends_at=end)[0]
 
 
 def _auth_user(core: Session) -> str | None:
@@ -499,25 +505,26 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def _custom_deadline(expiry: object, last_seen: float) -> tuple[float, Verdict] | None:
-    """A ``set_expiry()`` value as (deadline, the verdict once it has passed), or None.
+def _own_limits(expiry: object) -> tuple[float | None, float | None]:
+    """A ``set_expiry()`` value as the limits it sets for its session (``Policy.deadline``):
+    (seconds without a request, a fixed end); None where it sets none.
 
     Seconds count from the last activity (an idle timeout); a datetime (stored by Django as an
     ISO string) is a fixed end. ``0`` only makes the cookie end with the browser.
     """
     if isinstance(expiry, bool):
-        return None
-    if isinstance(expiry, int | float) and expiry > 0:
-        return last_seen + expiry, Verdict.EXPIRED_IDLE
+        return None, None
+    if isinstance(expiry, int | float):
+        return (expiry if expiry > 0 else None), None
     moment: object = expiry
     if isinstance(expiry, str):
         try:
             moment = datetime.fromisoformat(expiry)
         except ValueError:
-            return None
+            return None, None
     if isinstance(moment, datetime):
-        return _epoch(moment), Verdict.EXPIRED_ABSOLUTE
-    return None
+        return None, _epoch(moment)
+    return None, None
 
 
 @receiver(user_logged_in, dispatch_uid="coatcheck.django.login")

@@ -372,8 +372,8 @@ class AsyncSealedSessionManager:
         value = seal(self.keys, record, self.cookie.name, self.opened)
         # Sealed now: every record sealed here was last seen at this moment. The web layer sends
         # a remembered session's cookie with Max-Age whatever the settings say.
-        lifetime = self.policy.limits(True)[0] if record.remember else self.policy.absolute_lifetime
-        max_age = int(record.created_at + lifetime - record.last_seen_at)
+        policy = self.policy
+        max_age = policy.cookie_max_age(record.created_at, record.last_seen_at, record.remember)
         settings, room = self._room
         if settings is not self.cookie:
             room = self._value_room()

@@ -424,7 +424,5 @@ class AsyncSessionHandler:
         record, manager = session.record, self.manager
         if record is None:
             return self.cookie.set_cookie(token)
-        policy = manager.policy
-        absolute = policy.limits(True)[0] if record.remember else policy.absolute_lifetime
-        max_age = int(record.created_at + absolute - manager.clock())
+        max_age = manager.policy.cookie_max_age(record.created_at, manager.clock(), record.remember)
         return self.cookie.set_cookie(token, max_age, persistent=record.remember or None)
