@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from json.scanner import make_scanner
+from math import isfinite
 from typing import Any, Final, Literal, cast
 
 from .errors import InvalidSessionId, SessionDataError
@@ -227,44 +228,33 @@ class Tombstone:
 
 
 # Made once: json.dumps with any keyword argument builds a new encoder on every call, which
-# costs more than encoding a typical session value.
-_ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+# costs more than encoding a typical session value. No circular-reference markers: a value
+# that contains itself ends in RecursionError, which encode_value reports.
+_ENCODER: Final = json.JSONEncoder(
+    allow_nan=False, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+_encode_with_encoder: Final = _ENCODER.encode
+_int_text: Final = int.__repr__
+_float_text: Final = float.__repr__
 
 
-def _one_shot_encoder() -> Callable[[Any], str]:
-    """``_ENCODER.encode`` without its per-call set-up.
+def encode_json(value: Any) -> str:
+    """JSON text of one value, as the stores keep it: compact, UTF-8 unescaped, no NaN.
 
-    ``JSONEncoder.encode`` builds a new C encoder (``c_make_encoder``) on every call, which costs
-    more than encoding a short value. This builds it once, with no circular-reference markers
-    (a cycle ends in RecursionError instead, which :func:`encode_value` reports). Where the C
-    encoder is missing or encodes differently, ``_ENCODER.encode`` itself is used.
-    """
-    probe = {"k": [1.5, "é\n", None, True, 10**20]}
-    try:
-        make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
-        chunks = make(
-            None,
-            _ENCODER.default,
-            json.encoder.encode_basestring,
-            None,
-            ":",
-            ",",
-            False,
-            False,
-            False,
-        )
-        if "".join(chunks(probe, 0)) != _ENCODER.encode(probe):
-            return _ENCODER.encode
-    except (AttributeError, TypeError, ValueError):
-        return _ENCODER.encode
-
-    def encode(value: Any) -> str:
-        return "".join(chunks(value, 0))
-
-    return encode
-
-
-_encode: Final = _one_shot_encoder()
+    ``_ENCODER.encode(value)``, with the text of a plain number, boolean or None written
+    directly: the encoder sets up its C encoder again on every call, which costs more than
+    such a value's text. Exactly the encoder's output (``int`` and finite ``float`` are their
+    ``repr``); everything else, NaN and the infinities included, goes to the encoder."""
+    kind = type(value)
+    if kind is int:
+        return _int_text(value)
+    if kind is float and isfinite(value):
+        return _float_text(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return _encode_with_encoder(value)
 
 
 def encode_value(key: str, value: Any) -> str:
@@ -272,7 +262,7 @@ def encode_value(key: str, value: Any) -> str:
     if not isinstance(key, str):
         raise SessionDataError(f"session keys must be str, got {type(key).__name__}: {key!r}")
     try:
-        return _encode(value)
+        return encode_json(value)
     except RecursionError as exc:
         raise SessionDataError(
             f"session value for key {key!r} cannot be stored as JSON: it contains itself or "
@@ -312,4 +302,4 @@ decode_value: Final = json_reader(json.JSONDecoder())
 
 def encode_data(data: dict[str, Any]) -> str:
     """JSON text of a whole data mapping (stores that keep one document per session)."""
-    return _encode(data)
+    return _encode_with_encoder(data)
