@@ -21,6 +21,7 @@ from coatcheck import ConfigError, Policy
 from coatcheck.core.records import encode_data, public_id
 from coatcheck.core.tokens import SessionKey, unkeyed_user_shard
 from coatcheck.sealed import KEYS_ENV, KeyRing, SealedRecord, generate_key
+from coatcheck.sealed.b64 import b64url_decode, b64url_encode
 from coatcheck.sealed.codec import (
     KEY_ID_BYTES,
     NONCE_BYTES,
@@ -28,15 +29,13 @@ from coatcheck.sealed.codec import (
     SID_BYTES,
     TAG_BYTES,
     OpenedValues,
-    _b64decode,
-    _b64encode,
-    _payload,
     key_id,
     new_sid,
     parse_key,
     seal,
     unseal,
 )
+from coatcheck.sealed.payload import payload_text
 
 NAME = "__Host-session"
 POLICY = Policy()
@@ -406,7 +405,7 @@ def _reference_b64decode(text: str) -> bytes:
 
 def _both(text: str) -> tuple[bytes | None, bytes | None]:
     results: list[bytes | None] = []
-    for decode in (_b64decode, _reference_b64decode):
+    for decode in (b64url_decode, _reference_b64decode):
         try:
             results.append(decode(text))
         except ValueError:
@@ -455,7 +454,7 @@ def test_base64_decoding_is_exactly_canonical_base64url(text: str) -> None:
 
 @given(st.binary(max_size=64))
 def test_base64_round_trips(raw: bytes) -> None:
-    text = _b64encode(raw)
+    text = b64url_encode(raw)
     assert text == base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     assert _both(text) == ((raw, raw) if raw else (None, None))  # empty text is refused
 
@@ -471,7 +470,7 @@ def test_base64_decoding_agrees_with_the_definition(text: str) -> None:
 
 @given(
     st.text(alphabet=_B64_AND_JUNK, min_size=20, max_size=24)
-    | st.binary(min_size=16, max_size=16).map(_b64encode)
+    | st.binary(min_size=16, max_size=16).map(b64url_encode)
 )
 def test_a_session_id_opens_exactly_when_it_is_16_bytes_of_canonical_base64url(
     text: str,
@@ -564,7 +563,7 @@ def test_the_payload_is_the_document_the_json_encoder_writes(
         user_agent=user_agent,
         data=data,
     )
-    doc = json.loads(_payload(record, encode_data(record.data)))
+    doc = json.loads(payload_text(record, encode_data(record.data)))
     assert doc == json.loads(_reference_payload(record))
     assert list(doc) == list(json.loads(_reference_payload(record)))  # the same field order
     assert doc["d"] == data

@@ -23,7 +23,7 @@ from typing import Any, TypeGuard
 from ..core.policy import WritePlan
 from ..core.records import Patch, SessionRecord, encode_value
 from ..core.tokens import SessionKey, sha256, unkeyed_user_shard
-from .codec import SealedRecord
+from .record import SealedRecord
 
 NOT_BEFORE = "not_before"
 ENDED = "ended:"

@@ -60,7 +60,7 @@ class AsyncSealedSessionManager:
         one read by key per request of a logged-in session. Without it nothing can be revoked.
     opened_cache: how many recently sealed or opened cookie values to keep with their
         sessions, so that a cookie presented again skips base64, AES-GCM and the payload's
-        checks (see :class:`~coatcheck.sealed.codec.OpenedValues`); 0 keeps none.
+        checks (see :class:`~coatcheck.sealed.opened.OpenedValues`); 0 keeps none.
     """
 
     def __init__(
