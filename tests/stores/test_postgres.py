@@ -8,8 +8,10 @@ start; the shared server on 5432 is never touched.
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import random
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from fixtures_postgres import SHARED_DSN, PostgresInstance, drop_table
-from harness import SyncView
+from harness import SyncView, in_a_forked_child
 from psycopg.conninfo import conninfo_to_dict
 
 from coatcheck import (
@@ -33,9 +35,13 @@ from coatcheck import (
 from coatcheck.core.policy import WritePlan
 from coatcheck.core.records import Patch, SessionRecord, UserLimit
 from coatcheck.core.tokens import SessionKey, TokenCodec, new_token_key
-from coatcheck.stores._async.postgres import AsyncPostgresStore, parse_url
+from coatcheck.stores._async import postgres_connection as async_connection
+from coatcheck.stores._async.postgres import AsyncPostgresStore
+from coatcheck.stores._sync import postgres_connection as sync_connection
 from coatcheck.stores._sync.postgres import PostgresStore
 from coatcheck.stores.memory import MemoryStore
+from coatcheck.stores.postgres.failures import Health
+from coatcheck.stores.postgres.url import parse_url
 
 NOW = 1_800_000_000.0
 
@@ -820,7 +826,7 @@ def test_a_load_cancelled_mid_query_does_not_poison_the_next_call(postgres_url: 
 def test_parked_connections_go_back_to_the_pool_and_close_with_it(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coatcheck.stores._sync import postgres as module
+    from coatcheck.stores._sync import postgres_pool as module
 
     store = PostgresStore(postgres_url)
     rec = record()
@@ -872,3 +878,107 @@ def test_a_caller_finding_every_connection_busy_waits_at_most_timeout(postgres_u
             await store.close()
 
     asyncio.run(main())
+
+
+# --- the short path on libpq's documented wrapper, and nothing undocumented ------------
+
+
+def run_prepared(api: str, name: bytes, query: bytes, params: list[bytes]) -> list[Any]:
+    """Runs ``query`` once per parameter through a store connection's short path (sync or
+    async); each answer is the first column of the binary result, or the exception raised."""
+
+    def answer(run: Callable[[], Any]) -> Any:
+        try:
+            res = run()
+        except psycopg.Error as exc:
+            return exc
+        return res.get_value(0, 0)
+
+    if api == "sync":
+        with sync_connection.connection_class(Health()).connect(SHARED_DSN) as conn:
+            answers = [answer(lambda p=p: conn.run_prepared(name, query, p)) for p in params]
+            assert conn.execute("SELECT 1").fetchone() == (1,), "left idle"
+        return answers
+
+    async def main() -> list[Any]:
+        make = async_connection.connection_class(Health()).connect
+        async with await make(SHARED_DSN) as conn:
+            answers = []
+            for p in params:
+                try:
+                    answers.append((await conn.run_prepared(name, query, p)).get_value(0, 0))
+                except psycopg.Error as exc:
+                    answers.append(exc)
+            assert await (await conn.execute("SELECT 1")).fetchone() == (1,), "left idle"
+        return answers
+
+    return asyncio.run(main())
+
+
+@pytest.mark.postgres
+def test_short_path_sends_what_the_socket_cannot_take_at_once(api: str) -> None:
+    """A parameter far larger than a socket buffer: libpq's flush asks to wait until the socket
+    takes more, which both faces do (event loop writer; poll)."""
+    big = bytes(range(256)) * (16 * 4096)  # 16 MiB
+    query = b"SELECT octet_length($1)::int8"
+    answers = run_prepared(api, b"cc_len", query, [big, b"", big[:3]])
+    assert [int.from_bytes(a, "big") for a in answers] == [len(big), 0, 3]
+
+
+@pytest.mark.postgres
+def test_short_path_raises_the_exception_psycopg_has_for_the_sqlstate(api: str) -> None:
+    query = b"SELECT (1 / (octet_length($1) - 1))::int8"
+    ok, failed, again = run_prepared(api, b"cc_div", query, [b"xx", b"x", b"xx"])
+    assert int.from_bytes(ok, "big") == 1 and int.from_bytes(again, "big") == 1
+    assert isinstance(failed, psycopg.errors.DivisionByZero)
+    assert "division by zero" in str(failed)
+
+
+@pytest.mark.postgres
+def test_a_forked_child_leaves_the_connections_idle_in_the_pool_alone(postgres_url: str) -> None:
+    """Not only the parked connections: those psycopg_pool holds idle are the parent's too.
+    The child's clean-up (collecting them sends the server a Terminate) must not reach them."""
+    store = PostgresStore(postgres_url + "&pool_min=3")
+    try:
+        assert store.load(record().key) is None
+        assert store._pool is not None
+        store._pool.wait(timeout=30)  # documented: until pool_min connections are open
+        inherited = list(store._connection_class.made)
+        assert len(inherited) >= 3 and len(store._idle) == 1
+
+        def child() -> bool:
+            for conn in inherited:  # as the child's interpreter would at exit
+                conn.close()
+            return store.load(record().key) is None
+
+        assert in_a_forked_child(child)
+        for conn in inherited:  # a Terminate from the child would have closed them first
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert store.load(record().key) is None
+    finally:
+        store.close()
+
+
+PRIVATE = re.compile(
+    r"psycopg\.generators|psycopg\.pq\.abc|psycopg\.waiting|error_from_result"
+    r"|\bconn\.wait\(|\bpool\._[a-z]|# unasync:"
+)
+
+
+def test_the_store_uses_documented_driver_interfaces_only() -> None:
+    """docs/stores/postgres.md: no private or undocumented psycopg / psycopg_pool names, and
+    no generator markers (the twins differ only through postgres/backend.py)."""
+    import coatcheck.stores as stores
+
+    root = stores.__path__[0]
+    found = []
+    for path in sorted(
+        [
+            *glob.glob(f"{root}/postgres/*.py"),
+            *glob.glob(f"{root}/_async/postgres*.py"),
+            *glob.glob(f"{root}/_sync/postgres*.py"),
+        ]
+    ):
+        with open(path, encoding="utf-8") as source:
+            found += [f"{path}: {m.group(0)}" for m in PRIVATE.finditer(source.read())]
+    assert len(found) == 0, found
