@@ -60,69 +60,13 @@ class AsyncPostgresStore(AsyncPostgresConnections):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.options.where} table={self.options.table}>"
 
-    # --- schema ---------------------------------------------------------------------------
-
-    async def _ensure_schema(self, cur: AsyncCursor[TupleRow], *, force: bool) -> None:
-        if not force:
-            await cur.execute(self._sql.schema_present, self._sql.schema_params)
-            row = await cur.fetchone()
-            if row is not None and row[0]:
-                self._schema_ready = True
-                return
-        # The advisory lock makes concurrent migrations (several processes starting at once)
-        # wait for each other: CREATE ... IF NOT EXISTS alone can still collide.
-        async with cur.connection.transaction():
-            await cur.execute(self._sql.lock, (self._migrate_key,))
-            await cur.execute(self._sql.create)
-            await cur.execute(self._sql.columns, self._sql.schema_names[:1])
-            have = {row[0] for row in await cur.fetchall()}
-            for name, statement in self._sql.add_columns.items():
-                if name not in have:
-                    await cur.execute(statement)
-            await cur.execute(self._sql.create_indexes)
-            while True:
-                await cur.execute(self._sql.missing_public_ids, (DEFAULT_PURGE_BATCH,))
-                rows = await cur.fetchall()
-                if not rows:
-                    break
-                keys = [SessionKey(bytes(shard), bytes(digest)) for digest, shard in rows]
-                await cur.execute(
-                    self._sql.set_public_ids,
-                    ([k.digest for k in keys], [public_id_bytes(k) for k in keys]),
-                )
-        self._schema_ready = True
+    # --- the contract (stores/base.py), in its order ---------------------------------------
 
     async def migrate(self) -> None:
         """Create the table and its indexes if missing (idempotent, safe to run concurrently)."""
         async with self._lease(ensure_schema=False) as cur:
             await self._ensure_schema(cur, force=True)
         await self.token_key()
-
-    async def token_key(self) -> bytes:
-        """Read once per store object. Each statement commits on its own, so the read after an
-        ``INSERT ... ON CONFLICT DO NOTHING`` sees whichever process's key won."""
-        key = self._token_key
-        if key is None:
-            async with self._lease() as cur:
-                await cur.execute(self._sql.token_key)
-                row = await cur.fetchone()
-                if row is None:
-                    await cur.execute(self._sql.token_key_insert, (new_token_key(),))
-                    await cur.execute(self._sql.token_key)
-                    row = await cur.fetchone()
-            key = bytes(row[0]) if row is not None else b""
-            if len(key) != KEY_BYTES:
-                raise ConfigError(
-                    f"PostgreSQL at {self.options.where}: {self.options.table}_meta holds a "
-                    f"token key of {len(key)} bytes, not {KEY_BYTES}"
-                )
-            self._token_key = key
-        return key
-
-    def use_tokens(self, tokens: TokenCodec) -> None:
-        return None  # records are found by digest alone
-
-    # --- the contract ---------------------------------------------------------------------
 
     async def load(self, key: SessionKey) -> SessionRecord | None:
         conn = await self._checkout()
@@ -174,42 +118,6 @@ class AsyncPostgresStore(AsyncPostgresConnections):
             if error is None:
                 raise
             raise error from exc
-
-    async def _insert_limited(
-        self,
-        cur: AsyncCursor[TupleRow],
-        record: SessionRecord,
-        values: tuple[Any, ...],
-        replaces: SessionKey | None,
-        limit: UserLimit,
-    ) -> list[bytes]:
-        """Rotation plus the per-user limit, inside the caller's transaction.
-
-        The per-user advisory lock serialises concurrent logins of one user, so two of them
-        cannot both see room for one more session. Raising rolls everything back.
-        """
-        assert record.user_id is not None
-        await cur.execute(self._sql.lock, (lock_key("user", self.options.table, record.user_id),))
-        if replaces is not None:
-            await cur.execute(self._sql.delete, (replaces.digest,))
-            if cur.rowcount == 0:
-                raise SessionGone("the session being replaced no longer exists")
-        # Same rule as choose_evictions: browser sessions live at the moment of this write
-        # (the new record's last_seen_at; a rotation keeps an older created_at), oldest first
-        # by (created_at, id); the replaced one is already gone.
-        await cur.execute(self._sql.live_browser_ids, (record.user_id, record.last_seen_at))
-        live = [bytes(row[0]) for row in await cur.fetchall()]
-        excess = len(live) - limit.max_sessions + 1
-        if excess <= 0:
-            await cur.execute(self._sql.insert, values)
-            return []
-        if limit.refuse:
-            raise SessionLimitReached(
-                f"user {record.user_id!r} already has {limit.max_sessions} browser session(s)"
-            )
-        evicted = live[:excess]
-        await cur.execute(self._sql.insert_evicting, (evicted, *_eviction(record), *values))
-        return evicted
 
     async def update(
         self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
@@ -329,9 +237,103 @@ class AsyncPostgresStore(AsyncPostgresConnections):
             row = await cur.fetchone()
         return int(row[0]) if row is not None else 0
 
+    async def token_key(self) -> bytes:
+        """Read once per store object. Each statement commits on its own, so the read after an
+        ``INSERT ... ON CONFLICT DO NOTHING`` sees whichever process's key won."""
+        key = self._token_key
+        if key is None:
+            async with self._lease() as cur:
+                await cur.execute(self._sql.token_key)
+                row = await cur.fetchone()
+                if row is None:
+                    await cur.execute(self._sql.token_key_insert, (new_token_key(),))
+                    await cur.execute(self._sql.token_key)
+                    row = await cur.fetchone()
+            key = bytes(row[0]) if row is not None else b""
+            if len(key) != KEY_BYTES:
+                raise ConfigError(
+                    f"PostgreSQL at {self.options.where}: {self.options.table}_meta holds a "
+                    f"token key of {len(key)} bytes, not {KEY_BYTES}"
+                )
+            self._token_key = key
+        return key
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        return None  # records are found by digest alone
+
     async def close(self) -> None:
         """Close the pool; a later call opens a new one."""
         await self._close_pool()
+
+    # --- the steps behind it -------------------------------------------------------------
+
+    async def _ensure_schema(self, cur: AsyncCursor[TupleRow], *, force: bool) -> None:
+        """Create what is missing, or upgrade a table of an earlier release (see "Creating it"
+        in docs/stores/postgres.md); without ``force``, only if one cheap query finds a gap."""
+        if not force:
+            await cur.execute(self._sql.schema_present, self._sql.schema_params)
+            row = await cur.fetchone()
+            if row is not None and row[0]:
+                self._schema_ready = True
+                return
+        # The advisory lock makes concurrent migrations (several processes starting at once)
+        # wait for each other: CREATE ... IF NOT EXISTS alone can still collide.
+        async with cur.connection.transaction():
+            await cur.execute(self._sql.lock, (self._migrate_key,))
+            await cur.execute(self._sql.create)
+            await cur.execute(self._sql.columns, self._sql.schema_names[:1])
+            have = {row[0] for row in await cur.fetchall()}
+            for name, statement in self._sql.add_columns.items():
+                if name not in have:
+                    await cur.execute(statement)
+            await cur.execute(self._sql.create_indexes)
+            while True:
+                await cur.execute(self._sql.missing_public_ids, (DEFAULT_PURGE_BATCH,))
+                rows = await cur.fetchall()
+                if not rows:
+                    break
+                keys = [SessionKey(bytes(shard), bytes(digest)) for digest, shard in rows]
+                await cur.execute(
+                    self._sql.set_public_ids,
+                    ([k.digest for k in keys], [public_id_bytes(k) for k in keys]),
+                )
+        self._schema_ready = True
+
+    async def _insert_limited(
+        self,
+        cur: AsyncCursor[TupleRow],
+        record: SessionRecord,
+        values: tuple[Any, ...],
+        replaces: SessionKey | None,
+        limit: UserLimit,
+    ) -> list[bytes]:
+        """Rotation plus the per-user limit, inside the caller's transaction.
+
+        The per-user advisory lock serialises concurrent logins of one user, so two of them
+        cannot both see room for one more session. Raising rolls everything back.
+        """
+        assert record.user_id is not None
+        await cur.execute(self._sql.lock, (lock_key("user", self.options.table, record.user_id),))
+        if replaces is not None:
+            await cur.execute(self._sql.delete, (replaces.digest,))
+            if cur.rowcount == 0:
+                raise SessionGone("the session being replaced no longer exists")
+        # Same rule as choose_evictions: browser sessions live at the moment of this write
+        # (the new record's last_seen_at; a rotation keeps an older created_at), oldest first
+        # by (created_at, id); the replaced one is already gone.
+        await cur.execute(self._sql.live_browser_ids, (record.user_id, record.last_seen_at))
+        live = [bytes(row[0]) for row in await cur.fetchall()]
+        excess = len(live) - limit.max_sessions + 1
+        if excess <= 0:
+            await cur.execute(self._sql.insert, values)
+            return []
+        if limit.refuse:
+            raise SessionLimitReached(
+                f"user {record.user_id!r} already has {limit.max_sessions} browser session(s)"
+            )
+        evicted = live[:excess]
+        await cur.execute(self._sql.insert_evicting, (evicted, *_eviction(record), *values))
+        return evicted
 
 
 def _eviction(record: SessionRecord) -> tuple[str, float]:

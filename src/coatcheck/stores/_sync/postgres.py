@@ -61,69 +61,13 @@ class PostgresStore(PostgresConnections):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.options.where} table={self.options.table}>"
 
-    # --- schema ---------------------------------------------------------------------------
-
-    def _ensure_schema(self, cur: Cursor[TupleRow], *, force: bool) -> None:
-        if not force:
-            cur.execute(self._sql.schema_present, self._sql.schema_params)
-            row = cur.fetchone()
-            if row is not None and row[0]:
-                self._schema_ready = True
-                return
-        # The advisory lock makes concurrent migrations (several processes starting at once)
-        # wait for each other: CREATE ... IF NOT EXISTS alone can still collide.
-        with cur.connection.transaction():
-            cur.execute(self._sql.lock, (self._migrate_key,))
-            cur.execute(self._sql.create)
-            cur.execute(self._sql.columns, self._sql.schema_names[:1])
-            have = {row[0] for row in cur.fetchall()}
-            for name, statement in self._sql.add_columns.items():
-                if name not in have:
-                    cur.execute(statement)
-            cur.execute(self._sql.create_indexes)
-            while True:
-                cur.execute(self._sql.missing_public_ids, (DEFAULT_PURGE_BATCH,))
-                rows = cur.fetchall()
-                if not rows:
-                    break
-                keys = [SessionKey(bytes(shard), bytes(digest)) for digest, shard in rows]
-                cur.execute(
-                    self._sql.set_public_ids,
-                    ([k.digest for k in keys], [public_id_bytes(k) for k in keys]),
-                )
-        self._schema_ready = True
+    # --- the contract (stores/base.py), in its order ---------------------------------------
 
     def migrate(self) -> None:
         """Create the table and its indexes if missing (idempotent, safe to run concurrently)."""
         with self._lease(ensure_schema=False) as cur:
             self._ensure_schema(cur, force=True)
         self.token_key()
-
-    def token_key(self) -> bytes:
-        """Read once per store object. Each statement commits on its own, so the read after an
-        ``INSERT ... ON CONFLICT DO NOTHING`` sees whichever process's key won."""
-        key = self._token_key
-        if key is None:
-            with self._lease() as cur:
-                cur.execute(self._sql.token_key)
-                row = cur.fetchone()
-                if row is None:
-                    cur.execute(self._sql.token_key_insert, (new_token_key(),))
-                    cur.execute(self._sql.token_key)
-                    row = cur.fetchone()
-            key = bytes(row[0]) if row is not None else b""
-            if len(key) != KEY_BYTES:
-                raise ConfigError(
-                    f"PostgreSQL at {self.options.where}: {self.options.table}_meta holds a "
-                    f"token key of {len(key)} bytes, not {KEY_BYTES}"
-                )
-            self._token_key = key
-        return key
-
-    def use_tokens(self, tokens: TokenCodec) -> None:
-        return None  # records are found by digest alone
-
-    # --- the contract ---------------------------------------------------------------------
 
     def load(self, key: SessionKey) -> SessionRecord | None:
         conn = self._checkout()
@@ -175,42 +119,6 @@ class PostgresStore(PostgresConnections):
             if error is None:
                 raise
             raise error from exc
-
-    def _insert_limited(
-        self,
-        cur: Cursor[TupleRow],
-        record: SessionRecord,
-        values: tuple[Any, ...],
-        replaces: SessionKey | None,
-        limit: UserLimit,
-    ) -> list[bytes]:
-        """Rotation plus the per-user limit, inside the caller's transaction.
-
-        The per-user advisory lock serialises concurrent logins of one user, so two of them
-        cannot both see room for one more session. Raising rolls everything back.
-        """
-        assert record.user_id is not None
-        cur.execute(self._sql.lock, (lock_key("user", self.options.table, record.user_id),))
-        if replaces is not None:
-            cur.execute(self._sql.delete, (replaces.digest,))
-            if cur.rowcount == 0:
-                raise SessionGone("the session being replaced no longer exists")
-        # Same rule as choose_evictions: browser sessions live at the moment of this write
-        # (the new record's last_seen_at; a rotation keeps an older created_at), oldest first
-        # by (created_at, id); the replaced one is already gone.
-        cur.execute(self._sql.live_browser_ids, (record.user_id, record.last_seen_at))
-        live = [bytes(row[0]) for row in cur.fetchall()]
-        excess = len(live) - limit.max_sessions + 1
-        if excess <= 0:
-            cur.execute(self._sql.insert, values)
-            return []
-        if limit.refuse:
-            raise SessionLimitReached(
-                f"user {record.user_id!r} already has {limit.max_sessions} browser session(s)"
-            )
-        evicted = live[:excess]
-        cur.execute(self._sql.insert_evicting, (evicted, *_eviction(record), *values))
-        return evicted
 
     def update(
         self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
@@ -330,9 +238,103 @@ class PostgresStore(PostgresConnections):
             row = cur.fetchone()
         return int(row[0]) if row is not None else 0
 
+    def token_key(self) -> bytes:
+        """Read once per store object. Each statement commits on its own, so the read after an
+        ``INSERT ... ON CONFLICT DO NOTHING`` sees whichever process's key won."""
+        key = self._token_key
+        if key is None:
+            with self._lease() as cur:
+                cur.execute(self._sql.token_key)
+                row = cur.fetchone()
+                if row is None:
+                    cur.execute(self._sql.token_key_insert, (new_token_key(),))
+                    cur.execute(self._sql.token_key)
+                    row = cur.fetchone()
+            key = bytes(row[0]) if row is not None else b""
+            if len(key) != KEY_BYTES:
+                raise ConfigError(
+                    f"PostgreSQL at {self.options.where}: {self.options.table}_meta holds a "
+                    f"token key of {len(key)} bytes, not {KEY_BYTES}"
+                )
+            self._token_key = key
+        return key
+
+    def use_tokens(self, tokens: TokenCodec) -> None:
+        return None  # records are found by digest alone
+
     def close(self) -> None:
         """Close the pool; a later call opens a new one."""
         self._close_pool()
+
+    # --- the steps behind it -------------------------------------------------------------
+
+    def _ensure_schema(self, cur: Cursor[TupleRow], *, force: bool) -> None:
+        """Create what is missing, or upgrade a table of an earlier release (see "Creating it"
+        in docs/stores/postgres.md); without ``force``, only if one cheap query finds a gap."""
+        if not force:
+            cur.execute(self._sql.schema_present, self._sql.schema_params)
+            row = cur.fetchone()
+            if row is not None and row[0]:
+                self._schema_ready = True
+                return
+        # The advisory lock makes concurrent migrations (several processes starting at once)
+        # wait for each other: CREATE ... IF NOT EXISTS alone can still collide.
+        with cur.connection.transaction():
+            cur.execute(self._sql.lock, (self._migrate_key,))
+            cur.execute(self._sql.create)
+            cur.execute(self._sql.columns, self._sql.schema_names[:1])
+            have = {row[0] for row in cur.fetchall()}
+            for name, statement in self._sql.add_columns.items():
+                if name not in have:
+                    cur.execute(statement)
+            cur.execute(self._sql.create_indexes)
+            while True:
+                cur.execute(self._sql.missing_public_ids, (DEFAULT_PURGE_BATCH,))
+                rows = cur.fetchall()
+                if not rows:
+                    break
+                keys = [SessionKey(bytes(shard), bytes(digest)) for digest, shard in rows]
+                cur.execute(
+                    self._sql.set_public_ids,
+                    ([k.digest for k in keys], [public_id_bytes(k) for k in keys]),
+                )
+        self._schema_ready = True
+
+    def _insert_limited(
+        self,
+        cur: Cursor[TupleRow],
+        record: SessionRecord,
+        values: tuple[Any, ...],
+        replaces: SessionKey | None,
+        limit: UserLimit,
+    ) -> list[bytes]:
+        """Rotation plus the per-user limit, inside the caller's transaction.
+
+        The per-user advisory lock serialises concurrent logins of one user, so two of them
+        cannot both see room for one more session. Raising rolls everything back.
+        """
+        assert record.user_id is not None
+        cur.execute(self._sql.lock, (lock_key("user", self.options.table, record.user_id),))
+        if replaces is not None:
+            cur.execute(self._sql.delete, (replaces.digest,))
+            if cur.rowcount == 0:
+                raise SessionGone("the session being replaced no longer exists")
+        # Same rule as choose_evictions: browser sessions live at the moment of this write
+        # (the new record's last_seen_at; a rotation keeps an older created_at), oldest first
+        # by (created_at, id); the replaced one is already gone.
+        cur.execute(self._sql.live_browser_ids, (record.user_id, record.last_seen_at))
+        live = [bytes(row[0]) for row in cur.fetchall()]
+        excess = len(live) - limit.max_sessions + 1
+        if excess <= 0:
+            cur.execute(self._sql.insert, values)
+            return []
+        if limit.refuse:
+            raise SessionLimitReached(
+                f"user {record.user_id!r} already has {limit.max_sessions} browser session(s)"
+            )
+        evicted = live[:excess]
+        cur.execute(self._sql.insert_evicting, (evicted, *_eviction(record), *values))
+        return evicted
 
 
 def _eviction(record: SessionRecord) -> tuple[str, float]:
