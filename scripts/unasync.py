@@ -30,6 +30,7 @@ SUBS = [
     (r"\basynccontextmanager\b", "contextmanager"),
     (r"\bredis\.asyncio\.cluster\b", "redis.cluster"),
     (r"\bredis\.asyncio\b", "redis"),
+    (r"\bredis\.aio\b", "redis.blocking"),  # the Redis store's async-only helpers
     (r"\basync def\b", "def"),
     (r"\basync with\b", "with"),
     (r"\basync for\b", "for"),

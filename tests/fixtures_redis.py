@@ -9,16 +9,21 @@ servers a test may stop and start.
 * ``redis_cluster_url``: that cluster under a random prefix, cleaned after each test.
 * ``redis_instance``: a factory of private ``redis-server`` processes with ``stop()`` and
   ``start()``, for failure tests.
+* ``redis_tls``: a private ``redis-server`` speaking TLS only, requiring client certificates,
+  with its CA, client certificate and key (made with ``cryptography``) and a foreign CA.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import secrets
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -53,9 +58,12 @@ def delete_prefix(client: redis.Redis | redis.cluster.RedisCluster, prefix: str)
 class RedisServer:
     """One ``redis-server`` on a free loopback port with its own directory, no persistence."""
 
-    def __init__(self, directory: Path, *, cluster: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, cluster: bool = False, tls: dict[str, Path] | None = None
+    ) -> None:
         self.directory = directory
         self.cluster = cluster
+        self.tls = tls  # see tls_files(): the server accepts TLS connections only
         self.port = free_port()
         self.bus_port = free_port() if cluster else 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -80,6 +88,20 @@ class RedisServer:
             "--logfile",
             "server.log",
         ]
+        if self.tls is not None:
+            command[command.index("--port") + 1] = "0"  # no plain port
+            command += [
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(self.tls["server_cert"]),
+                "--tls-key-file",
+                str(self.tls["server_key"]),
+                "--tls-ca-cert-file",
+                str(self.tls["ca"]),
+                "--tls-auth-clients",
+                "yes",
+            ]
         if self.cluster:
             command += [
                 "--cluster-enabled",
@@ -101,7 +123,7 @@ class RedisServer:
         self.process = subprocess.Popen(
             self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        client = redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=1)
+        client = self.client(timeout=1)
         deadline = time.monotonic() + STARTUP_DEADLINE
         try:
             while True:
@@ -135,14 +157,26 @@ class RedisServer:
         path = self.directory / "server.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else "(no log)"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=5)
+    def client(self, timeout: float = 5) -> redis.Redis:
+        if self.tls is None:
+            return redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=timeout)
+        return redis.Redis(
+            host=LOOPBACK,
+            port=self.port,
+            socket_timeout=timeout,
+            ssl=True,
+            ssl_ca_certs=str(self.tls["ca"]),
+            ssl_certfile=str(self.tls["client_cert"]),
+            ssl_keyfile=str(self.tls["client_key"]),
+        )
 
 
-def start_server(directory: Path, *, cluster: bool = False) -> RedisServer:
+def start_server(
+    directory: Path, *, cluster: bool = False, tls: dict[str, Path] | None = None
+) -> RedisServer:
     """A started server; retries with other ports if a free port was taken meanwhile."""
     for attempt in range(3):
-        server = RedisServer(directory / f"try{attempt}", cluster=cluster)
+        server = RedisServer(directory / f"try{attempt}", cluster=cluster, tls=tls)
         try:
             server.start()
         except RuntimeError:
@@ -248,3 +282,88 @@ def redis_instance(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
     yield make
     for server in started:
         server.stop()
+
+
+def tls_files(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate signed by it, and a
+    second CA that signed neither: PEM files in ``directory``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+
+    def write(name: str, data: bytes) -> None:
+        files[name] = directory / f"{name}.pem"
+        files[name].write_bytes(data)
+
+    def named(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def builder(subject: str, issuer: str, key: ec.EllipticCurvePrivateKey) -> Any:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(named(subject))
+            .issuer_name(named(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        )
+
+    def ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            builder(name, name, key)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+    def leaf(name: str, usage: Any, ca_key: Any, ca_cert: Any) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            builder("127.0.0.1", "coatcheck test CA", key)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+                critical=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        write(f"{name}_cert", cert.public_bytes(serialization.Encoding.PEM))
+        write(
+            f"{name}_key",
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+
+    ca_key, ca_cert = ca("coatcheck test CA")
+    write("ca", ca_cert.public_bytes(serialization.Encoding.PEM))
+    write("foreign_ca", ca("someone else's CA")[1].public_bytes(serialization.Encoding.PEM))
+    leaf("server", ExtendedKeyUsageOID.SERVER_AUTH, ca_key, ca_cert)
+    leaf("client", ExtendedKeyUsageOID.CLIENT_AUTH, ca_key, ca_cert)
+    return files
+
+
+@pytest.fixture
+def redis_tls(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server on TLS only (client certificates required); its ``tls`` holds
+    the PEM files (``ca``, ``client_cert``, ``client_key``, ``foreign_ca``)."""
+    require_redis_binaries()
+    server = start_server(tmp_path / "redis-tls", tls=tls_files(tmp_path / "pki"))
+    yield server
+    server.stop()

@@ -24,7 +24,7 @@ from coatcheck.core.records import (
     public_id_bytes,
 )
 from coatcheck.core.tokens import SessionKey
-from coatcheck.stores.cluster_slots import slot_tag
+from coatcheck.stores.redis.keys import slot_tag
 
 json_values = st.recursive(
     st.none()

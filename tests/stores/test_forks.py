@@ -33,7 +33,7 @@ def held(store: Any) -> list[Any]:
         return list(store._all)
     if isinstance(store, PostgresStore | AsyncPostgresStore):
         return list(store._idle)
-    return list(store._lane._idle)
+    return list(store._conn.lane._idle)
 
 
 def sync_scenario(store: Any) -> None:

@@ -39,7 +39,8 @@ from coatcheck.core.records import (
 )
 from coatcheck.core.tokens import TOKEN_KEY_ENV, SessionKey, TokenCodec
 from coatcheck.stores._async.redis import AsyncRedisStore
-from coatcheck.stores._sync.redis import RedisStore, parse_url
+from coatcheck.stores._sync.redis import RedisStore
+from coatcheck.stores.redis.url import parse_url
 
 HOUR = 3600.0
 # Every store in these tests derives user shards from this key (COATCHECK_TOKEN_KEY, set below),
@@ -463,7 +464,7 @@ def test_delete_all_and_purge_stay_inside_their_prefix(url: str, raw: Raw) -> No
 
 def test_migrate_loads_the_scripts(store: RedisStore, raw: Raw) -> None:
     store.migrate()
-    shas = [s.sha for s in (store._update_script, store._insert_script)]
+    shas = [s.sha for s in (store._conn.update_script, store._conn.insert_script)]
     assert all(raw.script_exists(*shas))
 
 
@@ -641,7 +642,7 @@ def test_server_down_then_back(redis_instance: Callable[[], RedisServer], api: s
         server.start()  # a fresh, empty server: no data, no scripts
         client = server.client()
         try:
-            assert client.script_exists(store._insert_script.sha) == [False]
+            assert client.script_exists(store._conn.insert_script.sha) == [False]
         finally:
             client.close()
         again = make_record("alice", data={"k": 1})

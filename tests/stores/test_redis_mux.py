@@ -1,5 +1,6 @@
-"""The async Redis store's pipelined connection (coatcheck.stores.redis_mux): replies matched to
-their commands whatever happens around them, few reads on the server, and the way back to a
+"""The async Redis store's pipelined connection (coatcheck.stores.redis.mux): replies matched to
+their commands whatever happens around them, few reads on the server, its own set-up from the
+URL (credentials, database, TLS), error replies as redis-py raises them, and the way back to a
 connection per command (``multiplex=false``, RESP3)."""
 
 from __future__ import annotations
@@ -7,8 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -20,10 +24,14 @@ from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 
 from coatcheck import ConfigError, StoreUnavailable
+from coatcheck.core.records import SessionRecord
 from coatcheck.core.tokens import TokenCodec, new_token_key
-from coatcheck.stores._async.redis import AsyncRedisStore, parse_url
-from coatcheck.stores._async.redis_lane import AsyncLane, pack
-from coatcheck.stores.redis_mux import Multiplexer
+from coatcheck.stores._async.redis import AsyncRedisStore
+from coatcheck.stores._async.redis_lane import AsyncLane
+from coatcheck.stores._sync.redis import RedisStore
+from coatcheck.stores.redis.mux import Multiplexer
+from coatcheck.stores.redis.url import parse_url
+from coatcheck.stores.redis.wire import pack
 
 
 def in_a_loop(url: str, scenario: Callable[[AsyncRedisStore], Awaitable[Any]]) -> Any:
@@ -39,8 +47,8 @@ def in_a_loop(url: str, scenario: Callable[[AsyncRedisStore], Awaitable[Any]]) -
 
 async def path_of(store: AsyncRedisStore) -> Any:
     """The store's per-request command path (made on first use)."""
-    await store._connected()
-    return store._lane
+    await store._conn.ready()
+    return store._conn.lane
 
 
 def stat(client: redis.Redis, section: str, name: str) -> int:
@@ -193,8 +201,9 @@ def test_closing_the_store_fails_commands_still_waiting(redis_url: str) -> None:
 
 
 class MisbehavingRedis:
-    """A loopback peer that speaks enough RESP for redis-py's connection set-up, then answers
-    ``ECHO`` as told: ``garbage`` (not RESP) or ``twice`` (one reply nobody asked for)."""
+    """A loopback peer that reads RESP commands, answers ``+OK`` to any but ``ECHO`` (the pool's
+    set-up; the pipelined connection needs none for db 0 without credentials) and ``ECHO`` as
+    told: ``garbage`` (not RESP) or ``twice`` (one reply nobody asked for)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -326,7 +335,7 @@ def test_a_forked_child_never_uses_the_parents_connections(redis_url: str, multi
         record = SessionRecord(key, "alice", "browser", now, now, now, now + 1e9)
         loop.run_until_complete(store.insert(record))
         assert loop.run_until_complete(store.load(key)) is not None  # a connection is held
-        path = store._lane
+        path = store._conn.lane
         inherited = dict(path._links) if isinstance(path, Multiplexer) else list(path._idle)
         assert inherited
 
@@ -357,7 +366,7 @@ def test_a_forked_child_never_uses_the_parents_connections_sync(redis_url: str) 
         now = 1e9
         store.insert(SessionRecord(key, "alice", "browser", now, now, now, now + 1e9))
         assert store.load(key) is not None
-        lane = store._lane
+        lane = store._conn.lane
         assert lane is not None and lane._idle
 
         def child() -> bool:
@@ -373,26 +382,178 @@ def test_a_forked_child_never_uses_the_parents_connections_sync(redis_url: str) 
         store.close()
 
 
-def test_a_redis_py_that_cannot_hand_over_falls_back_to_a_connection_per_command(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The hand-over reads three attributes of redis-py's connections. A release that builds
-    them differently must not break the store: it warns once and takes the lane."""
-    from coatcheck.stores import redis_mux
+# --- its own connection: set up from the URL, errors as redis-py raises them ----------------
 
-    def unfamiliar(conn: Any) -> Any:
-        raise AttributeError("'Connection' object has no attribute '_writer'")
 
-    monkeypatch.setattr(redis_mux, "take_over", unfamiliar)
-    key = TokenCodec(new_token_key()).new_token("alice")[1]
+def write_and_read(url: str) -> tuple[Any, Any, Any]:
+    """A session written through redis-py's pool and read back through the store's
+    per-request path, then that path and what the server says about its connection."""
 
     async def scenario(store: AsyncRedisStore) -> tuple[Any, Any, Any]:
-        mux = await path_of(store)
-        first = await asyncio.gather(*(store.load(key) for _ in range(5)))
-        return first, await store.load(key), mux._fallback
+        _, key = (await store.token_codec()).new_token("alice")
+        now = time.time()
+        await store.insert(SessionRecord(key, "alice", "browser", now, now, now, now + 3600))
+        loaded = await store.load(key)
+        path = await path_of(store)
+        return loaded, path, await path.command("CLIENT", "INFO")
 
-    with caplog.at_level("WARNING", logger="coatcheck.stores.redis_mux"):
-        first, again, fallback = in_a_loop(redis_url, scenario)
-    assert first == [None] * 5 and again is None
-    assert isinstance(fallback, AsyncLane)
-    assert [r.message for r in caplog.records if "cannot hand a connection over" in r.message]
+    return cast("tuple[Any, Any, Any]", in_a_loop(url, scenario))
+
+
+@pytest.mark.parametrize("who", ["acl user", "default user"])
+def test_the_pipelined_connection_logs_in_and_selects_the_database_of_the_url(
+    redis_instance: Callable[[], RedisServer], who: str
+) -> None:
+    """Credentials (percent-encoded in the URL) and database come from the URL: a session
+    written through redis-py's pool into db 3 is read through the pipelined connection."""
+    server = redis_instance()
+    admin = server.client()
+    try:
+        if who == "acl user":
+            admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret:@", "~*", "&*", "+@all")
+            credentials, user = "app:s3cret%3A%40", "app"
+        else:
+            admin.config_set("requirepass", "s3cret:@")
+            credentials, user = ":s3cret%3A%40", "default"
+    finally:
+        admin.close()
+    loaded, path, info = write_and_read(f"redis://{credentials}@{server.address}/3?prefix=x:")
+    assert isinstance(path, Multiplexer)
+    assert loaded is not None and loaded.user_id == "alice"
+    fields = dict(item.split("=", 1) for item in info.decode().split())
+    assert (fields["user"], fields["db"]) == (user, "3")
+
+
+@pytest.mark.parametrize(
+    ("credentials", "db", "says"),
+    [("nobody_cc:wrong@", "0", "refused the credentials"), ("", "99", "has no database 99")],
+)
+def test_settings_the_server_refuses_are_config_errors_on_the_pipelined_path(
+    redis_url: str, credentials: str, db: str, says: str
+) -> None:
+    """Only the load's HGETALL runs, so only the pipelined connection meets the server."""
+    options = parse_url(redis_url)
+    url = f"redis://{credentials}{options.host}:{options.port}/{db}?prefix={options.prefix}"
+    key = TokenCodec(new_token_key()).new_token("alice")[1]
+
+    async def scenario(store: AsyncRedisStore) -> Any:
+        assert isinstance(await path_of(store), Multiplexer)
+        return await store.load(key)
+
+    with pytest.raises(ConfigError, match=says):
+        in_a_loop(url, scenario)
+
+
+def test_error_replies_raise_what_redis_py_raises(redis_url: str) -> None:
+    """The same commands through redis-py and through the pipelined connection: the same
+    exception class and message (NOSCRIPT must be NoScriptError for the store to re-load a
+    script; READONLY, OOM, LOADING must be the classes the store reports as unavailable)."""
+    prefix = parse_url(redis_url).prefix
+    lua_error = "return redis.error_reply(ARGV[1])"
+    commands: list[tuple[Any, ...]] = [
+        ("HGETALL", prefix + "plain"),
+        ("EVALSHA", "0" * 40, 0),
+        ("NO-SUCH-COMMAND",),
+        ("GET",),
+        ("SELECT", 99),
+        ("AUTH", "nobody_cc", "wrong"),
+        *(
+            ("EVAL", lua_error, 0, text)
+            for text in (
+                "READONLY You can't write against a read only replica.",
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                "LOADING Redis is loading the dataset in memory",
+                "BUSY Redis is busy running a script.",
+                "MOVED 3999 127.0.0.1:6381",
+                "ERR max number of clients reached",
+                "SOMETHING else",
+            )
+        ),
+    ]
+
+    async def scenario(store: AsyncRedisStore) -> list[tuple[Any, Any]]:
+        path = await path_of(store)
+        await path.command("SET", prefix + "plain", "x")
+        client = redis.asyncio.Redis.from_url(redis_url.split("?")[0], protocol=2)
+        pairs = []
+        try:
+            for command in commands:
+                theirs = (
+                    await asyncio.gather(client.execute_command(*command), return_exceptions=True)
+                )[0]
+                ours = (await asyncio.gather(path.command(*command), return_exceptions=True))[0]
+                pairs.append((ours, theirs))
+        finally:
+            await client.aclose()
+        return pairs
+
+    for ours, theirs in in_a_loop(redis_url, scenario):
+        assert isinstance(theirs, redis.exceptions.RedisError), theirs
+        assert (type(ours), str(ours)) == (type(theirs), str(theirs))
+
+
+@pytest.mark.parametrize("api", ["async", "async-lane", "sync"])
+@pytest.mark.parametrize("trust", ["ca", "none"])
+def test_tls_with_a_client_certificate(redis_tls: RedisServer, api: str, trust: str) -> None:
+    """``rediss://`` through every path: the pipelined connection's own TLS context, the lane
+    and redis-py's pool (which share the URL's settings), with the CA given or not checked."""
+    files = redis_tls.tls
+    assert files is not None
+    url = (
+        f"rediss://{redis_tls.address}/0?prefix=tls:&ssl_certfile={files['client_cert']}"
+        f"&ssl_keyfile={files['client_key']}"
+    )
+    url += f"&ssl_ca_certs={files['ca']}" if trust == "ca" else "&ssl_cert_reqs=none"
+    if api == "sync":
+        store = RedisStore(url)
+        try:
+            _, key = store.token_codec().new_token("alice")
+            now = time.time()
+            store.insert(SessionRecord(key, "alice", "browser", now, now, now, now + 3600))
+            loaded = store.load(key)
+        finally:
+            store.close()
+    else:
+        loaded, path, _ = write_and_read(url + ("&multiplex=false" if api == "async-lane" else ""))
+        assert isinstance(path, Multiplexer if api == "async" else AsyncLane)
+    assert loaded is not None and loaded.user_id == "alice"
+
+
+@pytest.mark.parametrize("api", ["async", "sync"])
+def test_tls_refuses_a_server_its_ca_did_not_sign(redis_tls: RedisServer, api: str) -> None:
+    files = redis_tls.tls
+    assert files is not None
+    url = (
+        f"rediss://{redis_tls.address}/0?ssl_ca_certs={files['foreign_ca']}"
+        f"&ssl_certfile={files['client_cert']}&ssl_keyfile={files['client_key']}"
+    )
+    key = TokenCodec(new_token_key()).new_token(None)[1]
+
+    def load() -> Any:
+        if api != "sync":
+            return in_a_loop(url, lambda store: store.load(key))
+        store = RedisStore(url)
+        try:
+            return store.load(key)
+        finally:
+            store.close()
+
+    with pytest.raises(StoreUnavailable, match="certificate verify failed"):
+        load()
+
+
+def test_the_sync_store_imports_none_of_the_asyncio_machinery() -> None:
+    """The generated sync store and its helpers import neither the pipelined connection nor
+    the async-only helpers (a fresh interpreter: nothing else has imported them)."""
+    code = (
+        "import sys, coatcheck.stores._sync.redis as s; s.RedisStore('redis://h/0'); "
+        "print(' '.join(m for m in sys.modules if m.startswith('coatcheck')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert "coatcheck.stores._sync.redis" in loaded
+    async_only = {"coatcheck.stores.redis.mux", "coatcheck.stores.redis.aio"}
+    assert async_only.isdisjoint(loaded), sorted(async_only.intersection(loaded))
+    assert "coatcheck.stores.deadline" not in loaded
+    assert not [m for m in loaded if "_async" in m and "redis" in m]

@@ -6,8 +6,8 @@ per call, a pool checkout and release behind a lock with observability counters,
 wrapper, event dispatch and (with a socket timeout) ``asyncio.wait_for``, which creates a
 task for every write to the socket. The lane keeps its own stack of idle connections, made by
 the client's pool from the same settings (address, credentials, TLS, protocol), and sends one
-command per checkout under one deadline, kept by a timer shared by all commands
-(:mod:`coatcheck.stores.deadline`; an ``asyncio.timeout`` each would cost 3.5 µs).
+command per checkout through redis-py's public connection API (``send_packed_command``,
+``read_response``), under one deadline (:class:`~coatcheck.stores.redis.blocking.LaneIO`).
 Measured in ``docs/performance.md``.
 
 This file is the async source; ``scripts/unasync.py`` generates the synchronous twin.
@@ -15,58 +15,41 @@ This file is the async source; ``scripts/unasync.py`` generates the synchronous 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from .. import forks
-from ..deadline import SharedTimeout
-
-try:
-    from hiredis import pack_command as hiredis_pack
-
-    HAVE_HIREDIS = True
-except ImportError:  # pragma: no cover - coatcheck[redis] installs hiredis
-    HAVE_HIREDIS = False
+from ..redis.blocking import LaneIO
+from ..redis.wire import pack
 
 DEFAULT_MAX_IDLE = 64
 
 
-def pack(conn: Any, args: tuple[Any, ...]) -> bytes:
-    """One command in the Redis protocol, through hiredis's C packer where it is installed.
-
-    ``redis``'s own ``pack_command`` is pure Python: 9.5 µs for the patch script's 14
-    arguments, against 1.9 µs (``timeit``). The store passes str, bytes, int and float only,
-    which both encode alike (UTF-8, decimal, ``repr``; tested against redis-py's encoding).
-    """
-    if HAVE_HIREDIS:
-        return bytes(hiredis_pack(args))
-    return b"".join(conn.pack_command(*args))
-
-
-class CommandPath:
-    """How the store sends the commands on every request's path (this lane, or the async
-    store's pipelined connection, :class:`coatcheck.stores.redis_mux.Multiplexer`)."""
+class CommandPath(Protocol):
+    """How the store sends the commands on every request's path: this lane, or the async
+    store's pipelined connection (:class:`coatcheck.stores.redis.mux.Multiplexer`)."""
 
     def command(self, *args: Any) -> Any:
-        """Send one command and return its reply (errors are the driver's, untranslated)."""
-        raise NotImplementedError
+        """Send one command and return its reply (errors are redis-py's, untranslated)."""
 
-    def script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA, loading the script first if the server does not know it (restart, flush)."""
-        try:
-            return self.command("EVALSHA", sha, len(keys), *keys, *args)
-        except NoScriptError:
-            self.command("SCRIPT", "LOAD", source)
-            return self.command("EVALSHA", sha, len(keys), *keys, *args)
-
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
 
-class Lane(CommandPath):
+def run_script(
+    path: CommandPath, sha: str, source: str, keys: list[str], args: list[Any]
+) -> Any:
+    """EVALSHA, loading the script first if the server does not know it (restart, flush)."""
+    try:
+        return path.command("EVALSHA", sha, len(keys), *keys, *args)
+    except NoScriptError:
+        path.command("SCRIPT", "LOAD", source)
+        return path.command("EVALSHA", sha, len(keys), *keys, *args)
+
+
+class Lane:
     """Idle connections of one standalone Redis client, used for one command at a time.
 
     A connection goes back to the stack only after a complete reply; any failure (timeout,
@@ -75,16 +58,12 @@ class Lane(CommandPath):
     or data is waiting) is dropped at checkout, as redis-py's own pool does.
     """
 
-    def __init__(
-        self, client: redis.Redis, timeout: float | None, max_idle: int | None
-    ) -> None:
+    def __init__(self, client: redis.Redis, io: LaneIO, max_idle: int | None) -> None:
         pool = client.connection_pool
-        self._kwargs = dict(pool.connection_kwargs)
-        # The lane enforces the timeout itself, once per command: no per-write wait_for.
-        pass
+        self._kwargs = {**pool.connection_kwargs, "socket_timeout": io.socket_timeout}
         self._connection_class: Any = pool.connection_class
-        self._timeout = timeout
-        pass
+        self._io = io
+        self._guard = io.guard
         self._max_idle = max_idle or DEFAULT_MAX_IDLE
         self._idle: list[Any] = []
         forks.forget_in_child(self)
@@ -92,17 +71,17 @@ class Lane(CommandPath):
     def forget_inherited(self) -> None:
         """In a forked child: the idle connections are the parent's; never use them."""
         inherited, self._idle = self._idle, []
-        for conn in inherited: conn.disconnect()
+        self._io.forget(inherited)
 
     def command(self, *args: Any) -> Any:
-        """Send one command and return its reply (errors are the driver's, untranslated)."""
+        """Send one command and return its reply (errors are redis-py's, untranslated)."""
         conn = self._checkout()
         try:
-            if True:
+            with self._guard():
                 conn.send_packed_command([pack(conn, args)], False)
                 reply = conn.read_response()
         except BaseException:
-            conn.disconnect()
+            self._io.drop(conn)
             raise
         if len(self._idle) < self._max_idle:
             self._idle.append(conn)

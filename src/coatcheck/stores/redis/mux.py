@@ -7,8 +7,10 @@ and Redis a read and a write. Here the commands issued in one pass of the event 
 in one write on one connection, and their replies come back in order, often in one read.
 Lettuce, StackExchange.Redis and ioredis's auto-pipelining work the same way.
 
-redis-py still opens the connection (address, credentials, TLS, database, protocol, client
-name: whatever the URL says); the connection's transport is then handed to this protocol.
+The connection is coatcheck's own, on public ground only: opened by asyncio's
+``loop.create_connection`` with this module's protocol (TLS through an ``ssl`` context for
+``rediss://``), set up from the URL's settings (``AUTH``, ``SELECT``; RESP2), commands packed
+by ``hiredis.pack_command`` and replies parsed by ``hiredis.Reader`` (``feed``, ``gets``).
 
 Rules that keep replies matched to their commands:
 
@@ -21,63 +23,80 @@ Rules that keep replies matched to their commands:
   server is not answering. The connection is closed and its waiting commands fail with
   ``TimeoutError``. One timer, re-armed for the oldest command, keeps this.
 
-Used only with protocol 2 and when hiredis is installed (``coatcheck[redis]`` brings it).
+Used only with protocol 2 and when hiredis is installed (``coatcheck[redis]`` brings it); the
+async store alone imports this module (through :mod:`coatcheck.stores.redis.aio`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import ssl
 from collections import deque
 from contextlib import suppress
-from typing import Any
+from typing import Any, Final
 
-import redis.asyncio
+import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import forks
-from ._async.redis_lane import HAVE_HIREDIS, AsyncCommandPath, AsyncLane, pack
+from .. import forks
+from .failures import reply_error
+from .url import RedisOptions
 
-with suppress(ImportError):  # coatcheck[redis] installs it; without it: HAVE_HIREDIS is False
-    import hiredis
+_NOT_YET: Final = object()  # hiredis: no complete reply buffered
+_CERT_REQS: Final = {
+    "required": ssl.CERT_REQUIRED,
+    "optional": ssl.CERT_OPTIONAL,
+    "none": ssl.CERT_NONE,
+}
 
-_NOT_YET = object()  # hiredis: no complete reply buffered
-logger = logging.getLogger(__name__)
+
+def tls_context(options: RedisOptions) -> ssl.SSLContext:
+    """The TLS settings of a ``rediss://`` URL, as redis-py applies them to its connections:
+    the system's trust store plus ``ssl_ca_certs``, a client certificate if given, and the
+    host name checked unless ``ssl_cert_reqs=none``."""
+    context = ssl.create_default_context()
+    verify = _CERT_REQS[options.ssl_cert_reqs]
+    context.check_hostname = verify != ssl.CERT_NONE  # before verify_mode: ssl's rule
+    context.verify_mode = verify
+    if options.ssl_certfile or options.ssl_keyfile:
+        context.load_cert_chain(certfile=options.ssl_certfile or "", keyfile=options.ssl_keyfile)
+    if options.ssl_ca_certs:
+        context.load_verify_locations(cafile=options.ssl_ca_certs)
+    return context
 
 
-def for_client(
-    client: redis.asyncio.Redis, wanted: bool, timeout: float | None
-) -> Multiplexer | None:
-    """A multiplexer for this client's per-request commands, or None where pipelining does not
-    apply: switched off (``multiplex=false``), RESP3, or no hiredis."""
-    protocol = client.connection_pool.connection_kwargs.get("protocol", 2)
-    if not (wanted and HAVE_HIREDIS and protocol in (2, "2", None)):
-        return None
-    return Multiplexer(client, timeout)
+def handshake(options: RedisOptions) -> list[tuple[Any, ...]]:
+    """The commands that set a new connection up as the URL says (what redis-py sends when
+    it connects with RESP2): ``AUTH`` if there are credentials, ``SELECT`` for a database
+    other than 0."""
+    commands: list[tuple[Any, ...]] = []
+    if options.username:
+        commands.append(("AUTH", options.username, options.password or ""))
+    elif options.password:
+        commands.append(("AUTH", options.password))
+    if options.db:
+        commands.append(("SELECT", options.db))
+    return commands
 
 
 class _Link(asyncio.Protocol):
     """One open connection: commands written in batches, replies matched in order."""
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        transport: asyncio.Transport,
-        conn: Any,  # the redis-py connection that opened the socket
-        parse_error: Any,
-        timeout: float | None,
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float | None) -> None:
         self.loop = loop
-        self.transport = transport
-        self.conn = conn
         self.timeout = timeout
         self.closed = False
-        self._reader = hiredis.Reader(replyError=parse_error, notEnoughData=_NOT_YET)
+        self.transport: asyncio.Transport | None = None
+        self._reader = hiredis.Reader(replyError=reply_error, notEnoughData=_NOT_YET)
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._outbox: list[bytes] = []
         self._timer: asyncio.TimerHandle | None = None
-        self.streams: tuple[object, ...] = ()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
 
     def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         """Queue one command; its reply (or error) arrives on the returned future."""
@@ -85,7 +104,7 @@ class _Link(asyncio.Protocol):
         future = loop.create_future()
         if not self._outbox:
             loop.call_soon(self._flush)
-        self._outbox.append(pack(self.conn, args))
+        self._outbox.append(hiredis.pack_command(args))
         now = loop.time()
         self._waiting.append((future, now))
         if self._timer is None and self.timeout is not None:
@@ -94,7 +113,7 @@ class _Link(asyncio.Protocol):
 
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, []
-        if not self.closed:
+        if not self.closed and self.transport is not None:
             self.transport.write(b"".join(outbox))
 
     def data_received(self, data: bytes) -> None:
@@ -105,7 +124,7 @@ class _Link(asyncio.Protocol):
                 future = waiting.popleft()[0]
                 if future.done():
                     continue  # its caller gave up: the reply is dropped, the order kept
-                if isinstance(reply, ResponseError):
+                if isinstance(reply, RedisError):  # an error reply, made by reply_error
                     future.set_exception(reply)
                 else:
                     future.set_result(reply)
@@ -131,7 +150,8 @@ class _Link(asyncio.Protocol):
         """Close the connection; every command still waiting gets ``error``."""
         if not self.closed:
             self.closed = True
-            self.transport.abort()
+            if self.transport is not None:
+                self.transport.abort()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -141,36 +161,31 @@ class _Link(asyncio.Protocol):
                 future.set_exception(error)
 
 
-class Multiplexer(AsyncCommandPath):
-    """The per-request commands of one standalone client, pipelined on one connection per
+class Multiplexer:
+    """The per-request commands of one standalone server, pipelined on one connection per
     event loop (an application usually has one; threads that run loops of their own, or
-    successive ``asyncio.run`` calls, each get theirs)."""
+    successive ``asyncio.run`` calls, each get theirs). A command path of the async store
+    (:class:`coatcheck.stores._async.redis_lane.AsyncCommandPath`)."""
 
-    def __init__(self, client: redis.asyncio.Redis, timeout: float | None) -> None:
-        pool = client.connection_pool
-        self._client = client
-        self._kwargs = dict(pool.connection_kwargs)
-        self._connection_class: Any = pool.connection_class
-        self._timeout = timeout
+    def __init__(self, options: RedisOptions) -> None:
+        self._options = options
+        self._tls: ssl.SSLContext | None = None  # made at the first connection (reads files)
         self._links: dict[asyncio.AbstractEventLoop, _Link] = {}
-        self._openings: dict[asyncio.AbstractEventLoop, asyncio.Task[_Link | None]] = {}
-        self._fallback: AsyncLane | None = None  # set if this redis-py cannot hand over
+        self._openings: dict[asyncio.AbstractEventLoop, asyncio.Task[_Link]] = {}
         forks.forget_in_child(self)
 
     def forget_inherited(self) -> None:
-        """In a forked child: the connections are the parent's; never use them."""
+        """In a forked child: the connections are the parent's; never use them (nor close
+        them: a TLS close would write to the parent's stream)."""
         forks.keep((self._links, self._openings))
         self._links, self._openings = {}, {}
 
     async def command(self, *args: Any) -> Any:
-        """Send one command and return its reply (errors are the driver's, untranslated)."""
+        """Send one command and return its reply (errors are redis-py's exceptions)."""
         loop = asyncio.get_running_loop()
         link = self._links.get(loop)
         if link is None or link.closed:
-            link = await self._open(loop) if self._fallback is None else None
-            if link is None:
-                assert self._fallback is not None
-                return await self._fallback.command(*args)
+            link = await self._open(loop)
         return await link.call(args)
 
     async def close(self) -> None:
@@ -186,10 +201,8 @@ class Multiplexer(AsyncCommandPath):
         links, self._links = self._links, {}
         for link in links.values():
             _drop(link)
-        if self._fallback is not None:
-            await self._fallback.close()
 
-    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Link | None:
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Link:
         """The connection for this event loop: one opening, shared by every caller waiting for
         it; it installs the link itself, so a link opened for callers who gave up is kept."""
         opening = self._openings.get(loop)
@@ -201,30 +214,32 @@ class Multiplexer(AsyncCommandPath):
             opening.add_done_callback(_retrieve)
         return await asyncio.shield(opening)
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Link | None:
-        """A new link, or None when this redis-py cannot hand its connection over (then
-        every command takes the lane, a connection per command, from now on)."""
-        conn = self._connection_class(**{**self._kwargs, "socket_timeout": self._timeout})
-        await conn.connect()
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Link:
+        """A new connection, set up; errors are redis-py's (``ConnectionError`` for a refused
+        or reset connection, ``TimeoutError``, ``AuthenticationError``, ``ResponseError``)."""
+        options = self._options
+        if options.tls and self._tls is None:
+            self._tls = tls_context(options)
+        link = _Link(loop, options.socket_timeout)
+        where = f"{options.host}:{options.port}"
         try:
-            writer, reader, parse_error = take_over(conn)
-        except AttributeError as exc:  # a redis-py whose connections are built differently
-            await conn.disconnect()
-            logger.warning(
-                "coatcheck: this redis-py (%s) cannot hand a connection over (%s); the Redis "
-                "store sends a command per connection instead of pipelining",
-                redis.__version__,
-                exc,
-            )
-            self._fallback = AsyncLane(self._client, self._timeout, None)
-            return None
-        if writer is None or reader is None or len(getattr(reader, "_buffer", b"")):
-            if writer is not None:
-                writer.close()  # ours now: the connection object forgot it
-            raise RedisConnectionError("Redis connection not in a clean state after its set-up")
-        link = _Link(loop, writer.transport, conn, parse_error, self._timeout)
-        link.streams = (reader, writer)
-        writer.transport.set_protocol(link)
+            async with asyncio.timeout(options.socket_connect_timeout):
+                await loop.create_connection(
+                    lambda: link,
+                    options.host,
+                    options.port,
+                    ssl=self._tls,
+                    server_hostname=options.host if self._tls is not None else None,
+                )
+        except TimeoutError as exc:
+            raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
+        except OSError as exc:
+            raise RedisConnectionError(f"Error connecting to {where}: {exc}") from exc
+        try:
+            await asyncio.gather(*(link.call(command) for command in handshake(options)))
+        except BaseException:
+            link.fail(RedisConnectionError("the connection's set-up failed"))
+            raise
         old = self._links.get(loop)
         self._links[loop] = link
         if old is not None:
@@ -232,17 +247,7 @@ class Multiplexer(AsyncCommandPath):
         return link
 
 
-def take_over(conn: Any) -> tuple[Any, Any, Any]:
-    """A connected redis-py connection's stream writer, stream reader and error parser; the
-    connection object forgets its streams, so that it never closes the socket we now own (the
-    link keeps the streams: a StreamWriter closes its transport when it is collected).
-    AttributeError where redis-py's connections are built differently."""
-    writer, reader, parse_error = conn._writer, conn._reader, conn._parser.parse_error
-    conn._writer = conn._reader = None
-    return writer, reader, parse_error
-
-
-def _retrieve(task: asyncio.Task[_Link | None]) -> None:
+def _retrieve(task: asyncio.Task[_Link]) -> None:
     """An opening whose callers all gave up: its error is theirs, not the event loop's log's."""
     if not task.cancelled():
         task.exception()
