@@ -29,8 +29,9 @@ from servers import (
 
 from coatcheck import FakeClock, Policy, SessionConflict, SessionManager, open_store
 from coatcheck.cli import main, parse_duration
+from coatcheck.config import NAMES
 
-ENV_VARS = ("COATCHECK_STORE_URL", "COATCHECK_IDLE_TIMEOUT", "COATCHECK_ABSOLUTE_LIFETIME")
+ENV_VARS = tuple(name for name in os.environ if name.startswith("COATCHECK_")) + tuple(NAMES)
 
 
 @dataclass
@@ -327,6 +328,52 @@ def test_check_judges_with_the_given_absolute_lifetime(
     monkeypatch.setenv("COATCHECK_ABSOLUTE_LIFETIME", "1h")
     result = cli("sessions", "check", token, "--json")
     assert (result.code, result.json["reason"]) == (1, "expired_absolute")
+
+
+def test_check_judges_remembered_sessions_with_the_remember_limits(
+    cli: Any, past_manager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every policy variable the application reads, the CLI reads too (one reader)."""
+    remember = Policy(remember_absolute_lifetime=30 * 86400, remember_idle_timeout=86400)
+    token, _ = past_manager(13 * 3600, remember).create("alice", remember=True)
+    assert cli("sessions", "check", token, "--json").json["reason"] == "expired_absolute"
+    monkeypatch.setenv("COATCHECK_REMEMBER_ABSOLUTE_LIFETIME", "30d")
+    monkeypatch.setenv("COATCHECK_REMEMBER_IDLE_TIMEOUT", "1d")
+    assert cli("sessions", "check", token).code == 0
+
+
+def test_create_obeys_the_per_user_limit_from_the_environment(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COATCHECK_MAX_SESSIONS_PER_USER", "1")
+    monkeypatch.setenv("COATCHECK_ON_LIMIT", "refuse")
+    assert cli("sessions", "create", "--user", "alice").code == 0
+    refused = cli("sessions", "create", "--user", "alice")
+    assert_one_line_error(refused, 1)
+    assert "SessionLimitReached" in refused.err
+
+
+def test_ip_binding_and_touch_interval_do_not_apply_to_commands(
+    cli: Any, past_manager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command comes from no client and touches nothing: the deployment's IP binding would
+    refuse every bound session, its touch interval could clash with --idle-timeout."""
+    token, _ = past_manager(0).create("alice", client_ip="192.0.2.7")
+    monkeypatch.setenv("COATCHECK_BIND_IP", "true")
+    monkeypatch.setenv("COATCHECK_TOUCH_INTERVAL", "10m")
+    assert cli("sessions", "check", token, "--idle-timeout", "5m").code == 0
+
+
+def test_unknown_variables_are_one_warning_line_each(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COATCHECK_IDEL_TIMEOUT", "5m")
+    result = cli("stats", "--json")
+    assert result.code == 0 and result.json["active"] == 0
+    assert result.err == (
+        "coatcheck: warning: COATCHECK_IDEL_TIMEOUT is not a coatcheck setting and is "
+        "ignored; did you mean COATCHECK_IDLE_TIMEOUT?\n"
+    )
 
 
 def test_purge_deletes_expired_sessions_only(cli: Any, past_manager: Any, url: str) -> None:

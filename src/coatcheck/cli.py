@@ -16,17 +16,19 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 from ._sync.manager import SessionManager
-from .config import parse_duration
+from .config import Settings, parse_duration, read_settings
+from .config.settings import ABSOLUTE_LIFETIME, IDLE_TIMEOUT, STORE_URL, TOUCH_INTERVAL
 from .core.errors import CoatcheckError, ConfigError, InvalidSessionId, StoreUnavailable
-from .core.policy import Policy, Verdict
+from .core.policy import Verdict
 from .core.records import KINDS
 from .stores import DEFAULT_URL, open_store
 
@@ -35,11 +37,6 @@ EXIT_NEGATIVE = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
-ENV_STORE = "COATCHECK_STORE_URL"
-ENV_IDLE = "COATCHECK_IDLE_TIMEOUT"
-ENV_ABSOLUTE = "COATCHECK_ABSOLUTE_LIFETIME"
-
-_DEFAULT_POLICY = Policy()
 _UA_WIDTH = 40
 
 
@@ -328,7 +325,7 @@ def _global_options() -> argparse.ArgumentParser:
         "--store",
         metavar="URL",
         default=argparse.SUPPRESS,
-        help=f"store URL (env {ENV_STORE}, default {DEFAULT_URL})",
+        help=f"store URL (env {STORE_URL}, default {DEFAULT_URL})",
     )
     opt.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     opt.add_argument(
@@ -336,14 +333,14 @@ def _global_options() -> argparse.ArgumentParser:
         metavar="DURATION",
         type=_duration_arg,
         default=argparse.SUPPRESS,
-        help=f"policy idle timeout, e.g. 30m (env {ENV_IDLE}, default 30m)",
+        help=f"policy idle timeout, e.g. 30m (env {IDLE_TIMEOUT}, default 30m)",
     )
     opt.add_argument(
         "--absolute-lifetime",
         metavar="DURATION",
         type=_duration_arg,
         default=argparse.SUPPRESS,
-        help=f"policy absolute lifetime, e.g. 12h (env {ENV_ABSOLUTE}, default 12h)",
+        help=f"policy absolute lifetime, e.g. 12h (env {ABSOLUTE_LIFETIME}, default 12h)",
     )
     return common
 
@@ -404,26 +401,26 @@ def build_parser() -> argparse.ArgumentParser:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def _env_duration(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-
-
-def _policy(args: argparse.Namespace) -> Policy:
-    idle = getattr(args, "idle_timeout", None) or _env_duration(
-        ENV_IDLE, _DEFAULT_POLICY.idle_timeout
-    )
-    absolute = getattr(args, "absolute_lifetime", None) or _env_duration(
-        ENV_ABSOLUTE, _DEFAULT_POLICY.absolute_lifetime
-    )
-    # The CLI never touches sessions; the interval only has to be valid for a short idle timeout.
-    touch = min(_DEFAULT_POLICY.touch_interval, idle / 2)
-    return Policy(idle_timeout=idle, absolute_lifetime=absolute, touch_interval=touch)
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's ``COATCHECK_*`` settings (the deployment's, read as every adapter
+    reads them), with the command line's options over them. Unknown names are warned about
+    in one line each, like every other message of the CLI."""
+    given: dict[str, object] = {k: v for k, v in os.environ.items() if k != TOUCH_INTERVAL}
+    for name, option in (
+        (STORE_URL, "store"),
+        (IDLE_TIMEOUT, "idle_timeout"),
+        (ABSOLUTE_LIFETIME, "absolute_lifetime"),
+    ):
+        if getattr(args, option, None):
+            given[name] = getattr(args, option)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        settings = read_settings(given)
+    for warning in caught:
+        print(f"coatcheck: warning: {warning.message}", file=sys.stderr)
+    # Operators' look-ups come from no client, so binding to one would refuse every session;
+    # and the CLI never touches a session, so the touch interval is not read (above).
+    return replace(settings, policy=replace(settings.policy, bind_ip=False))
 
 
 def _fail(code: int, kind: str, message: str, as_json: bool, where: str = "coatcheck") -> int:
@@ -465,10 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = getattr(args, "json", False)
     handler = COMMANDS[" ".join(filter(None, [args.command, getattr(args, "verb", None)]))]
     try:
-        policy = _policy(args)
-        url = getattr(args, "store", None) or os.environ.get(ENV_STORE) or DEFAULT_URL
+        settings = _settings(args)
         with _driver_logs_quiet():
-            manager = SessionManager(open_store(url), policy)
+            manager = SessionManager(
+                open_store(settings.store_url or DEFAULT_URL),
+                settings.policy,
+                log_key=settings.log_key,
+                token_key=settings.token_key,
+            )
             try:
                 reply = handler(manager, args)
             finally:

@@ -3,6 +3,7 @@ Flask compatibility (flash, permanent, in-place changes, session_transaction), t
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import re
 import sys
@@ -20,6 +21,7 @@ from harness import CountingStore
 from werkzeug.test import TestResponse
 
 from coatcheck import ConfigError, FakeClock, Policy, SessionManager
+from coatcheck.config import ConfigWarning
 from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH, TokenCodec, new_token_key
 from coatcheck.stores.memory import MemoryStore
 from coatcheck.web.flask import (
@@ -869,8 +871,6 @@ def test_example_session_expiry_with_injected_clock(example: Callable[..., Flask
 
 def test_the_token_key_comes_from_the_app_config(monkeypatch: pytest.MonkeyPatch) -> None:
     """COATCHECK_TOKEN_KEY in app.config reaches the manager, like every COATCHECK_* key."""
-    import base64
-
     monkeypatch.delenv("COATCHECK_TOKEN_KEY", raising=False)
     key = new_token_key()
     app = build_app(
@@ -882,3 +882,54 @@ def test_the_token_key_comes_from_the_app_config(monkeypatch: pytest.MonkeyPatch
         assert manager.token_codec().same_key(TokenCodec(key))
     finally:
         manager.close()
+
+
+def test_the_deployment_names_fall_back_to_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store and the keys may live in the environment, the rest in app.config: the one
+    reader takes the deployment's names from the environment when the config lacks them."""
+    key = new_token_key()
+    monkeypatch.setenv("COATCHECK_STORE_URL", "memory://")
+    monkeypatch.setenv("COATCHECK_TOKEN_KEY", base64.urlsafe_b64encode(key).decode())
+    monkeypatch.setenv("COATCHECK_IDLE_TIMEOUT", "1m")  # not a deployment name: app.config's
+    app = build_app(COATCHECK_IDLE_TIMEOUT="10m")
+    manager = app.extensions["coatcheck"].manager
+    try:
+        assert manager.store.url == "memory://"
+        assert manager.token_codec().same_key(TokenCodec(key))
+        assert manager.policy.idle_timeout == 600
+    finally:
+        manager.close()
+
+
+def test_the_log_key_comes_from_the_app_config() -> None:
+    """Two apps with one COATCHECK_LOG_KEY log the same id for the same session."""
+    apps = [
+        build_app(COATCHECK_STORE_URL="memory://", COATCHECK_LOG_KEY="shared") for _ in range(2)
+    ]
+    managers = [app.extensions["coatcheck"].manager for app in apps]
+    try:
+        key = managers[0].token_codec().parse(managers[0].create("alice")[0])
+        assert managers[0].events.session_id(key) == managers[1].events.session_id(key)
+    finally:
+        for made in managers:
+            made.close()
+
+
+def test_an_unknown_config_name_is_warned_about() -> None:
+    with pytest.warns(ConfigWarning, match="did you mean COATCHECK_IDLE_TIMEOUT"):
+        app = build_app(COATCHECK_STORE_URL="memory://", COATCHECK_IDLE_TIMOUT="5m")
+    app.extensions["coatcheck"].manager.close()
+
+
+def test_the_public_import_path_is_the_package() -> None:
+    """Split by job inside, one import path outside: every name the module used to offer."""
+    import coatcheck.web.flask as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+    assert package.FlaskSession.__module__ == "coatcheck.web.flask.session"
+    assert {"CoatCheck", "login_required", "policy_from_config", "error_response"} <= set(
+        package.__all__
+    )

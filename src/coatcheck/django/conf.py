@@ -5,29 +5,31 @@ before settings are configured) and rebuilt when a test changes a relevant setti
 ``override_settings``. The store connection pool lives in the manager, so the manager is built
 once and kept; only :func:`set_manager` replaces it.
 
+The ``COATCHECK_*`` settings are read by :func:`coatcheck.config.read_settings`, as in every
+other adapter (the README's "Configuration" table); the store URL and the keys fall back to
+the environment. Django's own settings take the place of a few of them:
+
 =================================  ==========================================================
-``COATCHECK_STORE_URL``            store URL; default ``$COATCHECK_STORE_URL``, else
+``COATCHECK_STORE_URL``            default ``$COATCHECK_STORE_URL``, else
                                    ``sqlite:///<BASE_DIR>/sessions.db``
-``COATCHECK_POLICY``               keyword arguments of :class:`coatcheck.Policy`
-``COATCHECK_LOOPBACK_DEVELOPMENT`` plain-http requests to 127.0.0.1/localhost/::1 get the
-                                   development cookie (``session``, no ``Secure``)
-``COATCHECK_EXEMPT_PATHS``         path prefixes that never touch the session or get a cookie
-``COATCHECK_TRUSTED_PROXIES``      peers whose ``Forwarded``/``X-Forwarded-For`` is believed
-``COATCHECK_CSRF``                 ``CsrfMiddleware`` on (default) or off
-``COATCHECK_CSRF_EXEMPT_PATHS``    prefixes exempt from CSRF checks (webhooks)
-``COATCHECK_LOGIN_CARRY``          ``None`` (default: keep the anonymous session's data at
-                                   login, as Django does) or the keys that may move
-``CSRF_TRUSTED_ORIGINS``           other origins allowed to send unsafe requests
-``LOGIN_URL``                      where guards send browsers (a path or a URL name)
-``SESSION_COOKIE_*``               name, path, domain, SameSite, Secure of the cookie
+``COATCHECK_POLICY``               deprecated: a dict of :class:`coatcheck.Policy` arguments,
+                                   read as the flat names (``COATCHECK_IDLE_TIMEOUT`` ...)
+``CSRF_TRUSTED_ORIGINS``           instead of ``COATCHECK_TRUSTED_ORIGINS``
+``LOGIN_URL``                      instead of ``COATCHECK_LOGIN_URL`` (a path or a URL name)
+``SESSION_COOKIE_*``               instead of ``COATCHECK_COOKIE_*``: name, path, domain,
+                                   SameSite, Secure of the cookie
 ``SESSION_EXPIRE_AT_BROWSER_CLOSE`` browser-session cookie instead of one with ``Max-Age``
 =================================  ==========================================================
+
+Sessions are always kept in the store (``COATCHECK_SESSION_MODE=sealed`` is not supported
+here); a setting Django replaces is reported with a :class:`~coatcheck.config.ConfigWarning`.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,6 +40,24 @@ from django.dispatch import receiver
 from django.shortcuts import resolve_url
 
 from .._sync.manager import SessionManager
+from ..config import ConfigWarning, Settings, read_settings
+from ..config.settings import (
+    COOKIE_DOMAIN,
+    COOKIE_NAME,
+    COOKIE_PATH,
+    COOKIE_PERSISTENT,
+    COOKIE_SAMESITE,
+    LEGACY_POLICY,
+    LOG_KEY,
+    LOGIN_URL,
+    POLICY_NAMES,
+    PREFIX,
+    SEALED_CACHE,
+    SEALED_KEYS,
+    STORE_URL,
+    TOKEN_KEY,
+    TRUSTED_ORIGINS,
+)
 from ..cookies import CookieSettings, development, host_is_loopback
 from ..core.errors import ConfigError
 from ..core.policy import Policy
@@ -46,19 +66,22 @@ from ..web._sync.handler import SessionHandler
 from ..web.request import RequestInfo
 from ..web.settings import WebSettings
 
-STORE_URL_ENV = "COATCHECK_STORE_URL"
-
-# Settings whose change (override_settings in tests) rebuilds the configuration.
+# coatcheck settings whose work a Django setting does here.
+_DJANGO_OWN = {
+    COOKIE_NAME: "SESSION_COOKIE_NAME",
+    COOKIE_PATH: "SESSION_COOKIE_PATH",
+    COOKIE_DOMAIN: "SESSION_COOKIE_DOMAIN",
+    COOKIE_SAMESITE: "SESSION_COOKIE_SAMESITE",
+    COOKIE_PERSISTENT: "SESSION_EXPIRE_AT_BROWSER_CLOSE",
+    LOGIN_URL: "LOGIN_URL",
+    TRUSTED_ORIGINS: "CSRF_TRUSTED_ORIGINS",
+    SEALED_KEYS: "nothing: sessions are kept in the store",
+    SEALED_CACHE: "nothing: sessions are kept in the store",
+}
+# Django settings whose change (override_settings in tests) rebuilds the configuration, on
+# top of every COATCHECK_* name.
 _WATCHED = frozenset(
     {
-        "COATCHECK_STORE_URL",
-        "COATCHECK_POLICY",
-        "COATCHECK_LOOPBACK_DEVELOPMENT",
-        "COATCHECK_EXEMPT_PATHS",
-        "COATCHECK_TRUSTED_PROXIES",
-        "COATCHECK_CSRF",
-        "COATCHECK_CSRF_EXEMPT_PATHS",
-        "COATCHECK_LOGIN_CARRY",
         "CSRF_TRUSTED_ORIGINS",
         "LOGIN_URL",
         "SESSION_COOKIE_NAME",
@@ -71,6 +94,8 @@ _WATCHED = frozenset(
         "SECURE_PROXY_SSL_HEADER",
     }
 )
+# ... and of those, the ones the manager is built from (a change means a new store).
+_MANAGER_NAMES = frozenset({STORE_URL, LEGACY_POLICY, TOKEN_KEY, LOG_KEY, *POLICY_NAMES.values()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,24 +159,43 @@ def set_manager(manager: SessionManager | None) -> None:
 
 def _build_manager() -> SessionManager:
     global _manager
-    _manager = SessionManager(open_store(store_url()), policy())
+    read = coatcheck_settings()
+    _manager = SessionManager(
+        open_store(store_url()), read.policy, log_key=read.log_key, token_key=read.token_key
+    )
     return _manager
 
 
+def coatcheck_settings() -> Settings:
+    """The project's ``COATCHECK_*`` settings, read as every adapter reads them."""
+    given = {name: getattr(settings, name) for name in dir(settings) if name.startswith(PREFIX)}
+    for name in sorted(given.keys() & _DJANGO_OWN.keys()):
+        warnings.warn(
+            f"{name} is not read by coatcheck's Django adapter; it uses {_DJANGO_OWN[name]}",
+            ConfigWarning,
+            stacklevel=2,
+        )
+    read = read_settings(given)
+    if read.session_mode != "server":
+        warnings.warn(
+            "COATCHECK_SESSION_MODE=sealed is not supported by coatcheck's Django adapter; "
+            "sessions are kept in the store",
+            ConfigWarning,
+            stacklevel=2,
+        )
+    return read
+
+
 def store_url() -> str:
-    url = getattr(settings, "COATCHECK_STORE_URL", None) or os.environ.get(STORE_URL_ENV)
+    url = coatcheck_settings().store_url
     if url:
-        return str(url)
+        return url
     base_dir = getattr(settings, "BASE_DIR", None)
     return f"sqlite:///{os.path.join(base_dir, 'sessions.db')}" if base_dir else DEFAULT_URL
 
 
 def policy() -> Policy:
-    options = getattr(settings, "COATCHECK_POLICY", None) or {}
-    try:
-        return Policy(**options)
-    except TypeError as exc:
-        raise ConfigError(f"COATCHECK_POLICY: {exc} (see coatcheck.Policy)") from exc
+    return coatcheck_settings().policy
 
 
 def cookie_settings() -> CookieSettings:
@@ -180,14 +224,15 @@ def cookie_settings() -> CookieSettings:
 
 
 def web_settings() -> WebSettings:
+    read = coatcheck_settings()
     return WebSettings.build(
         cookie=cookie_settings(),
-        exempt_paths=_strings("COATCHECK_EXEMPT_PATHS"),
-        trusted_proxies=_strings("COATCHECK_TRUSTED_PROXIES"),
+        exempt_paths=read.exempt_paths or (),
+        trusted_proxies=read.trusted_proxies,
         login_url=resolve_url(settings.LOGIN_URL),
-        csrf=bool(getattr(settings, "COATCHECK_CSRF", True)),
+        csrf=read.csrf,
         trusted_origins=_strings("CSRF_TRUSTED_ORIGINS"),
-        csrf_exempt_paths=_strings("COATCHECK_CSRF_EXEMPT_PATHS"),
+        csrf_exempt_paths=read.csrf_exempt_paths,
     )
 
 
@@ -200,28 +245,28 @@ def _strings(name: str) -> list[str]:
 
 def _build(manager: SessionManager) -> Config:
     web = web_settings()
+    read = coatcheck_settings()
     sessions = replace(web, csrf=False)
     local = None
-    if getattr(settings, "COATCHECK_LOOPBACK_DEVELOPMENT", False) and not web.cookie.loopback_only:
+    if read.loopback_development and not web.cookie.loopback_only:
         local = SessionHandler(manager, replace(sessions, cookie=development(web.cookie)))
-    carry = getattr(settings, "COATCHECK_LOGIN_CARRY", None)
     return Config(
         manager=manager,
         web=web,
         handler=SessionHandler(manager, sessions),
         local_handler=local,
-        login_carry=None if carry is None else tuple(_strings("COATCHECK_LOGIN_CARRY")),
+        login_carry=read.login_carry,
         proxy_ssl_header=bool(settings.SECURE_PROXY_SSL_HEADER),
     )
 
 
 @receiver(setting_changed, dispatch_uid="coatcheck.django.conf.reset")
 def _reset(*, setting: str, **kwargs: Any) -> None:
-    """``override_settings`` in tests: rebuild on next use (a new store only if its URL or
-    the policy changed)."""
+    """``override_settings`` in tests: rebuild on next use (a new store only if a setting the
+    manager is built from changed)."""
     global _config, _manager
-    if setting in _WATCHED:
+    if setting.startswith(PREFIX) or setting in _WATCHED:
         with _lock:
             _config = None
-            if setting in ("COATCHECK_STORE_URL", "COATCHECK_POLICY"):
+            if setting in _MANAGER_NAMES:
                 _manager = None

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, TypedDict, Unpack
 
+from ..config import Settings, read_settings
+from ..config.settings import SEALED_CACHE, SESSION_MODE
 from ..cookies import CookieSettings
 from ..core.clock import Clock
-from ..core.errors import ConfigError
 from ..core.policy import Policy
 from ..core.records import Kind
 from ..core.session import Session
 from ..core.tokens import is_well_formed
-from ..stores import STORE_URL_ENV
+from ..stores import DEFAULT_URL
+from .settings import cookie_settings
 
 
 class SessionBackend(Protocol):
@@ -110,87 +113,113 @@ def value_check(manager: object) -> Callable[[object], bool]:
     return check if callable(check) else is_well_formed
 
 
-MODE_ENV = "COATCHECK_SESSION_MODE"
-MODES = ("server", "sealed")
-SEALED_CACHE_ENV = "COATCHECK_SEALED_CACHE"
+class Overrides(TypedDict, total=False):
+    """Arguments of the builders that win over their settings.
+
+    mode: ``server`` keeps sessions in the store at ``store_url`` (else the SQLite default);
+        ``sealed`` keeps them in the cookie, encrypted with ``sealed_keys``, keeps the sessions
+        of ``opened_cache`` recent cookie values (1024 by default, 0 for none;
+        docs/sealed.md), and uses the store only if one is configured, for
+        logout-everywhere stamps.
+    token_key: server mode's token key (docs/security.md, "The token key").
+    """
+
+    mode: str | None
+    store_url: str | None
+    policy: Policy | None
+    cookie: CookieSettings | None
+    sealed_keys: str | Sequence[str | bytes] | None
+    opened_cache: int | str | None
+    token_key: str | bytes | None
 
 
-def _mode(mode: str | None) -> str:
-    chosen = (mode or os.environ.get(MODE_ENV) or "server").strip().lower()
-    if chosen not in MODES:
-        raise ConfigError(f"session mode must be 'server' or 'sealed', got {chosen!r} ({MODE_ENV})")
-    return chosen
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What both builders make, resolved once from settings and explicit arguments."""
+
+    sealed: bool
+    store_url: str | None
+    policy: Policy
+    cookie: CookieSettings
+    sealed_keys: str | Sequence[str | bytes] | None
+    opened_cache: int
+    token_key: str | bytes | None
+    log_key: bytes | None
 
 
-def _opened_cache(value: int | str | None) -> int:
-    """The sealed manager's opened-values cache size: given, else ``COATCHECK_SEALED_CACHE``,
-    else the default; a whole number, 0 turns it off."""
-    from ..config import optional_int
+def _plan(settings: Settings | None, given: Overrides) -> _Plan:
+    """Explicit arguments win over ``settings``, which default to the environment's."""
     from ..sealed.codec import OPENED_CACHE_SIZE
 
-    raw = os.environ.get(SEALED_CACHE_ENV) if value is None else value
-    chosen = optional_int({SEALED_CACHE_ENV: raw}, SEALED_CACHE_ENV, None)
-    return OPENED_CACHE_SIZE if chosen is None else chosen
+    chosen = read_settings(os.environ) if settings is None else settings
+    mode, opened_cache = given.get("mode"), given.get("opened_cache")
+    explicit = read_settings({SESSION_MODE: mode, SEALED_CACHE: opened_cache}, environ={})
+    sealed = (explicit.session_mode if mode else chosen.session_mode) == "sealed"
+    cache = explicit.sealed_cache if opened_cache is not None else chosen.sealed_cache
+    url = given.get("store_url") or chosen.store_url
+    policy, cookie = given.get("policy"), given.get("cookie")
+    sealed_keys, token_key = given.get("sealed_keys"), given.get("token_key")
+    return _Plan(
+        sealed=sealed,
+        store_url=url if url or sealed else DEFAULT_URL,
+        policy=policy if policy is not None else chosen.policy,
+        cookie=cookie if cookie is not None else cookie_settings(chosen),
+        sealed_keys=sealed_keys if sealed_keys is not None else chosen.sealed_keys or None,
+        opened_cache=OPENED_CACHE_SIZE if cache is None else cache,
+        token_key=token_key if token_key is not None else chosen.token_key,
+        log_key=chosen.log_key,
+    )
 
 
-def _url(store_url: str | None) -> str | None:
-    return store_url or os.environ.get(STORE_URL_ENV) or None
-
-
-def build_backend(
-    *,
-    mode: str | None = None,
-    store_url: str | None = None,
-    policy: Policy | None = None,
-    cookie: CookieSettings | None = None,
-    sealed_keys: str | Sequence[str | bytes] | None = None,
-    opened_cache: int | str | None = None,
-    token_key: str | bytes | None = None,
-) -> SessionBackend:
+def build_backend(settings: Settings | None = None, **given: Unpack[Overrides]) -> SessionBackend:
     """The one switch between server-side sessions and sealed cookies (synchronous).
 
-    ``mode`` (or ``COATCHECK_SESSION_MODE``): ``server`` keeps sessions in the store at
-    ``store_url`` (or ``COATCHECK_STORE_URL``, else the SQLite default); ``sealed`` keeps them
-    in the cookie, encrypted with ``sealed_keys`` (or ``COATCHECK_SEALED_KEYS``), keeps the
-    sessions of ``opened_cache`` recent cookie values (or ``COATCHECK_SEALED_CACHE``; 1024 by
-    default, 0 for none; docs/sealed.md), and uses the store only if one is configured, for
-    logout-everywhere stamps. ``token_key`` (or ``COATCHECK_TOKEN_KEY``, else the store's own):
-    server mode's token key (docs/security.md, "The token key").
+    ``settings`` (default: :func:`~coatcheck.config.read_settings` of the environment) say
+    everything: ``session_mode``, the store, the policy, the cookie, the keys; an argument
+    given here (:class:`Overrides`) wins over its setting.
     """
     from .._sync.manager import SessionManager
     from ..sealed import SealedSessionManager
-    from ..stores import DEFAULT_URL, open_store
+    from ..stores import open_store
 
-    url = _url(store_url)
-    if _mode(mode) == "server":
-        return SessionManager(open_store(url or DEFAULT_URL), policy, token_key=token_key)
-    store = open_store(url) if url else None
+    plan = _plan(settings, given)
+    if not plan.sealed:
+        assert plan.store_url is not None
+        return SessionManager(
+            open_store(plan.store_url), plan.policy, log_key=plan.log_key, token_key=plan.token_key
+        )
     return SealedSessionManager(
-        sealed_keys, policy, cookie=cookie, store=store, opened_cache=_opened_cache(opened_cache)
+        plan.sealed_keys,
+        plan.policy,
+        cookie=plan.cookie,
+        store=open_store(plan.store_url) if plan.store_url else None,
+        log_key=plan.log_key,
+        opened_cache=plan.opened_cache,
     )
 
 
 def build_async_backend(
-    *,
-    mode: str | None = None,
-    store_url: str | None = None,
-    policy: Policy | None = None,
-    cookie: CookieSettings | None = None,
-    sealed_keys: str | Sequence[str | bytes] | None = None,
-    opened_cache: int | str | None = None,
-    token_key: str | bytes | None = None,
+    settings: Settings | None = None, **given: Unpack[Overrides]
 ) -> AsyncSessionBackend:
     """:func:`build_backend` for asyncio applications."""
     from .._async.manager import AsyncSessionManager
     from ..sealed import AsyncSealedSessionManager
-    from ..stores import DEFAULT_URL, open_async_store
+    from ..stores import open_async_store
 
-    url = _url(store_url)
-    if _mode(mode) == "server":
+    plan = _plan(settings, given)
+    if not plan.sealed:
+        assert plan.store_url is not None
         return AsyncSessionManager(
-            open_async_store(url or DEFAULT_URL), policy, token_key=token_key
+            open_async_store(plan.store_url),
+            plan.policy,
+            log_key=plan.log_key,
+            token_key=plan.token_key,
         )
-    store = open_async_store(url) if url else None
     return AsyncSealedSessionManager(
-        sealed_keys, policy, cookie=cookie, store=store, opened_cache=_opened_cache(opened_cache)
+        plan.sealed_keys,
+        plan.policy,
+        cookie=plan.cookie,
+        store=open_async_store(plan.store_url) if plan.store_url else None,
+        log_key=plan.log_key,
+        opened_cache=plan.opened_cache,
     )

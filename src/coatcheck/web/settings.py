@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..config import Settings
 from ..cookies import CookieSettings
 from ..core.errors import ConfigError
 from .request import Network, parse_networks
@@ -64,6 +65,23 @@ class WebSettings:
             csrf_exempt_paths=tuple(csrf_exempt_paths),
         )
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, default_exempt: Iterable[str] = ()
+    ) -> WebSettings:
+        """The web settings :func:`coatcheck.config.read_settings` read; ``default_exempt``
+        stands for ``COATCHECK_EXEMPT_PATHS`` when that is not set (Flask's static files)."""
+        exempt = settings.exempt_paths
+        return cls.build(
+            cookie=cookie_settings(settings),
+            exempt_paths=tuple(default_exempt) if exempt is None else exempt,
+            trusted_proxies=settings.trusted_proxies,
+            login_url=settings.login_url,
+            csrf=settings.csrf,
+            trusted_origins=settings.trusted_origins,
+            csrf_exempt_paths=settings.csrf_exempt_paths,
+        )
+
     def is_exempt(self, path: str) -> bool:
         return bool(self.exempt_paths) and any(_under(path, p) for p in self.exempt_paths)
 
@@ -73,3 +91,14 @@ class WebSettings:
 
 def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def cookie_settings(settings: Settings) -> CookieSettings:
+    """The session cookie the ``COATCHECK_COOKIE_*`` settings describe."""
+    return CookieSettings(
+        name=settings.cookie_name,
+        path=settings.cookie_path,
+        domain=settings.cookie_domain,
+        same_site=settings.cookie_same_site,
+        persistent=settings.cookie_persistent,
+    )

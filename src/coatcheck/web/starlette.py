@@ -33,7 +33,7 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_extra("starlette", "coatcheck.web.starlette needs Starlette", exc) from exc
 
-from ..config import policy_from, web_settings_from
+from ..config import Settings, read_settings
 from ..cookies import development, host_is_loopback
 from ..core.errors import ConfigError
 from ..core.policy import Policy
@@ -96,29 +96,33 @@ def add_sessions(
     manager: AsyncSessionBackend | None = None,
     policy: Policy | None = None,
     settings: WebSettings | None = None,
-    loopback_development: bool = False,
+    loopback_development: bool | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> AsyncSessionBackend:
     """Install server-side sessions on a Starlette or FastAPI app; returns the manager.
 
-    Give either a ready ``manager`` (you close it) or a ``store_url`` and optional ``policy``
-    (default: ``$COATCHECK_STORE_URL``, else ``sqlite:///coatcheck.db``;
-    ``COATCHECK_SESSION_MODE=sealed`` switches to sealed cookies). ``settings`` and ``policy``
-    default to the ``COATCHECK_*`` environment variables (:mod:`coatcheck.config`). A manager
-    built here
-    is closed when the app's lifespan ends. ``loopback_development=True`` serves requests over
-    plain ``http://`` to 127.0.0.1/localhost/::1 with the development cookie (``session``,
-    no ``Secure``) and every other request with ``settings.cookie``, so one app runs both on
-    a laptop and behind TLS.
+    Give either a ready ``manager`` (you close it) or a ``store_url`` and optional ``policy``.
+    Everything not given here comes from the ``COATCHECK_*`` names in ``config`` (default:
+    the environment; a dict loaded from TOML works too), read by
+    :func:`coatcheck.config.read_settings`: the store (``COATCHECK_STORE_URL``, else
+    ``sqlite:///coatcheck.db``), ``COATCHECK_SESSION_MODE=sealed`` for sealed cookies, the
+    policy, and the web ``settings``. A manager built here is closed when the app's lifespan
+    ends. ``loopback_development=True`` (or ``COATCHECK_LOOPBACK_DEVELOPMENT``) serves
+    requests over plain ``http://`` to 127.0.0.1/localhost/::1 with the development cookie
+    (``session``, no ``Secure``) and every other request with ``settings.cookie``, so one app
+    runs both on a laptop and behind TLS.
     """
     if manager is not None and (store_url is not None or policy is not None):
         raise ConfigError("add_sessions takes either manager= or store_url=/policy=, not both")
     owned = manager is None
-    settings = settings or web_settings_from(os.environ)
+    needed = settings is None or manager is None or loopback_development is None
+    read = read_settings(os.environ if config is None else config) if needed else Settings()
+    settings = settings or WebSettings.from_settings(read)
+    if loopback_development is None:
+        loopback_development = read.loopback_development
     if manager is None:
         manager = build_async_backend(
-            store_url=store_url,
-            policy=policy if policy is not None else policy_from(os.environ),
-            cookie=settings.cookie,
+            read, store_url=store_url, policy=policy, cookie=settings.cookie
         )
     app.add_middleware(
         _session_app,
