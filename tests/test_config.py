@@ -4,7 +4,11 @@ a TOML table or a plain dict, into one frozen ``Settings``."""
 from __future__ import annotations
 
 import base64
+import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 import warnings
 from dataclasses import fields
@@ -323,3 +327,65 @@ def test_the_readme_table_lists_every_name_and_no_other() -> None:
 def test_the_web_guide_lists_every_web_name() -> None:
     table = section(ROOT / "docs" / "web.md", "## Settings")
     assert WEB_NAMES <= names_in(table) <= NAMES
+
+
+DJANGO = """
+import json, sys, types, warnings
+import django
+from django.conf import settings
+
+sys.modules["urls"] = types.ModuleType("urls")
+sys.modules["urls"].urlpatterns = []
+settings.configure(
+    ROOT_URLCONF="urls",
+    LOGIN_URL="/accounts/login/",
+    COATCHECK_IDLE_TIMEOUT="10m",
+    COATCHECK_EXEMPT_PATHS="/static, /health",
+    COATCHECK_COOKIE_NAME="__Secure-ignored",
+    COATCHECK_LOGIN_CARRY=["cart"],
+)
+django.setup()
+from coatcheck.django import conf
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    read = conf.coatcheck_settings()
+    web = conf.web_settings()
+print(json.dumps({
+    "idle": read.policy.idle_timeout,
+    "exempt": list(web.exempt_paths),
+    "cookie": web.cookie.name,
+    "login_url": web.login_url,
+    "carry": read.login_carry,
+    "token_key": read.token_key.hex(),
+    "warnings": sorted({str(w.message) for w in caught}),
+}))
+"""
+
+
+def test_django_settings_are_read_by_the_same_reader() -> None:
+    """Django's COATCHECK_* settings mean what they mean elsewhere (in a fresh interpreter:
+    Django is configured once per process); the names Django replaces are warned about."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COATCHECK_")}
+    env["COATCHECK_TOKEN_KEY"] = KEY
+    result = subprocess.run(
+        [sys.executable, "-c", DJANGO],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "idle": 600,
+        "exempt": ["/static", "/health"],
+        "cookie": "sessionid",
+        "login_url": "/accounts/login/",
+        "carry": ["cart"],
+        "token_key": bytes(range(32)).hex(),
+        "warnings": [
+            "COATCHECK_COOKIE_NAME is not read by coatcheck's Django adapter; it uses "
+            "SESSION_COOKIE_NAME"
+        ],
+    }

@@ -71,7 +71,7 @@ class CoatCheckSessionInterface(SessionInterface):
         """Save once; add the session's headers, or turn the response into the refusal."""
         if not isinstance(session, FlaskSession):
             return
-        state = session.started
+        state = session._state  # the attribute, not a property: this runs per request
         if state is not None and state.loaded and state.user_id is not None:
             # A logged-in response gets no-store unless its view is marked @cacheable.
             view = app.view_functions.get(flask.request.endpoint or "")

@@ -60,11 +60,6 @@ class FlaskSession(SessionMixin):
             raise self.refusal
         return self._state
 
-    @property
-    def started(self) -> RequestSession | None:
-        """The shared-core request session, or None for a request refused up front."""
-        return self._state
-
     def _writable(self) -> RequestSession:
         state = self.state
         if self._finished:
