@@ -443,10 +443,10 @@ def test_store_from_env_and_default(
 
 
 def test_password_in_store_url_is_not_printed() -> None:
-    from coatcheck.cli import _redacted
+    from coatcheck.cli.commands import redacted
 
-    assert _redacted("postgresql://app:s3cret@db:5432/x") == "postgresql://app:***@db:5432/x"
-    assert _redacted("sqlite:///a.db") == "sqlite:///a.db"
+    assert redacted("postgresql://app:s3cret@db:5432/x") == "postgresql://app:***@db:5432/x"
+    assert redacted("sqlite:///a.db") == "sqlite:///a.db"
 
 
 # --- errors -------------------------------------------------------------------------------------
