@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 
 from coatcheck import ConfigError, StoreUnavailable
-from coatcheck.core.records import SessionRecord
+from coatcheck.core.policy import WritePlan
+from coatcheck.core.records import Patch, SessionRecord
 from coatcheck.core.tokens import TokenCodec, new_token_key
 from coatcheck.stores._async.redis import AsyncRedisStore
 from coatcheck.stores._async.redis_lane import AsyncLane
@@ -324,8 +325,6 @@ def test_commands_are_packed_exactly_as_redis_py_packs_them(args: list[Any]) -> 
 def test_a_forked_child_never_uses_the_parents_connections(redis_url: str, multiplex: str) -> None:
     """A child forked while the store holds connections (a pre-forking server, a pool of
     workers) opens its own: sharing the parent's socket would mix their replies."""
-    from coatcheck.core.records import SessionRecord
-
     url = f"{redis_url}&multiplex={multiplex}"
     loop = asyncio.new_event_loop()
     store = AsyncRedisStore(url)
@@ -357,9 +356,6 @@ def test_a_forked_child_never_uses_the_parents_connections(redis_url: str, multi
 def test_a_forked_child_never_uses_the_parents_connections_sync(redis_url: str) -> None:
     """The same for the sync store's lane (a pre-forking WSGI server such as gunicorn with
     --preload): the child's lane starts empty and the parent's connection still works."""
-    from coatcheck.core.records import SessionRecord
-    from coatcheck.stores._sync.redis import RedisStore
-
     store = RedisStore(redis_url)
     try:
         _, key = store.token_codec().new_token("alice")
@@ -557,3 +553,50 @@ def test_the_sync_store_imports_none_of_the_asyncio_machinery() -> None:
     assert async_only.isdisjoint(loaded), sorted(async_only.intersection(loaded))
     assert "coatcheck.stores.deadline" not in loaded
     assert not [m for m in loaded if "_async" in m and "redis" in m]
+
+
+def event_loops() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """asyncio's own loop, and uvloop's where it is installed (uvicorn uses it when it is):
+    its transports are not ``asyncio.Transport`` subclasses, its TLS is its own."""
+    loops: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - the benchmarks' requirements bring it
+        return loops
+    loops["uvloop"] = uvloop.new_event_loop
+    return loops
+
+
+@pytest.mark.parametrize("loop", sorted(event_loops()))
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_the_pipelined_connection_on_every_installed_event_loop(
+    redis_url: str, redis_tls: RedisServer, loop: str, tls: bool
+) -> None:
+    """Concurrent loads and a patch through the pipelined connection, on each event loop."""
+    url = redis_url
+    if tls:
+        files = redis_tls.tls
+        assert files is not None
+        url = (
+            f"rediss://{redis_tls.address}/0?prefix=loops:&ssl_ca_certs={files['ca']}"
+            f"&ssl_certfile={files['client_cert']}&ssl_keyfile={files['client_key']}"
+        )
+
+    async def scenario() -> tuple[Any, list[Any], Any]:
+        store = AsyncRedisStore(url)
+        try:
+            _, key = (await store.token_codec()).new_token("alice")
+            now = time.time()
+            await store.insert(SessionRecord(key, "alice", "browser", now, now, now, now + 3600))
+            loads = await asyncio.gather(*(store.load(key) for _ in range(50)))
+            plan = WritePlan(Patch({"k": "1"}), now, now + 3600)
+            version = await store.update(key, plan)
+            return await path_of(store), loads, (version, await store.load(key))
+        finally:
+            await store.close()
+
+    with asyncio.Runner(loop_factory=event_loops()[loop]) as runner:
+        path, loads, (version, after) = runner.run(scenario())
+    assert isinstance(path, Multiplexer)
+    assert all(r is not None and r.user_id == "alice" for r in loads)
+    assert version == 2 and after is not None and after.data == {"k": 1}

@@ -33,7 +33,7 @@ import asyncio
 import ssl
 from collections import deque
 from contextlib import suppress
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -95,8 +95,8 @@ class _Link(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport; uvloop's do not subclass asyncio.Transport, so no isinstance.
+        self.transport = cast("asyncio.Transport", transport)
 
     def call(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         """Queue one command; its reply (or error) arrives on the returned future."""
