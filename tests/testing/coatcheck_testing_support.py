@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from flask import Flask, request
 from starlette.applications import Starlette
-from starlette.exceptions import StarletteDeprecationWarning
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -27,7 +26,7 @@ from coatcheck.web.settings import WebSettings
 
 with warnings.catch_warnings():
     # Starlette 1.x would rather use httpx2; the httpx of the dev dependencies works the same.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
 GUARD_VARS = (ENABLE_VAR, OWN_ENV_VAR, *OTHER_ENV_VARS)

@@ -36,6 +36,15 @@ LOOPBACK_PEER = ("127.0.0.1", 50000)
 DOOR = DEFAULT_PATH
 
 
+def peer_client(app: Any, base_url: str, peer: tuple[str, int]) -> Any:
+    """A TestClient whose requests come from ``peer`` (the ASGI scope's ``client``)."""
+
+    async def from_peer(scope: Any, receive: Any, send: Any) -> None:
+        await app(dict(scope, client=peer), receive, send)
+
+    return TestClient(from_peer, base_url=base_url)
+
+
 def session_cookie(response: Any, name: str = "__Host-session") -> str:
     headers = response.headers.get_list("set-cookie")
     mine = [h for h in headers if h.startswith(f"{name}=")]
@@ -60,7 +69,7 @@ def asgi_door(
 
 @pytest.fixture
 def local_client(asgi_door: AutoSessionASGI) -> Any:
-    return TestClient(asgi_door, base_url=LOCAL_HTTPS, client=LOOPBACK_PEER)
+    return peer_client(asgi_door, LOCAL_HTTPS, LOOPBACK_PEER)
 
 
 # -- ASGI ------------------------------------------------------------------------------------
@@ -94,7 +103,7 @@ def test_logging_in_again_replaces_the_previous_session(
     local_client.post(DOOR, json={"user": "bob"})
     assert local_client.get("/me").json()["user"] == "bob"
     assert local_client.cookies.get("__Host-session") != first
-    replay = TestClient(local_client.app, base_url=LOCAL_HTTPS, client=LOOPBACK_PEER)
+    replay = peer_client(local_client.app, LOCAL_HTTPS, LOOPBACK_PEER)
     replay.cookies.set("__Host-session", first)
     assert replay.get("/me").json()["user"] is None  # the old session was destroyed
 
@@ -141,7 +150,7 @@ def test_only_direct_loopback_requests_may_use_the_door(
     peer: tuple[str, int],
     headers: dict[str, str],
 ) -> None:
-    client = TestClient(asgi_door, base_url=base_url, client=peer)
+    client = peer_client(asgi_door, base_url, peer)
     response = client.post(DOOR, json={"user": "alice"}, headers=headers)
     assert response.status_code == 403
     assert response.json()["error"] == "autosession_refused"
@@ -160,7 +169,7 @@ def test_oversized_body_is_refused(local_client: Any) -> None:
 
 
 def test_every_other_path_passes_through_untouched(asgi_door: AutoSessionASGI) -> None:
-    remote = TestClient(asgi_door, base_url="https://app.example", client=("203.0.113.9", 1))
+    remote = peer_client(asgi_door, "https://app.example", ("203.0.113.9", 1))
     assert remote.get("/me").json() == {"user": None, "cart": None, "why": None}
     assert remote.post(f"{DOOR}/more", json={"user": "alice"}).status_code == 404
 
@@ -174,7 +183,7 @@ def test_users_may_map_names_to_ids(
         coatcheck_async_memory_manager,
         {"admin": "user-1"},
     )
-    client = TestClient(door, base_url=LOCAL_HTTPS, client=LOOPBACK_PEER)
+    client = peer_client(door, LOCAL_HTTPS, LOOPBACK_PEER)
     assert client.post(DOOR, json={"user": "admin"}).json() == {"user": "user-1"}
     assert client.get("/me").json()["user"] == "user-1"
     assert client.post(DOOR, json={"user": "user-1"}).status_code == 403
@@ -192,7 +201,7 @@ def test_custom_path_and_cookie(
         path="/test-login",
         cookie=settings.cookie,
     )
-    client = TestClient(door, base_url="http://127.0.0.1", client=LOOPBACK_PEER)
+    client = peer_client(door, "http://127.0.0.1", LOOPBACK_PEER)
     response = client.post("/test-login", json={"user": "alice"})
     assert "Secure" not in session_cookie(response, "session")
     assert client.get("/me").json()["user"] == "alice"

@@ -13,7 +13,6 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.applications import Starlette
-from starlette.exceptions import StarletteDeprecationWarning
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
@@ -25,7 +24,7 @@ from coatcheck.web.caching import cacheable, is_cacheable, with_no_store
 from coatcheck.web.settings import WebSettings
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
 HTTPS = "https://testserver"

@@ -13,7 +13,6 @@ import flask
 import httpx
 import pytest
 from fastapi import FastAPI
-from starlette.exceptions import StarletteDeprecationWarning
 
 from coatcheck import (
     AsyncSessionManager,
@@ -31,7 +30,7 @@ from coatcheck.web import starlette as cc_starlette
 from coatcheck.web.settings import WebSettings
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
 HTTPS = "https://testserver"

@@ -19,7 +19,6 @@ import jinja2
 import pytest
 from fastapi import Depends, FastAPI, Form, Request
 from starlette.applications import Starlette
-from starlette.exceptions import StarletteDeprecationWarning
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
@@ -42,7 +41,7 @@ from coatcheck.web.starlette import (
 
 with warnings.catch_warnings():
     # Starlette 1.x would rather use httpx2; the httpx of the dev dependencies works the same.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
 LOCAL = "http://127.0.0.1"
