@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install test check lint format demo bench bench-instructions generate clean fastapi flask django
+.PHONY: test-lowest hooks
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "coatcheck needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -26,6 +27,31 @@ check: install
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy src
+
+## The tests again, in .venv-lowest, on the lowest releases pyproject.toml admits of each
+## dependency (ci/constraints-lowest.txt), on Python 3.11 where there is one; ci/check_lowest.py
+## first checks pins, bounds and installed versions agree. .ci/run runs it after `make test`;
+## lint and types are not repeated.
+LOWEST := .venv-lowest
+LOWEST_PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo $(PYTHON))
+LOWEST_STAMP := $(LOWEST)/.installed
+
+$(LOWEST_STAMP): pyproject.toml ci/constraints-lowest.txt
+	@test -n "$(LOWEST_PYTHON)" || { echo "coatcheck needs Python 3.11 or newer on PATH" >&2; exit 1; }
+	rm -rf $(LOWEST)
+	$(LOWEST_PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -c ci/constraints-lowest.txt -e '.[all]' --group dev
+	@touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/python ci/check_lowest.py
+	$(LOWEST)/bin/python -m pytest
+
+## pre-commit runs `make check`'s four checks before each commit (.pre-commit-config.yaml).
+hooks: install
+	$(BIN)/python -m pip install --quiet 'pre-commit>=3.5'
+	$(BIN)/pre-commit install
 
 generate: install
 	$(BIN)/python scripts/unasync.py
@@ -60,4 +86,4 @@ bench-instructions: install
 	$(BIN)/python benchmarks/instructions.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis
