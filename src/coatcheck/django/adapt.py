@@ -48,12 +48,12 @@ def request_info(request: HttpRequest, config: Config | None = None) -> RequestI
 
 
 def _scheme(request: HttpRequest, config: Config) -> str:
-    """``request.scheme``, without its look-up of ``SECURE_PROXY_SSL_HEADER`` in Django's lazy
-    settings (which costs more than building the rest of the request info)."""
-    if config.proxy_ssl_header:
-        return request.scheme or "http"
-    scheme: str = request._get_scheme()  # type: ignore[attr-defined]  # what .scheme returns then
-    return scheme
+    """``request.scheme``. Without ``SECURE_PROXY_SSL_HEADER`` that is the WSGI server's
+    ``wsgi.url_scheme`` (in ``META``, which is the WSGI environ), read directly: the property
+    looks the setting up in Django's lazy settings first, which costs more than building the
+    rest of the request info. ASGI requests (no such key) ask the property."""
+    scheme = None if config.proxy_ssl_header else request.META.get("wsgi.url_scheme")
+    return scheme or request.scheme or "http"
 
 
 def as_web_error(exc: BaseException | None) -> WebError | None:

@@ -16,22 +16,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Final
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
-from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
-from django.http.response import ResponseHeaders
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 
-from ..core.errors import SessionLimitReached, SessionTooLarge, StoreUnavailable
+from ..core.errors import StoreUnavailable
 from ..web import caching, csrf, errors
 from ..web._sync.handler import RequestSession
 from ..web.errors import WebError, store_unavailable
@@ -108,91 +106,36 @@ class SessionMiddleware(DjangoSessionMiddleware):
 def _finish(
     store: SessionStore, state: RequestSession, response: HttpResponse, request: HttpRequest
 ) -> None:
-    """Save the request's changes (one write at most) and set the headers that go with them."""
-    cookie = state.handler.cookie
-    _vary_on_cookie(response)
-    if store.logged_out and not store.core.modified and store.auth_user is None:
-        # Logged out and nothing stored since: the browser forgets the site's cookies. If the
-        # request went on to store something (a "bye" message), that goes into a fresh
-        # anonymous session below instead, under a new cookie.
-        add_set_cookie(response, cookie.expire_cookie())
-        response["Clear-Site-Data"] = '"cookies"'
-        _no_store(response)
-        return
-    if response.status_code >= 500:
-        return  # like Django: a failed request saves nothing
-    if state.conflict and (store.core.modified or store.core.token or store.auth_user):
-        raise errors.conflicting_cookies()
-    try:
-        core = store.persist()  # a login replaces the session
-    except StoreUnavailable as exc:
-        raise store_unavailable(exc) from exc
-    except SessionTooLarge as exc:  # the application's bug: say so plainly, set no cookie
-        raise errors.session_too_large(exc) from exc
-    except SessionLimitReached as exc:  # Policy(on_limit="refuse"): this login is refused
-        raise errors.session_limit_reached() from exc
-    except UpdateError as exc:  # the session ended meanwhile (SessionGone)
-        raise errors.session_ended(cookie.expire_cookie()) from exc
-    record = core.record
-    if record is None:
-        if len(state.cookie_values) == 1 and store.session_key is None:
-            # The one value presented is dead; with several, none is expired (docs/web.md).
-            add_set_cookie(response, cookie.expire_cookie())
-            _no_store(response)
-    elif core.token:  # issued in this request (else the presented cookie still names it)
-        manager = store.manager
-        max_age = manager.policy.cookie_max_age(record.created_at, manager.clock(), record.remember)
-        # A "remember me" session's cookie outlives the browser, whatever the settings say.
-        persistent = record.remember or not store.get_expire_at_browser_close()
-        add_set_cookie(response, cookie.set_cookie(core.token, max_age, persistent=persistent))
-        _no_store(response)
-    elif core.user_id is not None and not _cacheable(state, request):
-        _no_store(response)  # a logged-in user's page (docs/security.md)
+    """Save the request's changes through the shared web core (one write at most) and put the
+    headers it answers with into ``response``."""
+    _vary_on_cookie(response)  # every response that used the session, a failed one too
+    if not state.cacheable and store.core.user_id is not None and _view_cacheable(request):
+        state.cacheable = True
+    # Like Django: a failed request saves nothing.
+    for name, value in store.finish(failed=response.status_code >= 500):
+        if name == "set-cookie":
+            add_set_cookie(response, value)
+        elif name == "cache-control":
+            response["Cache-Control"] = caching.with_no_store(response.get("Cache-Control"))
+        elif name != "vary":  # already there, merged with the view's
+            response[name] = value
 
 
-def _no_store(response: HttpResponse) -> None:
-    """``no-store`` merged into the view's own ``Cache-Control`` (caching.with_no_store)."""
-    response["Cache-Control"] = caching.with_no_store(response.get("Cache-Control"))
-
-
-def _cacheable(state: RequestSession, request: HttpRequest) -> bool:
+def _view_cacheable(request: HttpRequest) -> bool:
     """Did the view opt out of ``no-store`` (``@cacheable``, on a function view or a class
-    view's ``dispatch``), or the request (``state.cacheable``)?"""
+    view's ``dispatch``)?"""
     match = getattr(request, "resolver_match", None)
-    return state.cacheable or caching.is_cacheable(match.func if match is not None else None)
+    return caching.is_cacheable(match.func if match is not None else None)
 
 
 def _vary_on_cookie(response: HttpResponse) -> None:
     """``Vary: Cookie``, merged by Django's ``patch_vary_headers`` when the response already
-    varies on something.
-
-    Otherwise the header goes straight into the response's header store: Django's public
-    header API costs about 1 µs here (``has_header`` raises and catches a ``KeyError`` for a
-    missing header; ``__setitem__`` re-checks the charset of a constant), more than the rest
-    of a read's finishing. A Django whose ``ResponseHeaders`` keeps its headers elsewhere
-    gets the public API.
-    """
-    store = getattr(response.headers, "_store", None) if _HEADER_STORE_KNOWN else None
-    if type(store) is dict:
-        if "vary" not in store:
-            store["vary"] = ("Vary", "Cookie")
-            return
-    elif not response.has_header("Vary"):
-        response.headers["Vary"] = "Cookie"
-        return
-    patch_vary_headers(response, ("Cookie",))
-
-
-def _header_store_known() -> bool:
-    """Does this Django's ``ResponseHeaders`` store a header set the public way as
-    ``_store["vary"] = ("Vary", "Cookie")``, the layout the fast path writes? (Checked once.)"""
-    probe = ResponseHeaders({})
-    probe["Vary"] = "Cookie"
-    store = getattr(probe, "_store", None)
-    return type(store) is dict and store.get("vary") == ("Vary", "Cookie")
-
-
-_HEADER_STORE_KNOWN: Final = _header_store_known()
+    varies on something (the plain case skips its parsing and joining)."""
+    headers = response.headers
+    if headers.get("Vary") is None:
+        headers["Vary"] = "Cookie"
+    else:
+        patch_vary_headers(response, ("Cookie",))
 
 
 class CsrfMiddleware(MiddlewareMixin):

@@ -9,11 +9,9 @@ the application touches the session, which loads it from the store on first use 
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Collection, Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from ...cookies import CookieTooLarge, cookie_values, host_is_loopback
 from ...core.errors import (
@@ -26,14 +24,13 @@ from ...core.errors import (
 from ...core.policy import Verdict
 from ...core.records import parse_public_id, public_id_bytes
 from ...core.session import Session
-from .. import caching, csrf, errors, guards
+from .. import caching, csrf, errors, forms, guards
 from ..backend import SessionBackend, value_check
 from ..errors import WebError
+from ..forms import FormState as FormState  # also where adapters have found it
 from ..request import RequestInfo, client_ip
 from ..settings import WebSettings
 
-FLASH_PREFIX = "_flash:"
-FORM_PREFIX = "_form:"
 MAX_COOKIE_CANDIDATES = 8  # distinct well-formed values looked up when several arrive
 _NOT_EXPIRED = (None, Verdict.UNKNOWN)
 VARY = ("vary", "Cookie")
@@ -52,6 +49,11 @@ class RequestSession(MutableMapping[str, Any]):
     then no ``Cache-Control: no-store`` is added for that reason (a response that sets or
     clears the cookie still gets it). Adapters set it for views marked with
     :func:`coatcheck.web.caching.cacheable`."""
+
+    persistent: bool | None = None
+    """Does a cookie this response sets outlive the browser? None (the default): as the cookie
+    settings say; True or False: for this response alone (Django sets it from a session's
+    ``set_expiry``). A "remember me" session's cookie is persistent whatever this says."""
 
     def __init__(self, handler: SessionHandler, request: RequestInfo) -> None:
         settings = handler.settings
@@ -117,6 +119,12 @@ class RequestSession(MutableMapping[str, Any]):
     def session(self) -> Session:
         """The underlying core :class:`Session` (loads it if needed in sync code)."""
         return self._require()
+
+    @session.setter
+    def session(self, session: Session) -> None:
+        """Make ``session`` the one this request saves and answers for: for an adapter that
+        keeps its own session object and replaces it (Django's store, after a flush)."""
+        self._session = session
 
     @property
     def is_new(self) -> bool:
@@ -223,24 +231,15 @@ class RequestSession(MutableMapping[str, Any]):
 
     def flash(self, message: str, category: str = "info") -> None:
         """A message for the next page this browser shows (read once)."""
-        key = f"{FLASH_PREFIX}{time.time_ns():020d}:{secrets.token_hex(4)}"
-        self[key] = {"message": str(message), "category": str(category)}
+        forms.flash(self._require(), message, category)
 
     def pop_flashes(self) -> list[tuple[str, str]]:
         """Pending flash messages as (category, message), oldest first; each is read once."""
-        session = self._require()
-        keys = sorted(k for k in session if k.startswith(FLASH_PREFIX))
-        out = []
-        for key in keys:
-            value = session[key]
-            del session[key]
-            if isinstance(value, dict):
-                out.append((str(value.get("category")), str(value.get("message"))))
-        return out
+        return forms.pop_flashes(self._require())
 
     def form_state(self, name: str) -> FormState:
         """Per-form (wizard) state kept across requests until :meth:`FormState.complete`."""
-        return FormState(self._require(), FORM_PREFIX + name)
+        return forms.form_state(self._require(), name)
 
     def csrf_token(self) -> str:
         """This session's synchronizer token for HTML forms (created on first use)."""
@@ -274,39 +273,12 @@ def _not_loaded() -> RuntimeError:
     )
 
 
-class FormState(MutableMapping[str, Any]):
-    """One form's state inside the session, stored under one key and cleared on completion."""
+class Saver(Protocol):
+    """How an adapter saves a request's session where ``manager.save`` is not all of it
+    (Django: a login made through ``django.contrib.auth`` is carried out when the session is
+    saved). Returns the session the response then speaks for: a login replaces it."""
 
-    def __init__(self, session: Session, key: str) -> None:
-        self._session = session
-        self._key = key
-
-    def _data(self) -> dict[str, Any]:
-        value = self._session.get(self._key)
-        return dict(value) if isinstance(value, dict) else {}
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        data = self._data()
-        data[key] = value
-        self._session[self._key] = data
-
-    def __delitem__(self, key: str) -> None:
-        data = self._data()
-        del data[key]
-        self._session[self._key] = data
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data())
-
-    def __len__(self) -> int:
-        return len(self._data())
-
-    def complete(self) -> None:
-        """The form is done: forget its state."""
-        self._session.pop(self._key, None)
+    def __call__(self, session: Session) -> Session: ...
 
 
 class SessionHandler:
@@ -379,8 +351,18 @@ class SessionHandler:
             fresh.expired_reason = expired[0] if expired else Verdict.UNKNOWN
         return fresh
 
-    def finish(self, state: RequestSession) -> list[tuple[str, str]]:
+    def finish(
+        self,
+        state: RequestSession,
+        *,
+        saver: Saver | None = None,
+        failed: bool = False,
+    ) -> list[tuple[str, str]]:
         """Save what the request changed (one write at most) and return the headers to add.
+
+        ``saver`` saves instead of ``manager.save`` (see :class:`Saver`). ``failed``: the
+        response is a server error, so nothing is saved and no cookie is sent (Django's rule);
+        a logout still expires the cookie, its session having ended already.
 
         Raises WebError when the change cannot be saved: the store is down (503), the session
         ended meanwhile (409), conflicting cookies (400) — never a silently dropped write.
@@ -394,23 +376,31 @@ class SessionHandler:
                 ("clear-site-data", '"cookies"'),
                 NO_STORE,
             ]
+        if failed:
+            return [VARY]
         if state.conflict and (session.modified or session.token):
             raise errors.conflicting_cookies()
         try:
-            self.manager.save(session)
+            if saver is None:
+                self.manager.save(session)
+            else:
+                session = saver(session)
         except StoreUnavailable as exc:
             raise errors.store_unavailable(exc) from exc
         except SessionTooLarge as exc:
             raise errors.session_too_large(exc) from exc
         except SessionGone as exc:
             raise errors.session_ended(self.cookie.expire_cookie()) from exc
+        except SessionLimitReached as exc:  # a login at save time (saver), refused by the policy
+            raise errors.session_limit_reached() from exc
         headers = [VARY]
         if session.token:
             try:
-                headers += [("set-cookie", self._set_cookie(session, session.token)), NO_STORE]
+                cookie = self._set_cookie(session, session.token, state.persistent)
             except CookieTooLarge as exc:
                 raise errors.session_too_large(exc) from exc
-        elif session.is_new and len(state.cookie_values) == 1:
+            headers += [("set-cookie", cookie), NO_STORE]
+        elif session.record is None and len(state.cookie_values) == 1:  # a new session
             # The one value presented names no live session: the browser may forget it. Never
             # with several values: which cookie the browser would delete (the real one, or one
             # planted for another path or domain) is not ours to know.
@@ -419,11 +409,11 @@ class SessionHandler:
             headers.append(NO_STORE)  # a logged-in user's page (docs/security.md, caching)
         return headers
 
-    def _set_cookie(self, session: Session, token: str) -> str:
+    def _set_cookie(self, session: Session, token: str, persistent: bool | None) -> str:
         """The Set-Cookie for ``token``. A persistent cookie lives as long as the session can;
         a "remember me" session's cookie is always persistent (it must outlive the browser)."""
         record, manager = session.record, self.manager
         if record is None:
-            return self.cookie.set_cookie(token)
+            return self.cookie.set_cookie(token, persistent=persistent)
         max_age = manager.policy.cookie_max_age(record.created_at, manager.clock(), record.remember)
-        return self.cookie.set_cookie(token, max_age, persistent=record.remember or None)
+        return self.cookie.set_cookie(token, max_age, persistent=record.remember or persistent)
