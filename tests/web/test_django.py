@@ -541,7 +541,7 @@ def test_remember_me_outside_a_login_or_with_remember_off_is_an_error(install: A
         with pytest.raises(RuntimeError, match=r"after django\.contrib\.auth\.login\(\)"):
             client.get("/test/remember-without-login")
         install(Policy())
-        with pytest.raises(ConfigError, match="remember_absolute_lifetime"):
+        with pytest.raises(ConfigError, match="COATCHECK_REMEMBER_ABSOLUTE_LIFETIME"):
             Client(**LOCAL).get("/test/django-login/alice?remember=1")
 
 

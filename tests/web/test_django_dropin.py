@@ -38,8 +38,8 @@ def test_the_example_project_has_no_ignored_settings() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "check_id", "instead"),
     [
-        ("SESSION_COOKIE_AGE", 3600, "coatcheck.W003", "'idle_timeout'"),
-        ("SESSION_SAVE_EVERY_REQUEST", True, "coatcheck.W004", "'touch_interval'"),
+        ("SESSION_COOKIE_AGE", 3600, "coatcheck.W003", "COATCHECK_IDLE_TIMEOUT"),
+        ("SESSION_SAVE_EVERY_REQUEST", True, "coatcheck.W004", "COATCHECK_TOUCH_INTERVAL"),
         ("SESSION_SERIALIZER", "x.PickleSerializer", "coatcheck.W005", "JSON values"),
         ("SESSION_CACHE_ALIAS", "sessions", "coatcheck.W006", "COATCHECK_STORE_URL"),
         ("SESSION_FILE_PATH", "/tmp/sessions", "coatcheck.W006", "COATCHECK_STORE_URL"),

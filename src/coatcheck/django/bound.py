@@ -162,7 +162,7 @@ class BoundSession(SessionBase):
         if remember and not self.manager.policy.remember_enabled:
             raise ConfigError(
                 "set_remember(True) needs remember me turned on: set "
-                "COATCHECK_POLICY['remember_absolute_lifetime'] and/or ['remember_idle_timeout']"
+                "COATCHECK_REMEMBER_ABSOLUTE_LIFETIME and/or COATCHECK_REMEMBER_IDLE_TIMEOUT"
             )
         self._remember = bool(remember)
 

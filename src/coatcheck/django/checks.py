@@ -27,14 +27,14 @@ IGNORED: dict[str, Ignored] = {
         "coatcheck.W003",
         "a session lives as long as the coatcheck Policy allows: an idle timeout (sliding, "
         "30 minutes by default) within an absolute lifetime (12 hours from creation)",
-        "Set COATCHECK_POLICY = {'idle_timeout': seconds, 'absolute_lifetime': seconds}; "
+        "Set COATCHECK_IDLE_TIMEOUT and COATCHECK_ABSOLUTE_LIFETIME (e.g. '30m', '12h'); "
         "SESSION_EXPIRE_AT_BROWSER_CLOSE still chooses a browser-session or a persistent cookie.",
     ),
     "SESSION_SAVE_EVERY_REQUEST": Ignored(
         "coatcheck.W004",
         "a request that changes nothing writes only when the last write is older than the "
         "Policy's touch_interval (60 seconds by default), and that write slides the idle timeout",
-        "Set COATCHECK_POLICY = {'touch_interval': seconds} (0 writes on every request).",
+        "Set COATCHECK_TOUCH_INTERVAL (e.g. '60s'; 0 writes on every request).",
     ),
     "SESSION_SERIALIZER": Ignored(
         "coatcheck.W005",
