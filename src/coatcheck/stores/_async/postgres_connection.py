@@ -22,6 +22,7 @@ from ..postgres.failures import UNDEFINED_STATEMENT, Health, error_from, sqlstat
 
 _IDLE = pq.TransactionStatus.IDLE
 _BINARY = pq.Format.BINARY
+_BINARY_PARAM = (_BINARY,)
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 _BYTEA_OID = 17  # run_prepared's one parameter is bytea
@@ -70,22 +71,19 @@ class PooledConnection(AsyncConnection[TupleRow]):
         Prepared on first use and again if something deallocated it (``DISCARD ALL``, a
         pooler); a failure is raised as psycopg's exception for its SQLSTATE.
         """
-        if name not in self.prepared:
-            await self._prepare(name, query)
-        res = await self._send_prepared(name, param)
-        if res.status != _TUPLES_OK and sqlstate(res) == UNDEFINED_STATEMENT:
-            self.prepared -= {name}
-            await self._prepare(name, query)
-            res = await self._send_prepared(name, param)
-        if res.status != _TUPLES_OK:
-            raise error_from(res, self.text_encoding)
-        return res
-
-    async def _send_prepared(self, name: bytes, param: bytes) -> Result:
-        self.pgconn.send_query_prepared(
-            name, (param,), param_formats=(_BINARY,), result_format=_BINARY
-        )
-        return await AsyncBackend.result(self)
+        for again in (False, True):
+            if name not in self.prepared:
+                await self._prepare(name, query)
+            self.pgconn.send_query_prepared(
+                name, (param,), param_formats=_BINARY_PARAM, result_format=_BINARY
+            )
+            res = await AsyncBackend.result(self)
+            if res.status == _TUPLES_OK:
+                return res
+            if again or sqlstate(res) != UNDEFINED_STATEMENT:
+                break
+            self.prepared -= {name}  # deallocated behind our back: prepare again, once
+        raise error_from(res, self.text_encoding)
 
     async def _prepare(self, name: bytes, query: bytes) -> None:
         self.text_encoding = self.info.encoding

@@ -3,7 +3,8 @@
 
 Written once, for asyncio; ``scripts/unasync.py`` generates the synchronous twin. This file is
 the contract of :mod:`coatcheck.stores.base`, statement by statement; the URL, the SQL and the
-decoding are in :mod:`coatcheck.stores.postgres`, the connections in ``postgres_pool.py``.
+decoding are in :mod:`coatcheck.stores.postgres`, the connections in ``postgres_pool.py``
+and ``postgres_connection.py``.
 Operator documentation: ``docs/stores/postgres.md``.
 
 * ``load`` is one prepared ``SELECT`` by primary key, sent straight through libpq (no cursor,

@@ -23,9 +23,7 @@ from .decode import Result
 class AsyncBackend:
     """asyncio: the pool belongs to an event loop; replies are awaited with a reader callback."""
 
-    @staticmethod
-    def running_loop() -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop()
+    running_loop = staticmethod(asyncio.get_running_loop)  # called on every checkout
 
     @staticmethod
     async def result(conn: psycopg.AsyncConnection[Any]) -> Result:
@@ -41,7 +39,15 @@ class AsyncBackend:
             fd = conn.pgconn.socket
             need, res = _collect(conn, None)
             while need:
-                await _ready(loop, fd, writing=need == _WRITE)
+                if need == _WRITE:
+                    await _writable(loop, fd)
+                else:  # inline: one reply per request waits here
+                    done = loop.create_future()
+                    loop.add_reader(fd, done.set_result, None)
+                    try:
+                        await done
+                    finally:
+                        loop.remove_reader(fd)
                 need, res = _collect(conn, res, consume=True)
         except OSError as exc:
             raise _lost(exc) from exc
@@ -136,18 +142,17 @@ class Signal:
         self._done.wait(seconds)
 
 
-async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, writing: bool) -> None:
-    """Until ``fd`` is readable (or, ``writing``, readable or writable)."""
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Until ``fd`` is writable or readable (libpq may need to read before it can send more);
+    both callbacks may fire in one turn of the loop, hence the guard in ``_wake``."""
     done = loop.create_future()
     loop.add_reader(fd, _wake, done)
-    if writing:
-        loop.add_writer(fd, _wake, done)
+    loop.add_writer(fd, _wake, done)
     try:
         await done
     finally:
         loop.remove_reader(fd)
-        if writing:
-            loop.remove_writer(fd)
+        loop.remove_writer(fd)
 
 
 def _wake(done: asyncio.Future[None]) -> None:
