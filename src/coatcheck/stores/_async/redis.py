@@ -201,9 +201,9 @@ class AsyncRedisStore:
         self, key: SessionKey, plan: WritePlan, *, expected_version: int | None = None
     ) -> int:
         shard = key.shard.hex()
-        expires_ms = ms(plan.expires_at + self.options.expired_grace)
-        args = lua.update_args(plan, expected_version, expires_ms, self._keys.index_base(shard))
-        keys = [self._keys.session_base(shard) + key.digest.hex()]
+        grace = self.options.expired_grace
+        args = lua.update_args(plan, expected_version, grace, self._keys.index_base(shard))
+        keys = [f"{self.prefix}{{{shard}}}:s:{key.digest.hex()}"]  # inline: every request
         conn = self._conn
         try:
             if conn.live is None:

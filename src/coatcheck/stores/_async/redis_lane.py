@@ -6,7 +6,7 @@ wrapper, event dispatch and (with a socket timeout) ``asyncio.wait_for``, which 
 task for every write to the socket. The lane keeps its own stack of idle connections, made by
 the client's pool from the same settings (address, credentials, TLS, protocol), and sends one
 command per checkout through redis-py's public connection API (``send_packed_command``,
-``read_response``), under one deadline (:class:`~coatcheck.stores.redis.aio.LaneIO`).
+``read_response``: :meth:`coatcheck.stores.redis.aio.LaneIO.roundtrip`), under one deadline.
 Measured in ``docs/performance.md``.
 
 This file is the async source; ``scripts/unasync.py`` generates the synchronous twin.
@@ -62,7 +62,7 @@ class AsyncLane:
         self._kwargs = {**pool.connection_kwargs, "socket_timeout": io.socket_timeout}
         self._connection_class: Any = pool.connection_class
         self._io = io
-        self._guard = io.guard
+        self._roundtrip = io.roundtrip
         self._max_idle = max_idle or DEFAULT_MAX_IDLE
         self._idle: list[Any] = []
         forks.forget_in_child(self)
@@ -76,9 +76,7 @@ class AsyncLane:
         """Send one command and return its reply (errors are redis-py's, untranslated)."""
         conn = await self._checkout()
         try:
-            with self._guard():
-                await conn.send_packed_command([pack(conn, args)], False)
-                reply = await conn.read_response()
+            reply = await self._roundtrip(conn, pack(conn, args))
         except BaseException:
             await self._io.drop(conn)
             raise

@@ -7,7 +7,7 @@ wrapper, event dispatch and (with a socket timeout) ``asyncio.wait_for``, which 
 task for every write to the socket. The lane keeps its own stack of idle connections, made by
 the client's pool from the same settings (address, credentials, TLS, protocol), and sends one
 command per checkout through redis-py's public connection API (``send_packed_command``,
-``read_response``), under one deadline (:class:`~coatcheck.stores.redis.blocking.LaneIO`).
+``read_response``: :meth:`coatcheck.stores.redis.blocking.LaneIO.roundtrip`), under one deadline.
 Measured in ``docs/performance.md``.
 
 This file is the async source; ``scripts/unasync.py`` generates the synchronous twin.
@@ -63,7 +63,7 @@ class Lane:
         self._kwargs = {**pool.connection_kwargs, "socket_timeout": io.socket_timeout}
         self._connection_class: Any = pool.connection_class
         self._io = io
-        self._guard = io.guard
+        self._roundtrip = io.roundtrip
         self._max_idle = max_idle or DEFAULT_MAX_IDLE
         self._idle: list[Any] = []
         forks.forget_in_child(self)
@@ -77,9 +77,7 @@ class Lane:
         """Send one command and return its reply (errors are redis-py's, untranslated)."""
         conn = self._checkout()
         try:
-            with self._guard():
-                conn.send_packed_command([pack(conn, args)], False)
-                reply = conn.read_response()
+            reply = self._roundtrip(conn, pack(conn, args))
         except BaseException:
             self._io.drop(conn)
             raise

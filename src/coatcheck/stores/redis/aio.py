@@ -7,7 +7,6 @@ shared deadline timer, and on first use the pipelined connection).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .. import forks
@@ -41,9 +40,12 @@ class LaneIO:
     def __init__(self, timeout: float | None) -> None:
         self._deadline = SharedTimeout(timeout)
 
-    def guard(self) -> AbstractContextManager[None]:
-        """Around one command: ``TimeoutError`` once it has taken longer than the timeout."""
-        return self._deadline.guard()
+    async def roundtrip(self, conn: Any, packed: bytes) -> Any:
+        """One command on a checked-out redis-py connection (its public ``send_packed_command``
+        and ``read_response``): ``TimeoutError`` once it has taken longer than the timeout."""
+        with self._deadline.guard():
+            await conn.send_packed_command([packed], False)
+            return await conn.read_response()
 
     @staticmethod
     async def drop(conn: Any) -> None:

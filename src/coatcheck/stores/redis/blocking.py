@@ -4,15 +4,12 @@ No asyncio here."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from .url import RedisOptions
 
 if TYPE_CHECKING:
     from .._sync.redis_lane import CommandPath, Lane
-
-_UNGUARDED: Final = nullcontext()
 
 
 def command_path(options: RedisOptions, lane: Lane) -> CommandPath:
@@ -26,8 +23,10 @@ class LaneIO:
     def __init__(self, timeout: float | None) -> None:
         self.socket_timeout = timeout
 
-    def guard(self) -> AbstractContextManager[None]:
-        return _UNGUARDED
+    @staticmethod
+    def roundtrip(conn: Any, packed: bytes) -> Any:
+        conn.send_packed_command([packed], False)
+        return conn.read_response()
 
     @staticmethod
     def drop(conn: Any) -> None:

@@ -7,6 +7,7 @@ one runs atomically, so a check and the write it guards cannot be split by anoth
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from ...core.policy import WritePlan
@@ -216,13 +217,14 @@ def why(revoked: Revocation | None) -> tuple[str, Arg]:
 
 
 def update_args(
-    plan: WritePlan, expected_version: int | None, expires_ms: int, index_base: str
+    plan: WritePlan, expected_version: int | None, grace: float, index_base: str
 ) -> list[Arg]:
-    """``UPDATE_LUA``'s ARGV for one save: the patch's deleted and set data keys as fields."""
+    """``UPDATE_LUA``'s ARGV for one save: the patch's deleted and set data keys as fields,
+    the key's expiry ``grace`` seconds after the session's."""
     patch = plan.patch
     args: list[Arg] = [
         "" if expected_version is None else expected_version,
-        expires_ms,
+        math.ceil((plan.expires_at + grace) * 1000),  # keys.ms, inline: on every request
         index_base,
         len(patch.delete),
     ]
