@@ -35,25 +35,23 @@ def request_info(request: HttpRequest, config: Config | None = None) -> RequestI
             # Origin checks compare against the host Django vouches for (ALLOWED_HOSTS,
             # USE_X_FORWARDED_HOST); reads need only the raw Host, and get_host() costs.
             headers = {**headers, "host": request.get_host()}
+        if config is None:
+            config = get_config()
+        # Without SECURE_PROXY_SSL_HEADER, request.scheme is the WSGI server's
+        # wsgi.url_scheme (META is the WSGI environ): read directly, as the property looks the
+        # setting up in Django's lazy settings first, which costs more than the rest of this.
+        # ASGI requests (no such key) ask the property.
+        scheme = None if config.proxy_ssl_header else meta.get("wsgi.url_scheme")
         info = RequestInfo(
             method,
             request.path,
-            _scheme(request, config or get_config()),
+            scheme or request.scheme or "http",
             headers,
             meta.get("REMOTE_ADDR"),
             meta.get("QUERY_STRING", ""),
         )
         setattr(request, _INFO_ATTR, info)
     return info
-
-
-def _scheme(request: HttpRequest, config: Config) -> str:
-    """``request.scheme``. Without ``SECURE_PROXY_SSL_HEADER`` that is the WSGI server's
-    ``wsgi.url_scheme`` (in ``META``, which is the WSGI environ), read directly: the property
-    looks the setting up in Django's lazy settings first, which costs more than building the
-    rest of the request info. ASGI requests (no such key) ask the property."""
-    scheme = None if config.proxy_ssl_header else request.META.get("wsgi.url_scheme")
-    return scheme or request.scheme or "http"
 
 
 def as_web_error(exc: BaseException | None) -> WebError | None:

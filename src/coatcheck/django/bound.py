@@ -17,7 +17,7 @@ from ..core.policy import Verdict
 from ..core.records import SessionRecord
 from ..core.session import Session
 from ..core.tokens import token_digest
-from ..web import csrf
+from ..web import caching, csrf
 from ..web._sync.handler import RequestSession
 from ..web.forms import FormState, form_state
 from .conf import Config
@@ -257,17 +257,25 @@ class BoundSession(SessionBase):
 
     # -- the end of the request -------------------------------------------------------------
 
-    def finish(self, *, failed: bool = False) -> list[tuple[str, str]]:
+    def finish(self, *, failed: bool = False, view: object = None) -> list[tuple[str, str]] | None:
         """End the request this store is bound to: save once through the shared web core and
-        return the headers the response needs (``failed``: a server error saves nothing).
-        Raises the core's ``WebError`` when the change cannot be saved."""
+        return the headers the response needs. None when the response is none of its business:
+        the session was not used, the path is exempt, or the store is not bound to a request (a
+        view made it: whoever made it saves it, as outside views).
+
+        ``failed``: a server error saves nothing. ``view``: the view that answered; marked
+        ``@cacheable``, a logged-in session's response may be cached. Raises the core's
+        ``WebError`` when the change cannot be saved.
+        """
         state = self._request
-        if state is None:
-            raise RuntimeError("finish() needs the session of a request (SessionMiddleware)")
-        state.session = self._get_session()
+        session: Session | None = getattr(self, "_session_cache", None)
+        if session is None or state is None or state.exempt:
+            return None
         if self.logged_out:
             state.ended = True
-        return state.handler.finish(state, saver=self._persist, failed=failed)
+        if session.user_id is not None and not state.cacheable and caching.is_cacheable(view):
+            state.cacheable = True
+        return state.handler.finish(state, session=session, saver=self._persist, failed=failed)
 
     def _persist(self, session: Session | None = None, *, create_empty: bool = False) -> Session:
         raise NotImplementedError  # SessionStore: the save (finish's saver)

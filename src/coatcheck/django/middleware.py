@@ -31,7 +31,6 @@ from django.utils.deprecation import MiddlewareMixin
 
 from ..core.errors import StoreUnavailable
 from ..web import caching, csrf, errors
-from ..web._sync.handler import RequestSession
 from ..web.errors import WebError, store_unavailable
 from .adapt import add_set_cookie, as_web_error, error_response, request_info
 from .conf import get_config
@@ -89,53 +88,41 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if escaped is not None:  # raised in other middleware: Django made it a 500
             return error_response(escaped, request_info(request))
         store = getattr(request, "session", None)
-        if not isinstance(store, SessionStore) or not store.loaded:
+        if not isinstance(store, SessionStore):
             return response
-        state = store.request_state
-        if state is None or state.exempt:
-            # Sessions are off on this path, or a view put its own SessionStore() here: one not
-            # bound to the request is saved by whoever made it (save()), as outside views.
-            return response
+        match = getattr(request, "resolver_match", None)
         try:
-            _finish(store, state, response, request)
+            # Like Django: a failed request saves nothing.
+            headers = store.finish(
+                failed=response.status_code >= 500, view=None if match is None else match.func
+            )
         except WebError as error:
             return error_response(error, request_info(request))
+        if headers is None:  # the session was not used, or is not this request's to save
+            return response
+        _vary_on_cookie(response)  # every response that used the session, a failed one too
+        for name, value in headers:
+            if name == "set-cookie":
+                add_set_cookie(response, value)
+            elif name == "cache-control":
+                response["Cache-Control"] = caching.with_no_store(response.get("Cache-Control"))
+            elif name != "vary":  # added above, merged with the view's
+                response[name] = value
         return response
-
-
-def _finish(
-    store: SessionStore, state: RequestSession, response: HttpResponse, request: HttpRequest
-) -> None:
-    """Save the request's changes through the shared web core (one write at most) and put the
-    headers it answers with into ``response``."""
-    _vary_on_cookie(response)  # every response that used the session, a failed one too
-    if not state.cacheable and store.core.user_id is not None and _view_cacheable(request):
-        state.cacheable = True
-    # Like Django: a failed request saves nothing.
-    for name, value in store.finish(failed=response.status_code >= 500):
-        if name == "set-cookie":
-            add_set_cookie(response, value)
-        elif name == "cache-control":
-            response["Cache-Control"] = caching.with_no_store(response.get("Cache-Control"))
-        elif name != "vary":  # already there, merged with the view's
-            response[name] = value
-
-
-def _view_cacheable(request: HttpRequest) -> bool:
-    """Did the view opt out of ``no-store`` (``@cacheable``, on a function view or a class
-    view's ``dispatch``)?"""
-    match = getattr(request, "resolver_match", None)
-    return caching.is_cacheable(match.func if match is not None else None)
 
 
 def _vary_on_cookie(response: HttpResponse) -> None:
     """``Vary: Cookie``, merged by Django's ``patch_vary_headers`` when the response already
-    varies on something (the plain case skips its parsing and joining)."""
+    varies on something (the plain case skips its parsing and joining).
+
+    The response's few header names are looked through: a look-up of a missing one raises
+    (and catches) a ``KeyError`` inside Django, which costs more."""
     headers = response.headers
-    if headers.get("Vary") is None:
-        headers["Vary"] = "Cookie"
-    else:
-        patch_vary_headers(response, ("Cookie",))
+    for name in headers:
+        if name.lower() == "vary":
+            patch_vary_headers(response, ("Cookie",))
+            return
+    headers["Vary"] = "Cookie"
 
 
 class CsrfMiddleware(MiddlewareMixin):

@@ -141,7 +141,7 @@ class SessionStore(BoundSession):
         passed (``modified``). A new cookie ends with the browser if ``set_expiry(0)`` asked.
         Raises ``SessionGone`` if the session ended meanwhile.
         """
-        core = self._get_session()
+        core = session if session is not None else self._get_session()
         user = auth_user_of(core)
         if user is not None and (user != core.user_id or self._logging_in):
             core = self._login(core, user)

@@ -119,12 +119,6 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         """The underlying core :class:`Session` (loads it if needed in sync code)."""
         return self._require()
 
-    @session.setter
-    def session(self, session: Session) -> None:
-        """Make ``session`` the one this request saves and answers for: for an adapter that
-        keeps its own session object and replaces it (Django's store, after a flush)."""
-        self._session = session
-
     @property
     def is_new(self) -> bool:
         return self._require().is_new
@@ -354,21 +348,25 @@ class AsyncSessionHandler:
         self,
         state: AsyncRequestSession,
         *,
+        session: Session | None = None,
         saver: AsyncSaver | None = None,
         failed: bool = False,
     ) -> list[tuple[str, str]]:
         """Save what the request changed (one write at most) and return the headers to add.
 
-        ``saver`` saves instead of ``manager.save`` (see :class:`AsyncSaver`). ``failed``: the
-        response is a server error, so nothing is saved and no cookie is sent (Django's rule);
-        a logout still expires the cookie, its session having ended already.
+        ``session``: the one to save in place of the request's own, for an adapter that keeps
+        its own session object (Django's store replaces it on a flush). ``saver`` saves instead
+        of ``manager.save`` (see :class:`AsyncSaver`). ``failed``: the response is a server
+        error, so nothing is saved and no cookie is sent (Django's rule); a logout still
+        expires the cookie, its session having ended already.
 
         Raises WebError when the change cannot be saved: the store is down (503), the session
         ended meanwhile (409), conflicting cookies (400) — never a silently dropped write.
         """
-        session = state._session
         if session is None:
-            return []
+            session = state._session
+            if session is None:
+                return []
         if session.ended or (state.ended and not session.modified and not session.token):
             return [
                 ("set-cookie", self.cookie.expire_cookie()),
