@@ -254,3 +254,14 @@ def test_data_up_to_max_data_bytes_is_accepted_and_one_byte_more_refused() -> No
     policy.check_data_size(100)
     with pytest.raises(SessionTooLarge, match=r"101 bytes as JSON, over the limit of 100"):
         policy.check_data_size(101)
+
+
+@given(policies(), times, st.floats(0, 1e6), st.booleans())
+def test_no_session_outlives_its_absolute_deadline(
+    policy: Policy, created: float, since_created: float, remember: bool
+) -> None:
+    seen = created + since_created
+    deadline = policy.absolute_deadline(created, remember)
+    assert deadline == created + policy.limits(remember)[0]
+    assert policy.expires_at(created, seen, remember) <= deadline
+    assert policy.cookie_max_age(created, seen, remember) == int(deadline - seen)

@@ -128,6 +128,11 @@ class Policy:
             moment, verdict = ends_at, Verdict.EXPIRED_ABSOLUTE
         return moment, verdict
 
+    def absolute_deadline(self, created_at: float, remember: bool = False) -> float:
+        """The moment a session created at ``created_at`` dies however active it is: nothing
+        about it (a cookie, a revocation entry) needs to last longer."""
+        return created_at + (self.limits(True)[0] if remember else self.absolute_lifetime)
+
     def cookie_max_age(self, created_at: float, now: float, remember: bool = False) -> int:
         """``Max-Age`` of a persistent session cookie sent at ``now``: whole seconds until the
         absolute deadline (the remember lifetime's for a remembered session), after which no

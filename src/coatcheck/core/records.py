@@ -246,6 +246,8 @@ def encode_json(value: Any) -> str:
     such a value's text. Exactly the encoder's output (``int`` and finite ``float`` are their
     ``repr``); everything else, NaN and the infinities included, goes to the encoder."""
     kind = type(value)
+    if kind is str:
+        return _encode_with_encoder(value)  # its own short path for a string
     if kind is int:
         return _int_text(value)
     if kind is float and isfinite(value):

@@ -422,7 +422,7 @@ class SealedSessionManager:
     def _retire(self, record: SealedRecord, event: str, reason: str) -> None:
         """This session is over: record it as ended for its user, if there is a store."""
         if self.store is not None and record.user_id is not None:
-            deadline = record.created_at + self.policy.limits(record.remember)[0]
+            deadline = self.policy.absolute_deadline(record.created_at, record.remember)
             entry = {revocation.ended_entry(record): deadline}
             self._revoke(self.store, record.user_id, entry, deadline)
         self.events.about(event, record, reason=reason)
@@ -431,7 +431,7 @@ class SealedSessionManager:
         """Refuse every session of the user issued before ``now`` (for as long as one could
         still be alive: one absolute lifetime, a remembered session's if remember me is on)."""
         changes = {revocation.NOT_BEFORE: now}
-        self._revoke(store, user_id, changes, now + self.policy.limits(True)[0])
+        self._revoke(store, user_id, changes, self.policy.absolute_deadline(now, True))
 
     def _revoke(
         self,
