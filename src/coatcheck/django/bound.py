@@ -29,14 +29,17 @@ class BoundSession(SessionBase):
 
     _session_cache: Session  # Django's name for the loaded data; absent until first use
     # Set by SessionStore.__init__:
-    _token: str | None
-    _resolved: bool  # has the request's cookie been looked up yet?
     _config: Config
     manager: SessionManager
     _request: RequestSession | None
-    logged_out: bool
-    _logging_in: bool  # django.contrib.auth.login() ran; the login is not saved yet
-    _remember: bool  # set_remember() for that login
+    # Until changed (class attributes: a store is made for every request):
+    accessed = False  # Django's
+    modified = False  # Django's
+    _token: str | None = None
+    _resolved = False  # has the request's cookie been looked up yet?
+    logged_out = False
+    _logging_in = False  # django.contrib.auth.login() ran; the login is not saved yet
+    _remember = False  # set_remember() for that login
 
     # -- coatcheck's additions ------------------------------------------------------------
 
@@ -212,7 +215,13 @@ class BoundSession(SessionBase):
             # The shared core resolves the request's cookie(s); a 503 WebError if the store is down.
             core = request.load().session
             self._resolved = True
-            self._token = _presented_token(request.cookie_values, core)
+            values = request.cookie_values
+            if core.record is None:
+                self._token = None
+            elif len(values) == 1:  # the only value presented is the one that resolved
+                self._token = values[0]
+            else:
+                self._token = _presented_token(values, core)
         else:
             ip, agent = self._client()
             core = manager.load(self._token, client_ip=ip, user_agent=agent)

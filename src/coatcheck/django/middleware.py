@@ -71,8 +71,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
     ) -> HttpResponse | None:
         config = get_config()
         info = request_info(request, config)
+        # The development-cookie handler exists only with COATCHECK_LOOPBACK_DEVELOPMENT.
+        handler = config.handler if config.local_handler is None else config.handler_for(info)
         try:
-            state = config.handler_for(info).begin(info)  # refuses dev cookies off loopback
+            state = handler.begin(info)  # refuses dev cookies off loopback
         except WebError as error:
             return error_response(error, info)
         request.session = self.store_class(request=state, config=config)

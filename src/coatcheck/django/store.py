@@ -66,20 +66,13 @@ class SessionStore(BoundSession):
         config: Config | None = None,
     ) -> None:
         # SessionBase.__init__ is not called: it imports SESSION_SERIALIZER by name and checks
-        # the key through the property below on every request. These are its attributes
-        # (``serializer`` is the class's).
-        self._token = None
+        # the key through the property below on every request. Its other attributes
+        # (``accessed``, ``modified``, ``serializer``) start as the class's, as do ours.
         if session_key is not None:
             self._session_key = session_key
-        self.accessed = False
-        self.modified = False
-        self._resolved = False  # has the request's cookie been looked up yet?
         self._config = config or get_config()
         self.manager = self._config.manager
         self._request = request
-        self.logged_out = False
-        self._logging_in = False  # django.contrib.auth.login() ran; the login is not saved yet
-        self._remember = False  # set_remember() for that login
 
     # -- the key ----------------------------------------------------------------------------
 
