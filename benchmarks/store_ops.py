@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from coatcheck import FakeClock, Policy, SessionManager, open_store
-from coatcheck.stores.base import Store
+from coatcheck.stores import Store
 
 PAYLOAD = {"cart": ["book-123", "pen-9"], "theme": "dark", "csrf": secrets.token_urlsafe(32)}
 PAYLOAD["pad"] = "x" * max(0, 200 - len(json.dumps(PAYLOAD)))

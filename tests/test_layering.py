@@ -40,10 +40,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "coatcheck.web",
             "coatcheck._async.web",
             "coatcheck._sync.web",
-            "coatcheck._async.handler",
-            "coatcheck._sync.handler",
             "coatcheck.django",
             "coatcheck.testing",
+            "coatcheck._async.testing",
+            "coatcheck._sync.testing",
             "coatcheck.apitokens",
             "coatcheck.service",
             "coatcheck.oidc",
@@ -71,9 +71,13 @@ def layer_of(module: str) -> str | None:
     return best[1] if best else None
 
 
+MODULES = {module_name(p) for p in PACKAGE.rglob("*.py")}
+
+
 def imports_of(path: Path) -> set[str]:
-    """The coatcheck modules ``path`` imports, absolute; ``from x import name`` counts as x
-    and, when ``x.name`` is a module, as that too."""
+    """The coatcheck modules ``path`` imports, absolute; ``from x import name`` counts as
+    ``x.name`` when that is a module, else as x (a package whose modules alone are imported
+    is loaded as their parent, like every package above any module)."""
     module = module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
@@ -86,10 +90,11 @@ def imports_of(path: Path) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            found.add(target)
-            found.update(f"{target}.{alias.name}" for alias in node.names)
-    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
-    return {name for name in found if name in modules}
+            names = {f"{target}.{alias.name}" for alias in node.names}
+            found.update(names & MODULES)
+            if not names <= MODULES:
+                found.add(target)
+    return found & MODULES
 
 
 SOURCES = sorted(PACKAGE.rglob("*.py"))

@@ -21,10 +21,10 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from coatcheck import FakeClock, Policy, open_async_store, open_store
+from coatcheck._async.web.handler import AsyncRequestSession
 from coatcheck.sealed import AsyncSealedSessionManager, SealedSessionManager, generate_key
 from coatcheck.sealed.codec import PREFIX
 from coatcheck.web import asgi, wsgi
-from coatcheck.web._async.handler import AsyncRequestSession
 from coatcheck.web.errors import WebError
 from coatcheck.web.guards import require_login
 from coatcheck.web.settings import WebSettings

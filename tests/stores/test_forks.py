@@ -13,11 +13,11 @@ import pytest
 from harness import in_a_forked_child
 
 from coatcheck import open_async_store
+from coatcheck._async.stores.postgres import AsyncPostgresStore
+from coatcheck._sync.stores.postgres import PostgresStore
+from coatcheck._sync.stores.redis import RedisStore
 from coatcheck.core.records import SessionRecord
 from coatcheck.core.tokens import SessionKey, TokenCodec
-from coatcheck.stores._async.postgres import AsyncPostgresStore
-from coatcheck.stores._sync.postgres import PostgresStore
-from coatcheck.stores._sync.redis import RedisStore
 from coatcheck.stores.sqlite import SQLiteStore
 
 NOW = 1e9

@@ -32,13 +32,13 @@ from coatcheck import (
     open_async_store,
     open_store,
 )
+from coatcheck._async.stores import postgres_connection as async_connection
+from coatcheck._async.stores.postgres import AsyncPostgresStore
+from coatcheck._sync.stores import postgres_connection as sync_connection
+from coatcheck._sync.stores.postgres import PostgresStore
 from coatcheck.core.policy import WritePlan
 from coatcheck.core.records import Patch, SessionRecord, UserLimit
 from coatcheck.core.tokens import SessionKey, TokenCodec, new_token_key
-from coatcheck.stores._async import postgres_connection as async_connection
-from coatcheck.stores._async.postgres import AsyncPostgresStore
-from coatcheck.stores._sync import postgres_connection as sync_connection
-from coatcheck.stores._sync.postgres import PostgresStore
 from coatcheck.stores.memory import MemoryStore
 from coatcheck.stores.postgres.failures import Health
 from coatcheck.stores.postgres.url import parse_url
@@ -826,7 +826,7 @@ def test_a_load_cancelled_mid_query_does_not_poison_the_next_call(postgres_url: 
 def test_parked_connections_go_back_to_the_pool_and_close_with_it(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coatcheck.stores._sync import postgres_pool as module
+    from coatcheck._sync.stores import postgres_pool as module
 
     store = PostgresStore(postgres_url)
     rec = record()
@@ -968,15 +968,15 @@ PRIVATE = re.compile(
 def test_the_store_uses_documented_driver_interfaces_only() -> None:
     """docs/stores/postgres.md: no private or undocumented psycopg / psycopg_pool names, and
     no generator markers (the twins differ only through postgres/backend.py)."""
-    import coatcheck.stores as stores
+    import coatcheck
 
-    root = stores.__path__[0]
+    root = coatcheck.__path__[0]
     found = []
     for path in sorted(
         [
-            *glob.glob(f"{root}/postgres/*.py"),
-            *glob.glob(f"{root}/_async/postgres*.py"),
-            *glob.glob(f"{root}/_sync/postgres*.py"),
+            *glob.glob(f"{root}/stores/postgres/*.py"),
+            *glob.glob(f"{root}/_async/stores/postgres*.py"),
+            *glob.glob(f"{root}/_sync/stores/postgres*.py"),
         ]
     ):
         with open(path, encoding="utf-8") as source:

@@ -28,6 +28,8 @@ from coatcheck import (
     open_async_store,
     open_store,
 )
+from coatcheck._async.stores.redis import AsyncRedisStore
+from coatcheck._sync.stores.redis import RedisStore
 from coatcheck.core.policy import WritePlan
 from coatcheck.core.records import (
     Patch,
@@ -38,8 +40,6 @@ from coatcheck.core.records import (
     public_id_bytes,
 )
 from coatcheck.core.tokens import TOKEN_KEY_ENV, SessionKey, TokenCodec
-from coatcheck.stores._async.redis import AsyncRedisStore
-from coatcheck.stores._sync.redis import RedisStore
 from coatcheck.stores.redis.url import parse_url
 
 HOUR = 3600.0

@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 
 from coatcheck import ConfigError, StoreUnavailable
+from coatcheck._async.stores.redis import AsyncRedisStore
+from coatcheck._async.stores.redis_lane import AsyncLane
+from coatcheck._sync.stores.redis import RedisStore
 from coatcheck.core.policy import WritePlan
 from coatcheck.core.records import Patch, SessionRecord
 from coatcheck.core.tokens import TokenCodec, new_token_key
-from coatcheck.stores._async.redis import AsyncRedisStore
-from coatcheck.stores._async.redis_lane import AsyncLane
-from coatcheck.stores._sync.redis import RedisStore
 from coatcheck.stores.redis.mux import Multiplexer
 from coatcheck.stores.redis.url import parse_url
 from coatcheck.stores.redis.wire import pack
@@ -542,13 +542,13 @@ def test_the_sync_store_imports_none_of_the_asyncio_machinery() -> None:
     """The generated sync store and its helpers import neither the pipelined connection nor
     the async-only helpers (a fresh interpreter: nothing else has imported them)."""
     code = (
-        "import sys, coatcheck.stores._sync.redis as s; s.RedisStore('redis://h/0'); "
+        "import sys, coatcheck._sync.stores.redis as s; s.RedisStore('redis://h/0'); "
         "print(' '.join(m for m in sys.modules if m.startswith('coatcheck')))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.split()
-    assert "coatcheck.stores._sync.redis" in loaded
+    assert "coatcheck._sync.stores.redis" in loaded
     async_only = {"coatcheck.stores.redis.mux", "coatcheck.stores.redis.aio"}
     assert async_only.isdisjoint(loaded), sorted(async_only.intersection(loaded))
     assert "coatcheck.stores.deadline" not in loaded

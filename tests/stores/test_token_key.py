@@ -21,6 +21,7 @@ import redis
 import redis.cluster
 
 from coatcheck import ConfigError, FakeClock, Policy, SessionLimitReached, open_store
+from coatcheck._sync.stores.redis import RedisStore, parse_url
 from coatcheck.core.policy import Verdict
 from coatcheck.core.records import SessionRecord
 from coatcheck.core.tokens import (
@@ -31,7 +32,6 @@ from coatcheck.core.tokens import (
     new_token_key,
     unkeyed_user_shard,
 )
-from coatcheck.stores._sync.redis import RedisStore, parse_url
 
 HOUR = 3600.0
 

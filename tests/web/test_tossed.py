@@ -16,10 +16,10 @@ from harness import CountingStore
 from starlette.testclient import TestClient
 
 from coatcheck import AsyncSessionManager, FakeClock, Policy, SessionManager
+from coatcheck._sync.web.handler import MAX_COOKIE_CANDIDATES
 from coatcheck.core import tokens
 from coatcheck.stores.threaded import AsyncOverSync
 from coatcheck.web import asgi, wsgi
-from coatcheck.web._sync.handler import MAX_COOKIE_CANDIDATES
 from coatcheck.web.settings import WebSettings
 
 HTTPS = "https://testserver"

@@ -1,8 +1,4 @@
-"""The session manager: token in, policy decision, one store write out.
-
-This file is the single source of truth; ``scripts/unasync.py`` generates the synchronous
-twin in ``coatcheck/_sync/manager.py`` (``make check`` fails when it is stale).
-"""
+"""The session manager: token in, policy decision, one store write out."""
 
 from __future__ import annotations
 
@@ -28,7 +24,8 @@ from ..core.records import (
 )
 from ..core.session import Session
 from ..core.tokens import SessionKey, TokenCodec, configured_token_key, is_well_formed
-from ..stores.base import DEFAULT_PURGE_BATCH, AsyncStore
+from ..stores.base import DEFAULT_PURGE_BATCH
+from .stores.base import AsyncStore
 
 
 class AsyncSessionManager:

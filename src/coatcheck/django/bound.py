@@ -12,13 +12,13 @@ from django.contrib.auth import SESSION_KEY as USER_SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 
 from .._sync.manager import SessionManager
+from .._sync.web.handler import RequestSession
 from ..core.errors import ConfigError, InvalidToken
 from ..core.policy import Verdict
 from ..core.records import SessionRecord
 from ..core.session import Session
 from ..core.tokens import token_digest
 from ..web import caching, csrf
-from ..web._sync.handler import RequestSession
 from ..web.forms import FormState, form_state
 from .conf import Config
 from .expiry import EXPIRY_KEY, own_limits

@@ -40,6 +40,7 @@ from django.dispatch import receiver
 from django.shortcuts import resolve_url
 
 from .._sync.manager import SessionManager
+from .._sync.web.handler import SessionHandler
 from ..config import ConfigWarning, Settings, read_settings
 from ..config.settings import (
     COOKIE_DOMAIN,
@@ -62,7 +63,6 @@ from ..cookies import CookieSettings, development, host_is_loopback
 from ..core.errors import ConfigError
 from ..core.policy import Policy
 from ..stores import DEFAULT_URL, open_store
-from ..web._sync.handler import SessionHandler
 from ..web.request import RequestInfo
 from ..web.settings import WebSettings
 

@@ -39,13 +39,13 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .._sync.web.handler import RequestSession
 from ..core.errors import SessionGone
 from ..core.policy import Verdict
 from ..core.records import SessionRecord
 from ..core.session import Session
 from ..core.tokens import is_well_formed
 from ..web import csrf
-from ..web._sync.handler import RequestSession
 from .bound import BoundSession, auth_user_of
 from .conf import Config, get_config, get_manager
 from .expiry import EXPIRY_KEY, epoch, own_limits

@@ -12,8 +12,8 @@ Read docs/sealed.md first: a sealed cookie cannot be revoked one by one.
 
 from __future__ import annotations
 
-from ._async.manager import AsyncSealedSessionManager
-from ._sync.manager import SealedSessionManager
+from .._async.sealed.manager import AsyncSealedSessionManager
+from .._sync.sealed.manager import SealedSessionManager
 from .codec import KEYS_ENV, KeyRing, SealedRecord, generate_key
 
 __all__ = [

@@ -13,11 +13,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from .._sync.stores.base import Store
 from ..core.policy import WritePlan
 from ..core.records import Revocation, SessionRecord, Tombstone, UserLimit
 from ..core.tokens import SessionKey, TokenCodec
 from . import forks
-from .base import DEFAULT_PURGE_BATCH, Store
+from .base import DEFAULT_PURGE_BATCH
 
 T = TypeVar("T")
 

@@ -25,11 +25,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from .._async.web.handler import AsyncSessionHandler
+from .._sync.web.handler import SessionHandler
 from ..cookies import CookieSettings
 from ..core.errors import ConfigError, StoreUnavailable
 from ..web import csrf
-from ..web._async.handler import AsyncSessionHandler
-from ..web._sync.handler import SessionHandler
 from ..web.asgi import (
     ASGIApp,
     Receive,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from .._async.web.handler import NO_STORE, AsyncRequestSession, AsyncSessionHandler
 from ..core.errors import StoreUnavailable
 from . import caching, csrf
-from ._async.handler import NO_STORE, AsyncRequestSession, AsyncSessionHandler
 from .backend import AsyncSessionBackend
 from .errors import WebError, store_unavailable
 from .request import RequestInfo

@@ -33,12 +33,12 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_extra("starlette", "coatcheck.web.starlette needs Starlette", exc) from exc
 
+from .._async.web.handler import AsyncRequestSession
 from ..config import Settings, read_settings
 from ..cookies import development, host_is_loopback
 from ..core.errors import ConfigError
 from ..core.policy import Policy
 from . import guards
-from ._async.handler import AsyncRequestSession
 from .asgi import SCOPE_KEY, ASGIApp, Receive, Scope, Send, SessionMiddleware, request_from_scope
 from .backend import AsyncSessionBackend, build_async_backend
 from .caching import cacheable

@@ -12,9 +12,9 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from .._sync.web.handler import NO_STORE, RequestSession, SessionHandler
 from ..core.errors import StoreUnavailable
 from . import caching, csrf
-from ._sync.handler import NO_STORE, RequestSession, SessionHandler
 from .backend import SessionBackend
 from .errors import WebError, store_unavailable
 from .request import RequestInfo

@@ -8,7 +8,7 @@
 ``backend``    the only things the two faces do differently (waiting, an event), each twice
 =============  =================================================================================
 
-The store classes live in ``stores/_async/postgres.py`` (``AsyncPostgresStore``) and its
-generated twin ``stores/_sync/postgres.py`` (``PostgresStore``); their connection handling in
-``postgres_pool.py`` beside them. Operator documentation: ``docs/stores/postgres.md``.
+The store classes live in ``coatcheck/_async/stores/postgres.py`` (``AsyncPostgresStore``) and
+its generated twin ``coatcheck/_sync/stores/postgres.py`` (``PostgresStore``); their connection
+handling in ``postgres_pool.py`` beside them. Operator documentation: ``docs/stores/postgres.md``.
 """

@@ -12,7 +12,7 @@
 ``blocking``    the same names for the sync store (what ``scripts/unasync.py`` maps to)
 ==============  =========================================================================
 
-The stores themselves are ``coatcheck.stores._async.redis`` (the source) and the generated
-``coatcheck.stores._sync.redis``. Nothing here imports a store, and only ``aio`` and ``mux``
+The stores themselves are ``coatcheck._async.stores.redis`` (the source) and the generated
+``coatcheck._sync.stores.redis``. Nothing here imports a store, and only ``aio`` and ``mux``
 import asyncio.
 """

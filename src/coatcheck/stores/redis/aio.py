@@ -15,7 +15,7 @@ from .url import RedisOptions
 from .wire import HAVE_HIREDIS
 
 if TYPE_CHECKING:
-    from .._async.redis_lane import AsyncCommandPath, AsyncLane
+    from ..._async.stores.redis_lane import AsyncCommandPath, AsyncLane
 
 
 def command_path(options: RedisOptions, lane: AsyncLane) -> AsyncCommandPath:

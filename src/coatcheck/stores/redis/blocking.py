@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .url import RedisOptions
 
 if TYPE_CHECKING:
-    from .._sync.redis_lane import CommandPath, Lane
+    from ..._sync.stores.redis_lane import CommandPath, Lane
 
 
 def command_path(options: RedisOptions, lane: Lane) -> CommandPath:

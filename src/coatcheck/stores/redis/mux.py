@@ -2,7 +2,7 @@
 
 Under load, an event loop runs many requests at once, and each wants one command: a session
 load or its patch. With a connection per command (redis-py's pool, or the lane of
-:mod:`coatcheck.stores._async.redis_lane`), each pays a ``send`` and a ``recv`` of its own,
+:mod:`coatcheck._async.stores.redis_lane`), each pays a ``send`` and a ``recv`` of its own,
 and Redis a read and a write. Here the commands issued in one pass of the event loop go out
 in one write on one connection, and their replies come back in order, often in one read.
 Lettuce, StackExchange.Redis and ioredis's auto-pipelining work the same way.
@@ -165,7 +165,7 @@ class Multiplexer:
     """The per-request commands of one standalone server, pipelined on one connection per
     event loop (an application usually has one; threads that run loops of their own, or
     successive ``asyncio.run`` calls, each get theirs). A command path of the async store
-    (:class:`coatcheck.stores._async.redis_lane.AsyncCommandPath`)."""
+    (:class:`coatcheck._async.stores.redis_lane.AsyncCommandPath`)."""
 
     def __init__(self, options: RedisOptions) -> None:
         self._options = options

@@ -8,9 +8,9 @@ import flask
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
+from ..._sync.web.handler import RequestSession, SessionHandler
 from ...cookies import development, host_is_loopback
 from .. import caching
-from .._sync.handler import RequestSession, SessionHandler
 from ..backend import SessionBackend
 from ..errors import WebError
 from ..settings import WebSettings

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask.sessions import SessionMixin
 
+from ..._sync.web.handler import FormState, RequestSession
 from ...core.errors import SessionGone, StoreUnavailable
 from ...core.records import encode_value
-from .._sync.handler import FormState, RequestSession
 from ..errors import WebError, store_unavailable
 from ..request import RequestInfo
 

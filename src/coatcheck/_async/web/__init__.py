@@ -1,0 +1,1 @@
+"""The web layer's request/response core and what it needs from a session manager."""

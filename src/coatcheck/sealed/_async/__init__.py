@@ -1,1 +1,0 @@
-"""The sealed-cookie session manager."""

@@ -1,1 +1,0 @@
-"""Async sources of the stores that have native async drivers (PostgreSQL, Redis)."""
