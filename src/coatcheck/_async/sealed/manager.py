@@ -21,25 +21,24 @@ from typing import Any
 from ...cookies import MAX_COOKIE_BYTES, CookieSettings, CookieTooLarge
 from ...core import events
 from ...core.clock import Clock, system_clock
-from ...core.errors import ConfigError, SessionGone, SessionTooLarge
+from ...core.errors import ConfigError, SessionTooLarge
 from ...core.policy import Policy, Verdict
 from ...core.records import Kind, SessionRecord, encode_data
 from ...core.session import Session
 from ...sealed import revocation
 from ...sealed.codec import (
     OPENED_CACHE_SIZE,
-    USER_AGENT_CHARS,
     KeyRing,
     OpenedValues,
     SealedRecord,
     is_well_formed,
-    new_sid,
     seal,
     unseal,
 )
+from ...sealed.successor import sealed_record, successor
 from ..stores.base import AsyncStore
+from .revocations import merge_revocation
 
-_REVOCATION_ATTEMPTS = 3
 # Max-Age values below this (any real session's) never make a Set-Cookie longer than the one
 # the quick size check measures.
 _MAX_AGE_BOUND = 10**20
@@ -179,11 +178,11 @@ class AsyncSealedSessionManager:
         """
         if session.ended:
             return
-        old = _sealed(session.record)
+        old = sealed_record(session.record)
         now = self.clock()
         if old is None:
             if session.modified:
-                record = self._successor(session, session.snapshot(), user_id=None, now=now)
+                record = successor(self.policy, session, session.snapshot(), user_id=None, now=now)
                 self._adopt(session, record, self._seal(record), events.CREATED)
             return
         plan = self.policy.plan_write(old, session.patch, now)
@@ -206,8 +205,13 @@ class AsyncSealedSessionManager:
         """Seal a new session directly (tests, scripts); returns the cookie value and record."""
         self._check_remember(remember)
         session = Session(None, kind=kind, client_ip=client_ip, user_agent=user_agent)
-        record = self._successor(
-            session, dict(data or {}), user_id=user_id, now=self.clock(), remember=remember
+        record = successor(
+            self.policy,
+            session,
+            dict(data or {}),
+            user_id=user_id,
+            now=self.clock(),
+            remember=remember,
         )
         return self._adopt(session, record, self._seal(record), events.CREATED), record
 
@@ -231,8 +235,9 @@ class AsyncSealedSessionManager:
         self._check_remember(remember)
         if session.user_id is not None and session.user_id != user_id:
             carry = False
-        old = _sealed(session.record)
-        record = self._successor(
+        old = sealed_record(session.record)
+        record = successor(
+            self.policy,
             session,
             session.carried(carry),
             user_id=user_id,
@@ -248,8 +253,9 @@ class AsyncSealedSessionManager:
 
     async def rotate(self, session: Session, *, reauthenticated: bool = False) -> str:
         """A new session id and cookie for the same user and data (privilege change, step-up)."""
-        old = _sealed(session.record)
-        record = self._successor(
+        old = sealed_record(session.record)
+        record = successor(
+            self.policy,
             session,
             session.snapshot(),
             user_id=session.user_id,
@@ -267,7 +273,7 @@ class AsyncSealedSessionManager:
         """End this session: the web layer expires the cookie. A copy of the cookie kept
         elsewhere stays valid until its timeouts unless a store is configured (then a
         logged-in session is recorded as ended)."""
-        old = _sealed(session.record)
+        old = sealed_record(session.record)
         if old is not None:
             await self._retire(old, events.REVOKED, "logout")
         session.record = None
@@ -278,7 +284,7 @@ class AsyncSealedSessionManager:
         """ "Log out everywhere else": stamp the user's "not before" with now, then re-issue
         this session with a fresh ``issued_at`` (same id, same absolute deadline) so it alone
         survives. Needs a store. Returns 0: sealed sessions cannot be counted."""
-        current = _sealed(session.record)
+        current = sealed_record(session.record)
         if current is None or current.user_id is None:
             return 0
         store = self._require_store("logout_other_sessions")
@@ -323,41 +329,6 @@ class AsyncSealedSessionManager:
             await self.store.close()
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _successor(
-        self,
-        session: Session,
-        data: dict[str, Any],
-        *,
-        user_id: str | None,
-        now: float,
-        kind: Kind | None = None,
-        authenticated: bool = False,
-        keep_created: bool = False,
-        remember: bool | None = None,
-    ) -> SealedRecord:
-        """A new sealed session (new id) following ``session``'s current one, if any.
-        ``remember`` None keeps the current one's flag (a rotation)."""
-        old = _sealed(session.record)
-        keep = keep_created and old is not None
-        created = old.created_at if keep and old else now
-        user_agent = session.user_agent or (old.user_agent if old else None)
-        if remember is None:
-            remember = old is not None and old.remember
-        return SealedRecord(
-            user_id=user_id,
-            kind=kind or session.kind,
-            created_at=created,
-            last_seen_at=now,
-            authenticated_at=now if authenticated else (old.authenticated_at if old else None),
-            expires_at=self.policy.expires_at(created, now, remember),
-            data=data,
-            sid_text=new_sid(),
-            issued_at=old.issued_at if keep and old else now,
-            client_ip=session.client_ip or (old.client_ip if old else None),
-            user_agent=user_agent[:USER_AGENT_CHARS] if user_agent else None,
-            remember=remember,
-        )
 
     def _check_remember(self, remember: bool) -> None:
         if remember and not self.policy.remember_enabled:
@@ -422,48 +393,15 @@ class AsyncSealedSessionManager:
         if self.store is not None and record.user_id is not None:
             deadline = self.policy.absolute_deadline(record.created_at, record.remember)
             entry = {revocation.ended_entry(record): deadline}
-            await self._revoke(self.store, record.user_id, entry, deadline)
+            await merge_revocation(self.store, record.user_id, entry, self.clock(), deadline)
         self.events.about(event, record, reason=reason)
 
     async def _not_before(self, store: AsyncStore, user_id: str, now: float) -> None:
         """Refuse every session of the user issued before ``now`` (for as long as one could
         still be alive: one absolute lifetime, a remembered session's if remember me is on)."""
         changes = {revocation.NOT_BEFORE: now}
-        await self._revoke(store, user_id, changes, self.policy.absolute_deadline(now, True))
-
-    async def _revoke(
-        self,
-        store: AsyncStore,
-        user_id: str,
-        changes: dict[str, float],
-        until: float,
-    ) -> None:
-        """Merge ``changes`` into the user's revocation record, creating it if needed; the
-        record must outlive ``until`` (when every session it refuses is dead anyway)."""
-        key = revocation.revocation_key(user_id)
-        now = self.clock()
-        for attempt in range(1, _REVOCATION_ATTEMPTS + 1):
-            current = await store.load(key)
-            try:
-                if current is None:
-                    await store.insert(revocation.new_record(user_id, changes, now, until))
-                else:
-                    plan = revocation.plan(current, changes, now, until)
-                    if plan is not None:
-                        await store.update(key, plan)
-                return
-            except SessionGone:
-                if attempt == _REVOCATION_ATTEMPTS:
-                    raise
-                # Expired and purged between our load and update: create it afresh.
-            except Exception:
-                # A concurrent first revocation of this user inserted the record first (each
-                # store reports the duplicate its own way): merge into theirs. Anything else
-                # (the store is down) is raised as it came.
-                if current is not None or attempt == _REVOCATION_ATTEMPTS:
-                    raise
-                if await store.load(key) is None:
-                    raise
+        until = self.policy.absolute_deadline(now, True)
+        await merge_revocation(store, user_id, changes, self.clock(), until)
 
     def _require_store(self, operation: str) -> AsyncStore:
         if self.store is None:
@@ -473,9 +411,3 @@ class AsyncSealedSessionManager:
                 "one by one, only refused by a per-user 'not before' stamp; see docs/sealed.md"
             )
         return self.store
-
-
-def _sealed(record: SessionRecord | None) -> SealedRecord | None:
-    if record is None or isinstance(record, SealedRecord):
-        return record
-    raise TypeError("this session was not loaded by a sealed cookie manager")
