@@ -1,4 +1,4 @@
-"""The embedded default store (``sqlite:///path/to/file.db``): zero set-up, one file.
+"""The SQLite store class: sessions in one file (``sqlite:///path/to/file.db``).
 
 WAL mode lets readers run beside one writer; ``synchronous=NORMAL`` makes a write cost a WAL
 append instead of a disk flush (an application crash loses nothing; a power cut may lose the
@@ -17,15 +17,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..core.errors import (
+from ...core.errors import (
     ConfigError,
     SessionConflict,
     SessionGone,
     SessionLimitReached,
     StoreUnavailable,
 )
-from ..core.policy import WritePlan, choose_evictions
-from ..core.records import (
+from ...core.policy import WritePlan, choose_evictions
+from ...core.records import (
     SQL_COLUMNS,
     Revocation,
     SessionRecord,
@@ -34,110 +34,14 @@ from ..core.records import (
     encode_data,
     public_id_bytes,
 )
-from ..core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
-from . import forks
-from .base import DEFAULT_PURGE_BATCH
+from ...core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
+from .. import forks
+from ..base import DEFAULT_PURGE_BATCH
+from .sql import INSERT, SCHEMA, TOKEN_KEY_NAME, bury, upgrade
+from .url import path_from_url
 
 _COLUMNS = SQL_COLUMNS
 _MANY_CHUNK = 500  # keys per statement in load_many (SQLite allows 999 parameters at least)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS coatcheck_sessions (
-    id BLOB PRIMARY KEY,
-    shard BLOB NOT NULL,
-    user_id TEXT,
-    kind TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_seen_at REAL NOT NULL,
-    authenticated_at REAL,
-    expires_at REAL NOT NULL,
-    client_ip TEXT,
-    user_agent TEXT,
-    data TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    public_id BLOB,
-    remember INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS coatcheck_sessions_expires ON coatcheck_sessions (expires_at);
-CREATE INDEX IF NOT EXISTS coatcheck_sessions_user
-    ON coatcheck_sessions (user_id, created_at) WHERE user_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS coatcheck_meta (
-    name TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS coatcheck_tombstones (
-    id BLOB PRIMARY KEY,
-    reason TEXT NOT NULL,
-    revoked_at REAL NOT NULL,
-    expires_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS coatcheck_tombstones_expires ON coatcheck_tombstones (expires_at);
-"""
-# Columns added after the first release: a table made by an older version gets them on first
-# use (_upgrade), then the indexes that need them.
-_ADDED_COLUMNS = (("public_id", "BLOB"), ("remember", "INTEGER NOT NULL DEFAULT 0"))
-_ADDED_INDEXES = """
-CREATE INDEX IF NOT EXISTS coatcheck_sessions_public ON coatcheck_sessions (public_id);
-"""
-_INSERT = (
-    f"INSERT INTO coatcheck_sessions ({_COLUMNS}, public_id) "  # noqa: S608
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_TOKEN_KEY_NAME = "token_key"  # noqa: S105  # the row's name in coatcheck_meta
-
-
-def _bury(
-    conn: sqlite3.Connection,
-    where: str,
-    params: tuple[object, ...],
-    revoked: Revocation | None,
-) -> int:
-    """Delete the sessions ``where`` selects, inside the caller's write transaction, leaving a
-    tombstone for each if ``revoked``; how many were deleted."""
-    if revoked is not None:
-        conn.execute(
-            "INSERT OR REPLACE INTO coatcheck_tombstones (id, reason, revoked_at, expires_at) "  # noqa: S608
-            f"SELECT id, ?, ?, expires_at FROM coatcheck_sessions WHERE {where}",
-            (revoked.reason, revoked.at, *params),
-        )
-    return int(conn.execute(f"DELETE FROM coatcheck_sessions WHERE {where}", params).rowcount)  # noqa: S608
-
-
-def _upgrade(conn: sqlite3.Connection) -> None:
-    """Bring a table made by an older version up to date: the added columns (in one write
-    transaction, so that processes starting together add each once), their indexes, and the
-    public ids of rows written before the column existed."""
-    columns = "PRAGMA table_info(coatcheck_sessions)"
-    if any(name not in {r[1] for r in conn.execute(columns)} for name, _ in _ADDED_COLUMNS):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            have = {r[1] for r in conn.execute(columns)}
-            for name, kind in _ADDED_COLUMNS:
-                if name not in have:
-                    conn.execute(f"ALTER TABLE coatcheck_sessions ADD COLUMN {name} {kind}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    conn.executescript(_ADDED_INDEXES)
-    missing = conn.execute(
-        "SELECT id, shard FROM coatcheck_sessions WHERE public_id IS NULL"
-    ).fetchall()
-    if missing:
-        conn.executemany(
-            "UPDATE coatcheck_sessions SET public_id = ? WHERE id = ?",
-            [(public_id_bytes(SessionKey(bytes(s), bytes(d))), d) for d, s in missing],
-        )
-
-
-def path_from_url(url: str) -> str:
-    """``sqlite:///relative.db`` or ``sqlite:////abs/path.db`` (SQLAlchemy's convention)."""
-    if not url.startswith("sqlite:///"):
-        raise ConfigError(f"SQLite store URL must look like sqlite:///path/to/file.db, got {url!r}")
-    path = url[len("sqlite:///") :].split("?", 1)[0]
-    if not path:
-        raise ConfigError(f"SQLite store URL {url!r} names no file")
-    return path
 
 
 class SQLiteStore:
@@ -194,8 +98,8 @@ class SQLiteStore:
             if self._migrated:
                 return
             try:
-                conn.executescript(_SCHEMA)
-                _upgrade(conn)
+                conn.executescript(SCHEMA)
+                upgrade(conn)
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"cannot create SQLite schema: {exc}") from exc
             self._migrated = True
@@ -232,14 +136,14 @@ class SQLiteStore:
         if key is None:
             query = "SELECT value FROM coatcheck_meta WHERE name = ?"
             with self._read() as conn:
-                row = conn.execute(query, (_TOKEN_KEY_NAME,)).fetchone()
+                row = conn.execute(query, (TOKEN_KEY_NAME,)).fetchone()
             if row is None:
                 with self._write() as conn:
                     conn.execute(
                         "INSERT OR IGNORE INTO coatcheck_meta (name, value) VALUES (?, ?)",
-                        (_TOKEN_KEY_NAME, new_token_key()),
+                        (TOKEN_KEY_NAME, new_token_key()),
                     )
-                    row = conn.execute(query, (_TOKEN_KEY_NAME,)).fetchone()
+                    row = conn.execute(query, (TOKEN_KEY_NAME,)).fetchone()
             key = bytes(row[0])
             if len(key) != KEY_BYTES:
                 raise ConfigError(
@@ -309,8 +213,8 @@ class SQLiteStore:
                 evicted = [v.key.digest for v in victims]
                 eviction = Revocation("limit_eviction", record.last_seen_at)
                 for digest in evicted:
-                    _bury(conn, "id = ?", (digest,), eviction)
-            conn.execute(_INSERT, (*record.row(), public_id_bytes(record.key)))
+                    bury(conn, "id = ?", (digest,), eviction)
+            conn.execute(INSERT, (*record.row(), public_id_bytes(record.key)))
             return evicted
 
     def update(
@@ -338,7 +242,7 @@ class SQLiteStore:
 
     def delete(self, key: SessionKey, *, revoked: Revocation | None = None) -> bool:
         with self._write() as conn:
-            return bool(_bury(conn, "id = ?", (key.digest,), revoked))
+            return bool(bury(conn, "id = ?", (key.digest,), revoked))
 
     def delete_by_public_id(
         self,
@@ -355,7 +259,7 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 return None
-            _bury(conn, "id = ?", (row[0],), revoked)
+            bury(conn, "id = ?", (row[0],), revoked)
         return SessionKey(bytes(row[1]), bytes(row[0]))
 
     def delete_user(
@@ -367,7 +271,7 @@ class SQLiteStore:
     ) -> int:
         with self._write() as conn:
             where = "user_id = ? AND id IS NOT ?"
-            return _bury(conn, where, (user_id, keep.digest if keep else None), revoked)
+            return bury(conn, where, (user_id, keep.digest if keep else None), revoked)
 
     def tombstone(self, key: SessionKey) -> Tombstone | None:
         with self._read() as conn:
