@@ -19,23 +19,21 @@ from ..core.records import (
     Kind,
     Patch,
     Revocation,
-    RevokeReason,
     SessionRecord,
-    Tombstone,
     encode_data,
     encode_value,
-    parse_public_id,
 )
 from ..core.session import Session
 from ..core.tokens import SessionKey, TokenCodec, configured_token_key, is_well_formed
-from ..stores.base import DEFAULT_PURGE_BATCH
+from .operations import OperatorActions
 from .stores.base import Store
 
 
-class SessionManager:
+class SessionManager(OperatorActions):
     """Applies a :class:`Policy` to sessions kept in a store.
 
-    One instance serves a whole application; it holds no per-request state.
+    One instance serves a whole application; it holds no per-request state. The operator
+    actions (revoke, list, purge, count) come from :class:`OperatorActions`.
 
     token_key: the key that hides a user's id in their tokens (docs/security.md, "The token
         key"): 32 bytes, raw or URL-safe base64. Without it, ``COATCHECK_TOKEN_KEY``; without
@@ -291,23 +289,6 @@ class SessionManager:
             keep_created=not reauthenticated,
         )
 
-    def revocation(self, token: object) -> Tombstone | None:
-        """Why and when the session of a revoked token ended (its tombstone), until the session
-        would have expired; None for any other token (live, expired, rotated, unknown)."""
-        if not is_well_formed(token):
-            return None
-        try:
-            key = (self._tokens or self.token_codec()).parse(token)
-        except InvalidToken:
-            return None
-        return self._revoked(key)
-
-    def _revoked(self, key: SessionKey) -> Tombstone | None:
-        tombstone = self.store.tombstone(key)
-        if tombstone is None or tombstone.expires_at <= self.clock():
-            return None
-        return tombstone
-
     def logout(self, session: Session) -> None:
         """End this session server-side; the token is dead immediately (and ``revoked``, with
         reason ``logout``, to :meth:`inspect`)."""
@@ -317,99 +298,6 @@ class SessionManager:
         session.record = None
         session.token = None
         session.ended = True
-
-    def revoke(self, token: str, *, reason: str = "revoked") -> bool:
-        """End the session a token belongs to; False if there was none. An operator's act: its
-        tombstone says ``revoked_by_admin`` (``reason`` goes to the event log)."""
-        if not is_well_formed(token):
-            return False
-        key = (self._tokens or self.token_codec()).parse(token)
-        return self.revoke_key(key, reason=reason)
-
-    def revoke_key(
-        self,
-        key: SessionKey,
-        *,
-        reason: str = "revoked",
-        by: RevokeReason | None = "revoked_by_admin",
-    ) -> bool:
-        """End the session with this store key; ``by`` is what its tombstone says (None: leave
-        none, e.g. for an expiry the application decides on its own)."""
-        revoked = None if by is None else Revocation(by, self.clock())
-        gone = self.store.delete(key, revoked=revoked)
-        if gone:
-            self.events.emit(events.REVOKED, key, reason=reason)
-        return gone
-
-    def revoke_session(
-        self, public_id: str, *, user_id: str | None = None, reason: str = "revoked"
-    ) -> bool:
-        """End the session with this public id (the ``id`` listings show); False if there was
-        none. With ``user_id``, only a session of that user is ended (a "your sessions" page:
-        a user can end their own sessions only); without, any (an operator). Its tombstone says
-        ``revoked_by_user`` or ``revoked_by_admin`` accordingly.
-
-        Raises :class:`InvalidSessionId` for a value that is not shaped like a public id.
-        """
-        by: RevokeReason = "revoked_by_admin" if user_id is None else "revoked_by_user"
-        key = self.store.delete_by_public_id(
-            parse_public_id(public_id), user_id=user_id, revoked=Revocation(by, self.clock())
-        )
-        if key is None:
-            return False
-        self.events.emit(events.REVOKED, key, user_id=user_id, reason=reason)
-        return True
-
-    def revoke_user(
-        self, user_id: str, *, keep: SessionKey | None = None, reason: str = "revoked"
-    ) -> int:
-        """End every session of a user (or every other one, with ``keep``): an operator's act,
-        ``revoked_by_admin`` in the tombstones."""
-        return self._end_user(user_id, keep, reason, "revoked_by_admin")
-
-    def logout_other_sessions(self, session: Session) -> int:
-        """ "Log out everywhere else": every session of this user but this one (tombstones say
-        ``revoked_by_user``)."""
-        if session.record is None or session.user_id is None:
-            return 0
-        return self._end_user(
-            session.user_id, session.record.key, "logout_others", "revoked_by_user"
-        )
-
-    def _end_user(
-        self, user_id: str, keep: SessionKey | None, reason: str, by: RevokeReason
-    ) -> int:
-        revoked = Revocation(by, self.clock())
-        count = self.store.delete_user(user_id, keep=keep, revoked=revoked)
-        self.events.emit(events.REVOKED, keep, user_id=user_id, reason=f"{reason}: {count} ended")
-        return count
-
-    def revoke_all(self) -> int:
-        """End every session of every user (incident response). Leaves no tombstones (their
-        tokens are ``unknown`` afterwards) and keeps the ones already there."""
-        count = self.store.delete_all()
-        self.events.emit(events.REVOKED, None, reason=f"revoke_all: {count} ended")
-        return count
-
-    def list_user(self, user_id: str) -> list[SessionRecord]:
-        """The user's live sessions, oldest first."""
-        now = self.clock()
-        return [
-            r
-            for r in self.store.list_user(user_id, now)
-            if self.policy.verdict(r, now) is Verdict.VALID
-        ]
-
-    def purge(self, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
-        """Delete sessions whose stored expiry has passed, in batches; returns how many."""
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        return self.store.purge_expired(self.clock(), batch_size=batch_size)
-
-    def count_active(self, since: float) -> int:
-        """Live sessions written at or after ``since`` (a request inside the touch interval
-        writes nothing, so "active" is accurate to ``policy.touch_interval``)."""
-        return self.store.count_active(since, self.clock())
 
     def close(self) -> None:
         self.store.close()
