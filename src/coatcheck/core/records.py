@@ -7,9 +7,8 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from json.scanner import make_scanner
 from math import isfinite
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 from .errors import InvalidSessionId, SessionDataError
 from .tokens import SessionKey, sha256
@@ -278,18 +277,19 @@ def encode_value(key: str, value: Any) -> str:
 
 
 def json_reader(decoder: json.JSONDecoder) -> Callable[[str], Any]:
-    """``decoder.decode``, faster for one bare JSON text: its C scanner is called directly.
+    """``decoder.decode`` for one bare JSON text, through the documented ``raw_decode``.
 
-    The decoder's Python wrapper (two whitespace regex matches, an index check) costs several
-    times the parse of a short value, and a session has a value per key. Anything else (e.g.
-    surrounding whitespace) goes to the decoder itself, which accepts it or says why.
+    ``decode`` adds two whitespace regex matches around the parse, which cost several times
+    the parse of a short value, and a session has a value per key. Anything ``raw_decode``
+    does not consume whole (e.g. surrounding whitespace) goes to ``decode``, which accepts it
+    or says why.
     """
-    scan = make_scanner(cast("Any", decoder))
+    raw_decode = decoder.raw_decode
 
     def read(text: str) -> Any:
         try:
-            value, end = scan(text, 0)
-        except StopIteration:
+            value, end = raw_decode(text)
+        except json.JSONDecodeError:
             end = -1
         if end != len(text):
             value = decoder.decode(text)

@@ -6,9 +6,9 @@ catches the same "not JSON" and aliasing mistakes as production. Nothing survive
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
-from json.encoder import encode_basestring
 from typing import Any
 
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
@@ -54,7 +54,7 @@ class _Stored:
 
 
 def _member(key: str, text: str) -> str:
-    return encode_basestring(key) + ":" + text
+    return json.dumps(key, ensure_ascii=False) + ":" + text
 
 
 class MemoryStore:
