@@ -87,6 +87,17 @@ def new_token_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+def stored_token_key(value: bytes | None, where: str, hint: str) -> bytes:
+    """A token key read back from a store, checked: any other length means the slot holds
+    something that is not ours, and using it would route tokens to the wrong shards."""
+    key = bytes(value) if value is not None else b""
+    if len(key) != KEY_BYTES:
+        raise ConfigError(
+            f"{where} holds {len(key)} bytes, not a {KEY_BYTES}-byte token key; {hint}"
+        )
+    return key
+
+
 def decode_token_key(value: str | bytes, source: str = "token_key") -> bytes:
     """32 raw bytes from raw bytes or URL-safe base64 (padded or not). Messages name the
     ``source`` (an argument or a variable), never the value: it is a secret."""

@@ -16,11 +16,11 @@ from ...core.errors import ConfigError, SessionConflict, SessionGone, SessionLim
 from ...core.policy import WritePlan
 from ...core.records import Revocation, SessionRecord, Tombstone, UserLimit
 from ...core.tokens import (
-    KEY_BYTES,
     SessionKey,
     TokenCodec,
     configured_token_key,
     new_token_key,
+    stored_token_key,
     unkeyed_user_shard,
 )
 from ...stores.base import DEFAULT_PURGE_BATCH
@@ -98,12 +98,11 @@ class AsyncRedisStore:
             with guarded(self.options):
                 client = self._conn.live or await self._conn.ready()
                 old = await client.set(name, fresh, nx=True, get=True)
-            key = fresh if old is None else bytes(cast("bytes", old))
-            if len(key) != KEY_BYTES:
-                raise ConfigError(
-                    f"{self._where}: {name} holds {len(key)} bytes, not a {KEY_BYTES}-byte "
-                    f"token key; is another program using prefix {self.prefix!r}?"
-                )
+            key = stored_token_key(
+                fresh if old is None else cast("bytes", old),
+                f"{self._where}: {name}",
+                f"is another program using prefix {self.prefix!r}?",
+            )
             self._token_key = key
         return key
 

@@ -38,7 +38,7 @@ from ...core.errors import (
 )
 from ...core.policy import WritePlan
 from ...core.records import Revocation, SessionRecord, Tombstone, UserLimit, public_id_bytes
-from ...core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
+from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_key
 from ...stores.base import DEFAULT_PURGE_BATCH
 from ...stores.postgres.decode import data_error, decode_record, json_object, patch_error
 from ...stores.postgres.sql import LOAD_NAME, Statements, lock_key
@@ -252,12 +252,11 @@ class PostgresStore(PostgresConnections):
                     cur.execute(self._sql.token_key_insert, (new_token_key(),))
                     cur.execute(self._sql.token_key)
                     row = cur.fetchone()
-            key = bytes(row[0]) if row is not None else b""
-            if len(key) != KEY_BYTES:
-                raise ConfigError(
-                    f"PostgreSQL at {self.options.where}: {self.options.table}_meta holds a "
-                    f"token key of {len(key)} bytes, not {KEY_BYTES}"
-                )
+            key = stored_token_key(
+                row[0] if row is not None else None,
+                f"PostgreSQL at {self.options.where}: {self.options.table}_meta",
+                "delete that row to make a new one",
+            )
             self._token_key = key
         return key
 

@@ -34,7 +34,7 @@ from ...core.records import (
     encode_data,
     public_id_bytes,
 )
-from ...core.tokens import KEY_BYTES, SessionKey, TokenCodec, new_token_key
+from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_key
 from .. import forks
 from ..base import DEFAULT_PURGE_BATCH
 from .sql import INSERT, SCHEMA, TOKEN_KEY_NAME, bury, upgrade
@@ -144,12 +144,11 @@ class SQLiteStore:
                         (TOKEN_KEY_NAME, new_token_key()),
                     )
                     row = conn.execute(query, (TOKEN_KEY_NAME,)).fetchone()
-            key = bytes(row[0])
-            if len(key) != KEY_BYTES:
-                raise ConfigError(
-                    f"SQLite store {self.path!r}: coatcheck_meta holds a token key of "
-                    f"{len(key)} bytes, not {KEY_BYTES}; delete that row to make a new one"
-                )
+            key = stored_token_key(
+                row[0],
+                f"SQLite store {self.path!r}: coatcheck_meta",
+                "delete that row to make a new one",
+            )
             self._token_key = key
         return key
 
