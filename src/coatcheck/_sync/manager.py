@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core import events
 from ..core.clock import Clock, system_clock
-from ..core.errors import ConfigError, InvalidToken, SessionGone
+from ..core.errors import InvalidToken, SessionGone
 from ..core.policy import Policy, Verdict
 from ..core.records import (
     Kind,
@@ -230,7 +230,7 @@ class SessionManager(OperatorActions):
     ) -> tuple[str, SessionRecord]:
         """Create and store a session directly (CLI, service API, tests); returns the token once.
         ``remember`` as for :meth:`login`."""
-        self._check_remember(remember)
+        self.policy.check_remember(remember)
         session = Session(None, kind=kind, client_ip=client_ip, user_agent=user_agent)
         token = self._insert(
             session, dict(data or {}), user_id=user_id, now=self.clock(), remember=remember
@@ -257,7 +257,7 @@ class SessionManager(OperatorActions):
         limits (``Policy.remember_absolute_lifetime`` / ``remember_idle_timeout``), for as long
         as it lives, rotations included; a :class:`ConfigError` if the policy sets neither.
         """
-        self._check_remember(remember)
+        self.policy.check_remember(remember)
         if session.user_id is not None and session.user_id != user_id:
             carry = False
         data = session.carried(carry)
@@ -270,13 +270,6 @@ class SessionManager(OperatorActions):
             authenticated=True,
             remember=remember,
         )
-
-    def _check_remember(self, remember: bool) -> None:
-        if remember and not self.policy.remember_enabled:
-            raise ConfigError(
-                "remember=True needs remember me turned on: set Policy.remember_absolute_lifetime "
-                "and/or Policy.remember_idle_timeout (None, the default, means off)"
-            )
 
     def rotate(self, session: Session, *, reauthenticated: bool = False) -> str:
         """A new token for the same user and data (privilege change or re-authentication)."""

@@ -89,6 +89,16 @@ class Policy:
         """True when ``login(..., remember=True)`` is allowed (either remember limit is set)."""
         return self.remember_absolute_lifetime is not None or self.remember_idle_timeout is not None
 
+    def check_remember(self, remember: bool, asked_by: str = "remember=True") -> None:
+        """Refuse a remembered login under a policy that has remember me off (one rule and one
+        message for the managers of both modes and Django's ``set_remember``)."""
+        if remember and not self.remember_enabled:
+            raise ConfigError(
+                f"{asked_by} needs remember me turned on: set Policy.remember_absolute_lifetime "
+                "and/or remember_idle_timeout (COATCHECK_REMEMBER_ABSOLUTE_LIFETIME, "
+                "COATCHECK_REMEMBER_IDLE_TIMEOUT); unset means off"
+            )
+
     def limits(self, remember: bool = False) -> tuple[float, float]:
         """(absolute lifetime, idle timeout) of a session, remembered or not: a remembered one
         gets the remember limits this policy sets and the normal ones where it sets none."""

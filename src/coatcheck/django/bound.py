@@ -13,7 +13,7 @@ from django.contrib.sessions.backends.base import SessionBase
 
 from .._sync.manager import SessionManager
 from .._sync.web.handler import RequestSession
-from ..core.errors import ConfigError, InvalidToken
+from ..core.errors import InvalidToken
 from ..core.policy import Verdict
 from ..core.records import SessionRecord
 from ..core.session import Session
@@ -162,11 +162,7 @@ class BoundSession(SessionBase):
                 "set_remember() applies to a login: call it after django.contrib.auth.login() "
                 "in the request that logs the user in"
             )
-        if remember and not self.manager.policy.remember_enabled:
-            raise ConfigError(
-                "set_remember(True) needs remember me turned on: set "
-                "COATCHECK_REMEMBER_ABSOLUTE_LIFETIME and/or COATCHECK_REMEMBER_IDLE_TIMEOUT"
-            )
+        self.manager.policy.check_remember(remember, "set_remember(True)")
         self._remember = bool(remember)
 
     def _remembered(self) -> bool:

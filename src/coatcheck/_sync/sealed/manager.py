@@ -206,7 +206,7 @@ class SealedSessionManager:
         remember: bool = False,
     ) -> tuple[str, SessionRecord]:
         """Seal a new session directly (tests, scripts); returns the cookie value and record."""
-        self._check_remember(remember)
+        self.policy.check_remember(remember)
         session = Session(None, kind=kind, client_ip=client_ip, user_agent=user_agent)
         record = successor(
             self.policy,
@@ -235,7 +235,7 @@ class SealedSessionManager:
         The old cookie cannot be deleted: if it was logged in and a store is configured it is
         recorded as ended; an anonymous pre-login cookie stays a valid *anonymous* session.
         """
-        self._check_remember(remember)
+        self.policy.check_remember(remember)
         if session.user_id is not None and session.user_id != user_id:
             carry = False
         old = sealed_record(session.record)
@@ -332,13 +332,6 @@ class SealedSessionManager:
             self.store.close()
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _check_remember(self, remember: bool) -> None:
-        if remember and not self.policy.remember_enabled:
-            raise ConfigError(
-                "remember=True needs remember me turned on in the Policy "
-                "(remember_absolute_lifetime and/or remember_idle_timeout)"
-            )
 
     def _seal(self, record: SealedRecord) -> str:
         """The cookie value for ``record``, or SessionTooLarge if its Set-Cookie would not fit."""
