@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, MutableMapping
 from typing import Any
 
+from .errors import CoatcheckError
 from .policy import Verdict
 from .records import Kind, Patch, SessionRecord, decode_value, encode_value
 from .tokens import SessionKey
 
 NO_CHANGE = Patch()
 _MISSING: Any = object()  # get() found no such key
+
+
+class SessionReadOnly(CoatcheckError, RuntimeError):
+    """A write to the session of a request authenticated by an API token (bearer)."""
 
 
 class Session(MutableMapping[str, Any]):
@@ -20,6 +25,13 @@ class Session(MutableMapping[str, Any]):
     for JSON right away (so the error points at the line that set it) and recorded in a patch;
     the manager saves that patch once, atomically, at the end of the request.
     """
+
+    read_only = False
+    """True for a :class:`BearerSession`: nothing may be written, nothing is saved."""
+    scopes: tuple[str, ...] | None = None
+    """The scopes of the API token behind a bearer session; None for a cookie session."""
+    token_id: str | None = None
+    """The public id of the API token behind a bearer session; None for a cookie session."""
 
     def __init__(
         self,
@@ -134,3 +146,32 @@ class Session(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         who = self.user_id if self.user_id is not None else "anonymous"
         return f"<Session {who} kind={self.kind} new={self.is_new} modified={self.modified}>"
+
+
+class BearerSession(Session):
+    """The read-only session of a request authenticated by an API token: its user, kind
+    ``api``, the token's scopes, no data. Built by ``bearer_session`` (coatcheck's web layer);
+    never saved, and every write raises :class:`SessionReadOnly`."""
+
+    read_only = True
+
+    def __init__(self, record: SessionRecord, *, scopes: tuple[str, ...], token_id: str) -> None:
+        super().__init__(record)
+        self.scopes = scopes
+        self.token_id = token_id
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise _read_only()
+
+    def __delitem__(self, key: str) -> None:
+        raise _read_only()
+
+    def clear(self) -> None:
+        raise _read_only()
+
+
+def _read_only() -> SessionReadOnly:
+    return SessionReadOnly(
+        "this request is authenticated by an API token (Authorization: Bearer): its session is "
+        "read-only, so nothing can be stored in it; keep per-client state elsewhere"
+    )

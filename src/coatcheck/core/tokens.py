@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Final, NamedTuple, Protocol
 
+from .apitokens import API_TOKEN_PREFIX, body_of, checksum, looks_like_api_token
 from .errors import ConfigError, InvalidToken
 
 PREFIX: Final = "cc2_"  # what every new token starts with
@@ -184,6 +185,27 @@ class TokenCodec:
         if isinstance(token, str) and len(token) == TOKEN_LENGTH:
             return self._parse_sized(token)
         raise InvalidToken(_why_malformed(token))
+
+    def new_api_token(self, user_id: str) -> tuple[str, SessionKey]:
+        """A fresh API token (``cc_``, see :mod:`coatcheck.core.apitokens`) and its store key:
+        the user's shard masked exactly as in ``cc2_``, the digest over the whole token text."""
+        shard = self.user_shard(user_id)
+        random = secrets.token_bytes(SECRET_BYTES)
+        body = _xor(shard, _mask(self._key, random)) + random
+        head = API_TOKEN_PREFIX + base64.urlsafe_b64encode(body).decode("ascii")
+        token = head + checksum(head)
+        return token, SessionKey(shard, sha256(token.encode("ascii")))
+
+    def parse_api_token(self, token: object) -> SessionKey:
+        """The store key of a presented API token, or :class:`InvalidToken` (prefix, length,
+        alphabet or checksum wrong) without touching any store."""
+        if not looks_like_api_token(token):
+            raise InvalidToken("not an API token: wrong prefix, length, characters or checksum")
+        assert isinstance(token, str)
+        raw = token.encode("ascii")
+        body = binascii.a2b_base64(body_of(token).encode("ascii").translate(_TO_STANDARD_B64))
+        shard = _xor(body[:SHARD_BYTES], _mask(self._key, body[SHARD_BYTES:]))
+        return SessionKey(shard, sha256(raw))
 
     def forget(self) -> None:
         """Drop the remembered parses (benchmarks measure a token this process has not seen)."""
