@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -102,3 +104,14 @@ def span(seconds: float) -> str:
 def humanized(summary: Mapping[str, Any]) -> dict[str, Any]:
     """A record summary with its ``*_at`` times as UTC ISO, for text output."""
     return {k: utc(v) if k.endswith("_at") else v for k, v in summary.items()}
+
+
+@contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """Warnings raised inside (unknown ``COATCHECK_*`` names) as one line each on stderr,
+    like every other message of the CLI."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        print(f"coatcheck: warning: {warning.message}", file=sys.stderr)

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,26 +18,18 @@ from ..config.settings import ABSOLUTE_LIFETIME, IDLE_TIMEOUT, STORE_URL, TOUCH_
 from ..core.errors import CoatcheckError, ConfigError, StoreUnavailable
 from ..core.records import KINDS
 from ..stores import DEFAULT_URL, open_store
+from .arguments import duration_arg as _duration_arg
+from .arguments import positive_int as _positive_int
 from .commands import COMMANDS
-from .output import EXIT_NEGATIVE, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError, print_reply
-
-
-def _duration_arg(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
+from .output import (
+    EXIT_NEGATIVE,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    UsageError,
+    print_reply,
+    warnings_as_lines,
+)
+from .service_parser import SERVICE_GROUPS, add_service_commands
 
 # --- parser -------------------------------------------------------------------------------------
 
@@ -136,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--since", type=_duration_arg, default=parse_duration("15m"), metavar="DURATION"
     )
+    add_service_commands(commands, common)
     return parser
 
 
@@ -154,11 +146,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     ):
         if getattr(args, option, None):
             given[name] = getattr(args, option)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_as_lines():
         settings = read_settings(given)
-    for warning in caught:
-        print(f"coatcheck: warning: {warning.message}", file=sys.stderr)
     # Operators' look-ups come from no client, so binding to one would refuse every session;
     # and the CLI never touches a session, so the touch interval is not read (above).
     return replace(settings, policy=replace(settings.policy, bind_ip=False))
@@ -201,8 +190,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     as_json = getattr(args, "json", False)
-    handler = COMMANDS[" ".join(filter(None, [args.command, getattr(args, "verb", None)]))]
+    name = " ".join(filter(None, [args.command, getattr(args, "verb", None)]))
     try:
+        if args.command in SERVICE_GROUPS:  # imported here: they need coatcheck[service]
+            from .service_run import run_serve, run_service_command
+
+            if args.command == "serve":
+                return run_serve(args)
+            with _driver_logs_quiet():
+                reply = run_service_command(args, name)
+            print_reply(reply, as_json)
+            return reply.code
+        handler = COMMANDS[name]
         settings = _settings(args)
         with _driver_logs_quiet():
             manager = SessionManager(

@@ -1,0 +1,93 @@
+"""What the service needs on disk before it runs: the data directory, the SQLite database and
+the secret file with the keys. The first ``coatcheck serve`` (or the first service command) in
+an empty directory creates them and says so; later runs find them and say nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from ..core.errors import ConfigError
+from ..service.data import open_service_data
+from ..service.secretfile import create_secret_file, read_secret_file
+from ..service.settings import ServiceSettings, default_store_url
+from ..stores import open_store
+from ..stores.sqlite.url import path_from_url
+
+DATA_DIR_MODE = 0o700
+
+
+def prepare_first_start(settings: ServiceSettings) -> tuple[ServiceSettings, list[str]]:
+    """Create what is missing; returns the settings with the secret file's keys and one line
+    per thing created (empty when nothing was)."""
+    created: list[str] = []
+    database = Path(path_from_url(settings.store_url)) if settings.embedded else None
+    in_data_dir = [
+        p for p in (database, settings.secret_file) if p and p.parent == settings.data_dir
+    ]
+    if in_data_dir and not settings.data_dir.exists():
+        settings.data_dir.mkdir(mode=DATA_DIR_MODE, parents=True)
+        created.append(f"{settings.data_dir}/  data directory (mode 0700)")
+    library = settings.library
+    both_keys_given = library.token_key is not None and library.log_key is not None
+    if settings.secret_file is not None and not both_keys_given:
+        if create_secret_file(settings.secret_file):
+            created.append(
+                f"{settings.secret_file}  token key and log key (mode 0600; keep it private "
+                "and back it up with the database)"
+            )
+        secrets = read_secret_file(settings.secret_file)
+        if secrets is None:  # removed between the two calls
+            raise ConfigError(f"secret file {settings.secret_file} vanished while starting")
+        library = replace(
+            library,
+            token_key=library.token_key or secrets.token_key,
+            log_key=library.log_key or secrets.log_key,
+        )
+    if database is not None:
+        existed = database.exists()
+        _migrate(settings.store_url)
+        if not existed:
+            created.append(f"{database}  SQLite database (sessions, API tokens, users, keys)")
+    return replace(settings, library=library), created
+
+
+def _migrate(url: str) -> None:
+    """The embedded store's tables, sessions and service data, made now so the file exists."""
+    store = open_store(url)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+
+    async def migrate_data() -> None:
+        data = open_service_data(url)
+        try:
+            await data.migrate()
+        finally:
+            await data.close()
+
+    asyncio.run(migrate_data())
+
+
+def next_steps(settings: ServiceSettings) -> list[str]:
+    """What to do after a first start: add a user, make a service key."""
+    options = _where(settings)
+    return [
+        f"add a user (asks for the password): coatcheck users add NAME{options}",
+        f"create a service key for the API:   coatcheck service-keys create NAME --scope admin"
+        f"{options}",
+    ]
+
+
+def _where(settings: ServiceSettings) -> str:
+    """The options the next commands need to find the same store (none for the defaults)."""
+    if settings.config_file is not None:
+        return f" --config {settings.config_file}"
+    options = ""
+    if settings.data_dir != ServiceSettings().data_dir:
+        options += f" --data-dir {settings.data_dir}"
+    if settings.store_url != default_store_url(settings.data_dir):
+        options += f" --store {settings.store_url}"
+    return options
