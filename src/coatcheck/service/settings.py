@@ -221,13 +221,8 @@ def load_service_settings(
     if LOOPBACK_DEVELOPMENT not in env and LOOPBACK_DEVELOPMENT not in sessions_table:
         plain = public_url is None or not public_url.startswith("https://")
         library = replace(library, loopback_development=host_is_loopback(host) and plain)
-    settings = ServiceSettings(
-        **chosen,
-        store_url=store_url,
-        data_dir=data_dir,
-        library=library,
-        config_file=config_file,
-    )
+    chosen.update(store_url=store_url, data_dir=data_dir)
+    settings = ServiceSettings(**chosen, library=library, config_file=config_file)
     if settings.testing:
         ensure_testing_allowed(explicit=True, bind_host=settings.host)
     return settings
