@@ -1,0 +1,54 @@
+"""The app that benchmarks/service.py runs under uvicorn: coatcheck's session service as
+``coatcheck serve`` builds it, plus ``GET /bench/floor``, a route that touches no store.
+
+    python -m uvicorn --factory service_app:app --app-dir benchmarks ...
+
+The settings come from the ``COATCHECK_*`` environment, as for ``coatcheck serve``. The floor
+route goes into the same app object, in front of its other routes, so a floor request crosses
+the same server, the same middleware and the same router as an introspection, and then returns
+a tiny JSON answer: what is left when the store, the service-key check and the request model
+are taken away.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+FLOOR_PATH = "/bench/floor"
+
+
+async def floor(request: Any) -> Any:
+    """The floor: no store, no key check, a JSON body of the same kind as an answer."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"ok": True})
+
+
+def add_floor(application: Any) -> Any:
+    """``application`` with the floor route first among its routes (Starlette's public
+    ``router.routes`` list); an app without a Starlette router cannot take it."""
+    from starlette.routing import Route
+
+    router = getattr(application, "router", None)
+    if router is None or not isinstance(getattr(router, "routes", None), list):
+        raise RuntimeError(
+            f"create_app() returned {type(application).__name__}, which has no Starlette "
+            "router: the floor route cannot go into the same app"
+        )
+    router.routes.insert(0, Route(FLOOR_PATH, floor, methods=["GET"]))
+    return application
+
+
+def settings() -> Any:
+    """The service's settings from this process's ``COATCHECK_*`` environment."""
+    from coatcheck.service.settings import load_service_settings
+
+    return load_service_settings(None, os.environ, {})
+
+
+def app() -> Any:
+    """The service as ``coatcheck serve`` runs it, with the floor route added."""
+    from coatcheck.service.app import create_app
+
+    return add_floor(create_app(settings()))
