@@ -1,0 +1,61 @@
+"""The service's JSON API (``/v1``), ``/healthz``, ``/metrics`` and ``/openapi.json`` as one
+FastAPI application; :func:`coatcheck.service.app.create_app` adds the pages around it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+
+from ... import __version__
+from ..context import ServiceContext
+from . import health, sessions, stream, tokens
+from .openapi import service_openapi
+from .problems import install_problem_handlers
+
+API_PREFIXES = ("/v1/", "/healthz", "/metrics", "/openapi.json")
+"""Paths the API answers (everything else goes to the pages)."""
+
+
+class ServiceApi(FastAPI):
+    """The API application; ``state.context`` is its :class:`ServiceContext`."""
+
+    def openapi(self) -> dict[str, Any]:
+        return service_openapi(self)
+
+
+def api_app(
+    ctx: ServiceContext,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> ServiceApi:
+    """Every API route over ``ctx``, with the problem handlers; no interactive docs pages (they
+    would load scripts from a CDN): the document is at ``/openapi.json``."""
+    app = ServiceApi(
+        title="coatcheck session service",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.context = ctx
+    install_problem_handlers(app)
+    for router in (
+        sessions.admin,
+        sessions.introspection,
+        tokens.router,
+        stream.router,
+        health.router,
+    ):
+        app.include_router(router)
+    return app
+
+
+def is_api_path(path: str) -> bool:
+    """Does the API answer ``path`` (including its 404s and 405s)?"""
+    return path == "/v1" or path.startswith(API_PREFIXES)
+
+
+__all__ = ["API_PREFIXES", "ServiceApi", "api_app", "is_api_path"]
