@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ..apitokens import ApiTokenError
 from ..config.settings import ABSOLUTE_LIFETIME, IDLE_TIMEOUT
 from ..core.errors import ConfigError
 from ..service.context import ServiceContext
@@ -70,7 +71,7 @@ def run_service_command(args: argparse.Namespace, name: str) -> Reply:
 
     try:
         return asyncio.run(run())
-    except (UserError, ServiceKeyError) as exc:
+    except (UserError, ServiceKeyError, ApiTokenError) as exc:  # a refused name or value
         raise UsageError(str(exc)) from None
 
 
