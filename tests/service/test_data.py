@@ -9,19 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import free_port
 
-from coatcheck.core.errors import ConfigError
+from coatcheck.core.errors import ConfigError, StoreUnavailable
 from coatcheck.service.data import ServiceData, ServiceDataError, open_service_data
 
-KINDS = ["memory", "sqlite"]
+KINDS = ["memory", "sqlite", "postgres", "redis", "cluster"]
 
 
 def drop_service_tables(url: str) -> None:
     """Drop the PostgreSQL tables a test's service data made (derived from its table option)."""
     import psycopg
-    from coatcheck.service.data.postgres import service_tables
     from psycopg import sql
 
+    from coatcheck.service.data.postgres import service_tables
     from coatcheck.stores.postgres.url import parse_url
 
     options = parse_url(url)
@@ -292,3 +293,77 @@ def test_sqlite_in_a_missing_directory_is_a_config_error(tmp_path: Path) -> None
 
     with pytest.raises(ConfigError, match="does not exist"):
         asyncio.run(scenario())
+
+
+def _refused(url: str) -> None:
+    data = open_service_data(url)
+
+    async def scenario() -> None:
+        try:
+            for call in (data.ping(), data.get("k"), data.put("k", "v"), data.events_after(0)):
+                with pytest.raises(StoreUnavailable, match="unavailable"):
+                    await call
+        finally:
+            await data.close()
+
+    asyncio.run(scenario())
+
+
+def test_postgres_refused_port_is_store_unavailable() -> None:
+    _refused(f"postgresql://postgres@127.0.0.1:{free_port()}/test?timeout=2")
+
+
+def test_redis_refused_port_is_store_unavailable() -> None:
+    _refused(f"redis://127.0.0.1:{free_port()}/0")
+
+
+def test_cluster_refused_seed_is_store_unavailable() -> None:
+    _refused(f"redis+cluster://127.0.0.1:{free_port()}")
+
+
+@pytest.mark.fault
+def test_redis_stopped_then_restarted(redis_instance: Any) -> None:
+    server = redis_instance()
+    data = open_service_data(f"redis://127.0.0.1:{server.port}/0?socket_timeout=1")
+
+    async def scenario() -> None:
+        try:
+            assert await data.put("k", "v")
+            first = await data.append_event("e", 1_700_000_000.0)
+            server.stop()
+            with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{server.port}"):
+                await data.get("k")
+            with pytest.raises(StoreUnavailable):
+                await data.wait_events(first, 5)
+            with pytest.raises(StoreUnavailable):
+                await data.hit("h", 60, 1_700_000_000.0)
+            server.start()  # empty: no persistence
+            assert await data.get("k") is None
+            assert await data.put("k", "back")
+            assert await data.get("k") == "back"
+        finally:
+            await data.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.fault
+def test_postgres_stopped_server_is_store_unavailable(postgres_instance: Any) -> None:
+    server = postgres_instance()
+    data = open_service_data(server.url(timeout=2))
+
+    async def scenario() -> None:
+        try:
+            await data.migrate()
+            assert await data.put("k", "v")
+            server.stop()
+            with pytest.raises(StoreUnavailable, match="unavailable"):
+                await data.get("k")
+            with pytest.raises(StoreUnavailable, match="unavailable"):
+                await data.append_event("e", 1_700_000_000.0)
+            server.start()
+            assert await data.get("k") == "v"
+        finally:
+            await data.close()
+
+    asyncio.run(scenario())

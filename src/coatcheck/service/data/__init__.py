@@ -7,8 +7,7 @@ long: ``docs/service-storage.md``.
 
 from __future__ import annotations
 
-from ...core.errors import ConfigError
-from ...stores.kinds import scheme_of
+from ...stores.kinds import missing_extra, scheme_of
 from .base import EVENTS_KEPT, ServiceData, ServiceDataError
 from .memory import MemoryServiceData
 
@@ -33,6 +32,14 @@ def open_service_data(url: str, *, events_kept: int = EVENTS_KEPT) -> ServiceDat
         from .sqlite import SQLiteServiceData
 
         return SQLiteServiceData(url, events_kept=events_kept)
-    raise ConfigError(
-        f"service data on {kind} stores is not in this build yet; use sqlite:/// or memory://"
-    )
+    if kind == "postgresql":
+        try:
+            from .postgres import PostgresServiceData
+        except ImportError as exc:
+            raise missing_extra("postgres", exc) from exc
+        return PostgresServiceData(url, events_kept=events_kept)
+    try:
+        from .redis import RedisServiceData
+    except ImportError as exc:
+        raise missing_extra("redis", exc) from exc
+    return RedisServiceData(url, events_kept=events_kept)

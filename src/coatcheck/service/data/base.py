@@ -92,8 +92,11 @@ def prefix_range(prefix: str) -> tuple[str, str]:
 
 
 def check_value(value: object) -> str:
-    if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
-        raise ServiceDataError(f"service data values are text of at most {MAX_VALUE_LENGTH} chars")
+    """Text of at most ``MAX_VALUE_LENGTH`` characters without NUL (PostgreSQL's text has none)."""
+    if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH or "\x00" in value:
+        raise ServiceDataError(
+            f"service data values are text of at most {MAX_VALUE_LENGTH} characters without NUL"
+        )
     return value
 
 

@@ -34,10 +34,9 @@ from .base import (
     window_end,
     window_number,
 )
-from .waiting import Poller, Wakeups, wait_by_polling
+from .waiting import POLL_INTERVAL, Poller, Wakeups, wait_by_polling
 
 T = TypeVar("T")
-POLL_INTERVAL: Final = 0.2
 THREADS: Final = 4
 
 SCHEMA: Final = """

@@ -11,8 +11,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from .base import check_after, check_timeout
+
+POLL_INTERVAL: Final = 0.2  # seconds between "newest event id" queries of a polling store
 
 
 class Wakeups:
