@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, MutableMapping
 from typing import Any
 
+from .apitokens import stored_expiry
 from .errors import CoatcheckError
 from .policy import Verdict
 from .records import Kind, Patch, SessionRecord, decode_value, encode_value
@@ -168,6 +169,32 @@ class BearerSession(Session):
 
     def clear(self) -> None:
         raise _read_only()
+
+
+_NO_KEY = SessionKey(b"", b"")  # a bearer session names no session record
+
+
+def bearer_session(
+    user_id: str,
+    *,
+    scopes: Collection[str],
+    token_id: str,
+    created_at: float,
+    expires_at: float | None,
+) -> Session:
+    """The one way to build the read-only session of a request authenticated by an API
+    token: the token's user, kind ``api``, its scopes and public id, no data. Its
+    ``authenticated_at`` is the token's creation (what recent-login guards judge)."""
+    record = SessionRecord(
+        key=_NO_KEY,
+        user_id=user_id,
+        kind="api",
+        created_at=created_at,
+        last_seen_at=created_at,
+        authenticated_at=created_at,
+        expires_at=stored_expiry(created_at, expires_at),
+    )
+    return BearerSession(record, scopes=tuple(scopes), token_id=token_id)
 
 
 def _read_only() -> SessionReadOnly:

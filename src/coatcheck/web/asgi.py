@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from .._async.web.bearer import AsyncBearerVerifier
 from .._async.web.handler import NO_STORE, AsyncRequestSession, AsyncSessionHandler
 from ..core.errors import StoreUnavailable
 from . import caching, csrf
@@ -108,16 +109,22 @@ async def send_error(send: Send, error: WebError, request: RequestInfo | None) -
 
 
 class SessionMiddleware:
-    """Server-side sessions for any ASGI application."""
+    """Server-side sessions for any ASGI application.
+
+    ``bearer``: ``Authorization: Bearer`` API tokens on requests without a session cookie
+    (see :class:`~coatcheck._async.web.handler.AsyncSessionHandler`; docs/api-tokens.md).
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         manager: AsyncSessionBackend,
         settings: WebSettings | None = None,
+        *,
+        bearer: AsyncBearerVerifier | bool = True,
     ) -> None:
         self.app = app
-        self.handler = AsyncSessionHandler(manager, settings)
+        self.handler = AsyncSessionHandler(manager, settings, bearer=bearer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

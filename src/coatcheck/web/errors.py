@@ -18,6 +18,7 @@ class WebError(Exception):
     code: str
     message: str
     headers: list[tuple[str, str]] = field(default_factory=list)
+    json_only: bool = False  # an API client's answer whatever Accept says (bearer tokens)
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
@@ -25,7 +26,7 @@ class WebError(Exception):
     def render(self, request: RequestInfo | None) -> tuple[int, list[tuple[str, str]], bytes]:
         """Status, headers and body for this error, shaped for a browser or an API client."""
         headers = [*self.headers, ("cache-control", "no-store")]
-        if request is not None and request.wants_html:
+        if request is not None and request.wants_html and not self.json_only:
             title = html.escape(_TITLES.get(self.status, "Error"))
             body = (
                 f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
@@ -92,6 +93,29 @@ def csrf_token_mismatch() -> WebError:
         "csrf_token",
         "The form's CSRF token is missing or does not match this session; "
         "reload the page and try again.",
+    )
+
+
+def invalid_bearer_token() -> WebError:
+    """A bearer token that is malformed, unknown, revoked or expired (RFC 6750)."""
+    return WebError(
+        401,
+        "invalid_token",
+        "The bearer token is not valid: it is malformed, unknown, revoked or expired.",
+        [("www-authenticate", 'Bearer error="invalid_token"')],
+        json_only=True,
+    )
+
+
+def insufficient_scope(scopes: tuple[str, ...]) -> WebError:
+    """A valid bearer token that lacks a scope this endpoint needs (RFC 6750)."""
+    needed = " ".join(scopes)
+    return WebError(
+        403,
+        "insufficient_scope",
+        f"The API token lacks a scope this needs; required: {needed}.",
+        [("www-authenticate", f'Bearer error="insufficient_scope", scope="{needed}"')],
+        json_only=True,
     )
 
 

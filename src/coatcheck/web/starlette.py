@@ -12,13 +12,17 @@ so a Starlette or FastAPI app behaves exactly like every other coatcheck app::
 
 The session is loaded from the store only by the helpers (``get_session``, ``require_login``,
 the ``Session`` dependency), so a route that never asks for it costs no store call.
+
+A request without a session cookie may authenticate with an API token
+(``Authorization: Bearer cc_...``): its session is the token's user, read-only, and
+``Depends(require_scopes("repo:read"))`` also checks the token's scopes (docs/api-tokens.md).
 """
 
 from __future__ import annotations
 
 import html
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,6 +37,7 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_extra("starlette", "coatcheck.web.starlette needs Starlette", exc) from exc
 
+from .._async.web.bearer import AsyncBearerVerifier
 from .._async.web.handler import AsyncRequestSession
 from ..config import Settings, read_settings
 from ..cookies import development, host_is_loopback
@@ -61,6 +66,7 @@ __all__ = [
     "get_session",
     "require_login",
     "require_recent_login",
+    "require_scopes",
     "session_middleware",
     "web_error_response",
 ]
@@ -74,18 +80,22 @@ def session_middleware(
     settings: WebSettings | None = None,
     *,
     loopback_development: bool = False,
+    bearer: AsyncBearerVerifier | bool = True,
 ) -> Middleware:
     """A ``Middleware`` entry for ``Starlette(middleware=[...])`` / ``FastAPI(middleware=[...])``.
 
     Pass ``exception_handlers=EXCEPTION_HANDLERS`` too, so that guard and store errors raised by
     the helpers become responses inside the app, where the session middleware still sees them
-    (stale cookies get expired, pending changes are saved).
+    (stale cookies get expired, pending changes are saved). ``bearer``: API tokens on
+    requests without a session cookie (True: the manager's own store; False: off; or a
+    verifier, e.g. the service client's).
     """
     return Middleware(
         _session_app,
         manager=manager,
         settings=settings or WebSettings(),
         loopback_development=loopback_development,
+        bearer=bearer,
     )
 
 
@@ -98,6 +108,7 @@ def add_sessions(
     settings: WebSettings | None = None,
     loopback_development: bool | None = None,
     config: Mapping[str, Any] | None = None,
+    bearer: AsyncBearerVerifier | bool = True,
 ) -> AsyncSessionBackend:
     """Install server-side sessions on a Starlette or FastAPI app; returns the manager.
 
@@ -110,7 +121,7 @@ def add_sessions(
     ends. ``loopback_development=True`` (or ``COATCHECK_LOOPBACK_DEVELOPMENT``) serves
     requests over plain ``http://`` to 127.0.0.1/localhost/::1 with the development cookie
     (``session``, no ``Secure``) and every other request with ``settings.cookie``, so one app
-    runs both on a laptop and behind TLS.
+    runs both on a laptop and behind TLS. ``bearer`` as for :func:`session_middleware`.
     """
     if manager is not None and (store_url is not None or policy is not None):
         raise ConfigError("add_sessions takes either manager= or store_url=/policy=, not both")
@@ -129,6 +140,7 @@ def add_sessions(
         manager=manager,
         settings=settings,
         loopback_development=loopback_development,
+        bearer=bearer,
     )
     for exc_class, handler in EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
@@ -142,13 +154,15 @@ def _session_app(
     manager: AsyncSessionBackend,
     settings: WebSettings,
     loopback_development: bool = False,
+    bearer: AsyncBearerVerifier | bool = True,
 ) -> ASGIApp:
     """The session middleware, or with ``loopback_development`` a pair of them chosen per
     request: development cookies for plain-http loopback requests, secure ones otherwise."""
-    secure = SessionMiddleware(app, manager, settings)
+    secure = SessionMiddleware(app, manager, settings, bearer=bearer)
     if not loopback_development or settings.cookie.loopback_only:
         return secure
-    local = SessionMiddleware(app, manager, replace(settings, cookie=development(settings.cookie)))
+    dev_settings = replace(settings, cookie=development(settings.cookie))
+    local = SessionMiddleware(app, manager, dev_settings, bearer=secure.handler.bearer or False)
 
     async def choose(scope: Scope, receive: Receive, send: Send) -> None:
         plain_loopback = scope.get("scheme") == "http" and host_is_loopback(_host(scope))
@@ -234,21 +248,39 @@ async def require_login(request: Request) -> AsyncRequestSession:
     return await _guard(request, None)
 
 
-def require_recent_login(max_age: float) -> Callable[[Request], Awaitable[AsyncRequestSession]]:
+def require_scopes(*scopes: str) -> Callable[[Request], Awaitable[AsyncRequestSession]]:
+    """:func:`require_login`, and a request authenticated by an API token must carry every
+    one of ``scopes`` (else 403 ``insufficient_scope``); a cookie session passes. A dependency:
+    ``Depends(require_scopes("repo:read"))``, or ``await require_scopes(...)(request)``."""
+    wanted = guards.required_scopes(scopes)
+
+    async def scoped_login(request: Request) -> AsyncRequestSession:
+        return await _guard(request, None, wanted)
+
+    return scoped_login
+
+
+def require_recent_login(
+    max_age: float, *, scopes: Iterable[str] = ()
+) -> Callable[[Request], Awaitable[AsyncRequestSession]]:
     """A dependency for sensitive actions: the login must be at most ``max_age`` seconds old,
-    else the user is asked to log in again (reason ``reauthenticate``)."""
+    else the user is asked to log in again (reason ``reauthenticate``). ``scopes`` as for
+    :func:`require_scopes` (an API token's creation counts as its login)."""
     if max_age <= 0:
         raise ConfigError(f"max_age must be positive, got {max_age!r}")
+    wanted = guards.required_scopes(scopes)
 
     async def recent_login(request: Request) -> AsyncRequestSession:
-        return await _guard(request, max_age)
+        return await _guard(request, max_age, wanted)
 
     return recent_login
 
 
-async def _guard(request: Request, max_age: float | None) -> AsyncRequestSession:
+async def _guard(
+    request: Request, max_age: float | None, scopes: tuple[str, ...] = ()
+) -> AsyncRequestSession:
     state = await get_session(request)
-    decision = state.login_decision(max_age)
+    decision = state.login_decision(max_age, scopes)
     if decision is None:
         return state
     if isinstance(decision, guards.Redirect):

@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from .._sync.web.bearer import BearerVerifier
 from .._sync.web.handler import NO_STORE, RequestSession, SessionHandler
 from ..core.errors import StoreUnavailable
 from . import caching, csrf
@@ -107,13 +108,22 @@ def error_app(error: WebError, request: RequestInfo | None) -> WSGIApp:
 
 
 class SessionMiddleware:
-    """Server-side sessions for any WSGI application."""
+    """Server-side sessions for any WSGI application.
+
+    ``bearer``: ``Authorization: Bearer`` API tokens on requests without a session cookie
+    (see :class:`~coatcheck._sync.web.handler.SessionHandler`; docs/api-tokens.md).
+    """
 
     def __init__(
-        self, app: WSGIApp, manager: SessionBackend, settings: WebSettings | None = None
+        self,
+        app: WSGIApp,
+        manager: SessionBackend,
+        settings: WebSettings | None = None,
+        *,
+        bearer: BearerVerifier | bool = True,
     ) -> None:
         self.app = app
-        self.handler = SessionHandler(manager, settings)
+        self.handler = SessionHandler(manager, settings, bearer=bearer)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = request_from_environ(environ)

@@ -4,11 +4,15 @@ Flask and Django use its generated synchronous twin).
 A request's path: :meth:`AsyncSessionHandler.begin` reads the cookie (no I/O) →
 the application touches the session, which loads it from the store on first use →
 :meth:`AsyncSessionHandler.finish` saves once and says which headers the response needs.
+
+A request with no session cookie and an ``Authorization: Bearer`` API token gets the read-only
+session of the token's user instead (:mod:`.bearer`); with a session cookie, the header plays
+no part in authentication.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, MutableMapping
+from collections.abc import Collection, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -22,7 +26,7 @@ from ...core.errors import (
 )
 from ...core.policy import Verdict
 from ...core.records import parse_public_id, public_id_bytes
-from ...core.session import Session
+from ...core.session import Session, SessionReadOnly
 from ...web import caching, csrf, errors, forms, guards
 from ...web.errors import WebError
 from ...web.forms import FormState as FormState  # also where adapters have found it
@@ -31,10 +35,12 @@ from ...web.request import RequestInfo, client_ip
 from ...web.settings import WebSettings
 from ...web.unloaded import refuse_unloaded
 from .backend import AsyncSessionBackend
+from .bearer import AsyncBearerVerifier, local_verifier
 
 MAX_COOKIE_CANDIDATES = 8  # distinct well-formed values looked up when several arrive
 _NOT_EXPIRED = (None, Verdict.UNKNOWN)
 VARY = ("vary", "Cookie")
+VARY_AUTHORIZATION = ("vary", "Authorization")
 NO_STORE = ("cache-control", caching.NO_STORE)
 
 
@@ -55,6 +61,10 @@ class AsyncRequestSession(MutableMapping[str, Any]):
     """Does a cookie this response sets outlive the browser? None (the default): as the cookie
     settings say; True or False: for this response alone (Django sets it from a session's
     ``set_expiry``). A "remember me" session's cookie is persistent whatever this says."""
+
+    bearer_refused = False
+    """True when the request's bearer token (no session cookie) was not accepted: the login
+    guards then answer 401 ``invalid_token``."""
 
     def __init__(self, handler: AsyncSessionHandler, request: RequestInfo) -> None:
         settings = handler.settings
@@ -93,6 +103,16 @@ class AsyncRequestSession(MutableMapping[str, Any]):
             refuse_unloaded(self)
         assert self._session is not None
         return self._session
+
+    def _writable(self) -> Session:
+        """The session, for logging in or out: never a bearer session's."""
+        session = self._require()
+        if session.read_only:
+            raise SessionReadOnly(
+                "this request is authenticated by an API token (Authorization: Bearer): it "
+                "cannot log in, log out or rotate; send no bearer header to log a browser in"
+            )
+        return session
 
     # -- the mapping --------------------------------------------------------------------
 
@@ -138,6 +158,21 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         return self._require().authenticated_at
 
     @property
+    def kind(self) -> str:
+        """``browser``, or ``api`` for a session authenticated by an API token."""
+        return self._require().kind
+
+    @property
+    def scopes(self) -> tuple[str, ...] | None:
+        """The API token's scopes for a bearer session; None for a cookie session."""
+        return self._require().scopes
+
+    @property
+    def read_only(self) -> bool:
+        """True for a bearer session: writes raise :class:`SessionReadOnly`."""
+        return self._require().read_only
+
+    @property
     def expired_reason(self) -> str | None:
         """Why the presented cookie was not accepted: ``expired_idle``, ``expired_absolute``,
         ``ip_mismatch``, ``unknown`` (never issued, malformed, revoked: the request path reads
@@ -145,17 +180,24 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         reason = self._require().expired_reason
         return None if reason is None else reason.value
 
-    def login_decision(self, max_age: float | None = None) -> guards.Decision:
+    def login_decision(
+        self, max_age: float | None = None, scopes: Iterable[str] = ()
+    ) -> guards.Decision:
         """What the login guard says about this request: None to let it through, else the
-        redirect or error that stops it (see :func:`coatcheck.web.guards.require_login`)."""
+        redirect or error that stops it (see :func:`coatcheck.web.guards.require_login`).
+        ``scopes``: what an API token must carry (a cookie session passes)."""
+        session = self._require()
         return guards.require_login(
             self.request,
             self.handler.settings,
-            user_id=self.user_id,
+            user_id=session.user_id,
             expired_reason=self.expired_reason,
-            authenticated_at=self.authenticated_at,
+            authenticated_at=session.authenticated_at,
             max_age=max_age,
             now=self.handler.manager.clock(),
+            scopes=tuple(scopes),
+            granted=session.scopes,
+            bearer_refused=self.bearer_refused,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -170,7 +212,7 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         ("remember me") gives this session the policy's longer remember limits and a
         persistent cookie; a ``ConfigError`` if the policy has remember me off.
         """
-        session = self._require()
+        session = self._writable()
         with _store_errors():
             await self.handler.manager.login(
                 session, str(user_id), carry=list(carry), remember=remember
@@ -179,7 +221,7 @@ class AsyncRequestSession(MutableMapping[str, Any]):
     async def rotate(self, *, reauthenticated: bool = False) -> None:
         """A new token for the same user (privilege change, or step-up re-authentication)."""
         with _store_errors():
-            await self.handler.manager.rotate(self._require(), reauthenticated=reauthenticated)
+            await self.handler.manager.rotate(self._writable(), reauthenticated=reauthenticated)
 
     async def logout(self) -> None:
         """End the session server-side; the response expires the cookie and clears site data.
@@ -188,7 +230,7 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         or ``logout(); login(other)`` keep what they write (then the new cookie is sent).
         """
         with _store_errors():
-            await self.handler.manager.logout(self._require())
+            await self.handler.manager.logout(self._writable())
         self.ended = True
         self._session = Session(
             None, client_ip=self.client_ip, user_agent=self.request.header("user-agent")
@@ -197,7 +239,7 @@ class AsyncRequestSession(MutableMapping[str, Any]):
     async def logout_other_sessions(self) -> int:
         """End every other session of this user (after a password change)."""
         with _store_errors():
-            return await self.handler.manager.logout_other_sessions(self._require())
+            return await self.handler.manager.logout_other_sessions(self._writable())
 
     async def logout_session(self, public_id: str) -> bool:
         """End one of this user's own sessions by its public id (``record.public_id``, the
@@ -207,7 +249,7 @@ class AsyncRequestSession(MutableMapping[str, Any]):
         from here), one already ended, a value that is not an id, or no one logged in. Ending
         the current session this way is :meth:`logout`.
         """
-        session = self._require()
+        session = self._writable()
         if session.user_id is None:
             return False
         try:
@@ -272,11 +314,26 @@ class AsyncSaver(Protocol):
 class AsyncSessionHandler:
     """Turns requests into sessions and sessions into response headers, for one app."""
 
-    def __init__(self, manager: AsyncSessionBackend, settings: WebSettings | None = None) -> None:
+    def __init__(
+        self,
+        manager: AsyncSessionBackend,
+        settings: WebSettings | None = None,
+        *,
+        bearer: AsyncBearerVerifier | bool = True,
+    ) -> None:
+        """``bearer``: how ``Authorization: Bearer`` API tokens are checked on requests
+        without a session cookie. True (the default): against the manager's own store (server
+        mode; a sealed-cookie backend has none, so no bearer tokens); False: not at all (the
+        header is ignored); or a verifier of your own (the service client's)."""
         self.manager = manager
         self.settings = settings or WebSettings()
         self.cookie = self.settings.cookie
         self._well_formed = value_check(manager)
+        self.bearer: AsyncBearerVerifier | None = None
+        if bearer is True:
+            self.bearer = local_verifier(manager)
+        elif bearer is not False:
+            self.bearer = bearer
 
     def begin(self, request: RequestInfo) -> AsyncRequestSession:
         """Start a request: no I/O happens here. Raises WebError for requests refused up front
@@ -318,6 +375,13 @@ class AsyncSessionHandler:
         try:
             if len(values) == 1 and values[0]:  # the usual request: no de-duplication
                 return await self.manager.load(values[0], client_ip=ip, user_agent=ua)
+            if not values and self.bearer is not None:
+                token = guards.bearer_token(state.request)
+                if token is not None:
+                    bearer = await self.bearer.verify_bearer(token, client_ip=ip, user_agent=ua)
+                    if bearer is not None:
+                        return bearer
+                    state.bearer_refused = True
             well_formed = self._well_formed
             candidates = list(dict.fromkeys(v for v in values if well_formed(v)))
             # The browser sends the newest cookie of the shortest path last: ours, just set
@@ -362,6 +426,10 @@ class AsyncSessionHandler:
             session = state._session
             if session is None:
                 return []
+        if session.read_only:  # a bearer session: nothing to save, no cookie
+            if state.cacheable:
+                return [VARY, VARY_AUTHORIZATION]
+            return [VARY, VARY_AUTHORIZATION, NO_STORE]
         if session.ended or (state.ended and not session.modified and not session.token):
             return [
                 ("set-cookie", self.cookie.expire_cookie()),

@@ -7,6 +7,7 @@ import os
 
 import flask
 
+from ..._sync.web.bearer import BearerVerifier
 from ...config import read_settings
 from ...core.errors import ConfigError, StoreUnavailable
 from ...core.policy import Policy
@@ -51,7 +52,9 @@ class CoatCheck:
     in the config or the environment, else ``<instance folder>/coatcheck.db``) and ``policy``
     (default: the ``COATCHECK_*`` policy keys). ``settings`` replaces every ``COATCHECK_*``
     web key at once. Objects passed here win over config keys; the keys are read by
-    :func:`coatcheck.config.read_settings`, as every adapter reads them.
+    :func:`coatcheck.config.read_settings`, as every adapter reads them. ``bearer``:
+    ``Authorization: Bearer`` API tokens on requests without a session cookie (True: the
+    manager's own store; False: ignored; or a verifier; docs/api-tokens.md).
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class CoatCheck:
         manager: SessionBackend | None = None,
         policy: Policy | None = None,
         settings: WebSettings | None = None,
+        bearer: BearerVerifier | bool = True,
     ) -> None:
         if manager is not None and (store_url is not None or policy is not None):
             raise ConfigError("CoatCheck takes either manager= or store_url=/policy=, not both")
@@ -70,6 +74,7 @@ class CoatCheck:
         self._manager = manager
         self._policy = policy
         self._settings = settings
+        self._bearer = bearer
         if app is not None:
             self.init_app(app)
 
@@ -88,7 +93,7 @@ class CoatCheck:
                 read, store_url=url, policy=self._policy, cookie=settings.cookie
             )
         interface = CoatCheckSessionInterface(
-            manager, settings, loopback_development=read.loopback_development
+            manager, settings, loopback_development=read.loopback_development, bearer=self._bearer
         )
         app.session_interface = interface
         app.extensions[EXTENSION_KEY] = interface

@@ -8,6 +8,7 @@ import flask
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
+from ..._sync.web.bearer import BearerVerifier, local_verifier
 from ..._sync.web.handler import RequestSession, SessionHandler
 from ...cookies import development, host_is_loopback
 from .. import caching
@@ -24,7 +25,9 @@ class CoatCheckSessionInterface(SessionInterface):
 
     With ``loopback_development`` a plain-``http`` request to 127.0.0.1/localhost/::1 gets the
     development cookie (no ``Secure``, no prefix) and every other request the secure one, so
-    one app runs both on a laptop and behind TLS.
+    one app runs both on a laptop and behind TLS. ``bearer``: ``Authorization: Bearer`` API
+    tokens on requests without a session cookie (True: checked in the manager's own store;
+    False: ignored; or a verifier of your own).
     """
 
     def __init__(
@@ -33,19 +36,21 @@ class CoatCheckSessionInterface(SessionInterface):
         settings: WebSettings | None = None,
         *,
         loopback_development: bool = False,
+        bearer: BearerVerifier | bool = True,
     ) -> None:
         self.manager = manager
         self.settings = settings or WebSettings()
         self.loopback_development = loopback_development and not self.settings.cookie.loopback_only
         # One handler per cookie flavour: (development cookie?, persistent cookie?).
         self._handlers: dict[tuple[bool, bool], SessionHandler] = {}
+        verifier = local_verifier(manager) if bearer is True else bearer
         for local in (False, True) if self.loopback_development else (False,):
             for persistent in (False, True):
                 cookie = replace(self.settings.cookie, persistent=persistent)
                 if local:
                     cookie = development(cookie, name=_development_name(cookie.name))
                 self._handlers[local, persistent] = SessionHandler(
-                    manager, replace(self.settings, cookie=cookie)
+                    manager, replace(self.settings, cookie=cookie), bearer=verifier or False
                 )
 
     def handler(self, *, local: bool = False, persistent: bool | None = None) -> SessionHandler:
