@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +19,8 @@ from coatcheck.cli.firststart import prepare_first_start
 from coatcheck.core.policy import Verdict
 from coatcheck.service.context import ServiceContext
 from coatcheck.service.settings import load_service_settings
+
+from .test_data import drop_service_tables
 
 T = TypeVar("T")
 
@@ -43,12 +45,17 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres", "redis"])
-def store(request: pytest.FixtureRequest) -> str | None:
+def store(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None: the default embedded store in ./coatcheck-data; else a shared store's URL."""
     if request.param == "sqlite":
-        return None
-    fixture = "postgres_url" if request.param == "postgres" else "redis_url"
-    return str(request.getfixturevalue(fixture))
+        yield None
+        return
+    if request.param == "redis":
+        yield str(request.getfixturevalue("redis_url"))
+        return
+    url = str(request.getfixturevalue("postgres_url"))
+    yield url
+    drop_service_tables(url)
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ import httpx
 import pytest
 from servers import free_port
 
+from .test_data import drop_service_tables
+
 COATCHECK = str(Path(sys.executable).with_name("coatcheck"))
 START_DEADLINE = 30.0  # seconds a server may take to answer /healthz
 PASSWORD = "quick-start-password"
@@ -216,12 +218,15 @@ def test_a_world_readable_secret_file_stops_the_start(tmp_path: Path) -> None:
 
 
 @pytest.fixture(params=["postgres", "redis"])
-def shared_store(request: pytest.FixtureRequest) -> str:
+def shared_store(request: pytest.FixtureRequest) -> Iterator[str]:
     """A private table (PostgreSQL) or key prefix (Redis) on the shared test server, removed
     after the test by its fixture."""
-    return str(
-        request.getfixturevalue("postgres_url" if request.param == "postgres" else "redis_url")
-    )
+    if request.param == "redis":
+        yield str(request.getfixturevalue("redis_url"))
+        return
+    url = str(request.getfixturevalue("postgres_url"))
+    yield url
+    drop_service_tables(url)
 
 
 def test_two_processes_share_nothing_but_the_store(
