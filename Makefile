@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint format demo bench bench-instructions generate clean fastapi flask django
+.PHONY: install test check lint format serve demo bench bench-instructions generate clean fastapi flask django
 .PHONY: test-lowest hooks
 
 $(STAMP): pyproject.toml
@@ -60,7 +60,12 @@ format: install
 	$(BIN)/ruff format src tests benchmarks scripts
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 
-## Until the session service exists: the operator CLI on the embedded SQLite store.
+## The session service on http://127.0.0.1:8000 with its SQLite database and secret file in
+## ./coatcheck-data (created on first start; docs/serve.md). Stop it with Ctrl-C.
+serve: install
+	$(BIN)/coatcheck serve
+
+## The operator CLI walking through a session's lifecycle on the embedded SQLite store.
 demo: install
 	@PATH="$(CURDIR)/$(BIN):$$PATH" sh scripts/demo.sh
 
