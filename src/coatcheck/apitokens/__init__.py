@@ -5,7 +5,9 @@ and revocation. Sent as ``Authorization: Bearer``; docs/api-tokens.md."""
 from __future__ import annotations
 
 from .._async.apitokens import AsyncApiTokens
+from .._async.web.bearer import AsyncBearerVerifier, AsyncLocalBearerVerifier
 from .._sync.apitokens import ApiTokens
+from .._sync.web.bearer import BearerVerifier, LocalBearerVerifier
 from ..core.apitokens import (
     API_TOKEN_KEY,
     API_TOKEN_LENGTH,
@@ -17,6 +19,7 @@ from ..core.apitokens import (
     is_api_token,
     looks_like_api_token,
 )
+from ..core.session import BearerSession, SessionReadOnly, bearer_session
 
 __all__ = [
     "API_TOKEN_KEY",
@@ -28,6 +31,13 @@ __all__ = [
     "ApiTokenInfo",
     "ApiTokens",
     "AsyncApiTokens",
+    "AsyncBearerVerifier",
+    "AsyncLocalBearerVerifier",
+    "BearerSession",
+    "BearerVerifier",
+    "LocalBearerVerifier",
+    "SessionReadOnly",
+    "bearer_session",
     "is_api_token",
     "looks_like_api_token",
 ]
