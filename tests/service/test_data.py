@@ -178,6 +178,16 @@ def test_hits_count_per_fixed_window(opened: Opened) -> None:
     opened.run(scenario())
 
 
+@pytest.mark.parametrize("value", ["nul\x00inside", "x" * 65_537, None, b"bytes"])
+def test_bad_values_are_refused(opened: Opened, value: Any) -> None:
+    data = opened.open()
+    with pytest.raises(ServiceDataError, match="values are text"):
+        opened.run(data.put("k", value))
+    with pytest.raises(ServiceDataError, match="values are text"):
+        opened.run(data.append_event(value, 1_700_000_000.0))
+    assert opened.run(data.get("k")) is None
+
+
 @pytest.mark.parametrize("window", [0, -1, float("nan"), float("inf"), "300", True])
 def test_bad_windows_are_refused(opened: Opened, window: Any) -> None:
     data = opened.open()
