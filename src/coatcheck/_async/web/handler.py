@@ -319,12 +319,14 @@ class AsyncSessionHandler:
         manager: AsyncSessionBackend,
         settings: WebSettings | None = None,
         *,
-        bearer: AsyncBearerVerifier | bool = True,
+        bearer: AsyncBearerVerifier | bool = False,
     ) -> None:
         """``bearer``: how ``Authorization: Bearer`` API tokens are checked on requests
-        without a session cookie. True (the default): against the manager's own store (server
-        mode; a sealed-cookie backend has none, so no bearer tokens); False: not at all (the
-        header is ignored); or a verifier of your own (the service client's)."""
+        without a session cookie. True: against the manager's own store (server mode; a
+        sealed-cookie backend has none, so no bearer tokens); False (here the default, for
+        adapters that cannot carry a bearer session, such as Django's): not at all, the header
+        is ignored; or a verifier of your own (the service client's). The ASGI, WSGI,
+        Starlette and Flask adapters pass True unless told otherwise."""
         self.manager = manager
         self.settings = settings or WebSettings()
         self.cookie = self.settings.cookie
