@@ -240,7 +240,7 @@ def test_first_start_creates_data_dir_secret_file_and_database() -> None:
     secret = data / "secret.toml"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert (data / "coatcheck.db").is_file()
-    assert [line.split()[0] for line in created] == [
+    assert [path for path, _ in created] == [
         "coatcheck-data/",
         "coatcheck-data/secret.toml",
         "coatcheck-data/coatcheck.db",

@@ -18,24 +18,29 @@ from ..stores.sqlite.url import path_from_url
 DATA_DIR_MODE = 0o700
 
 
-def prepare_first_start(settings: ServiceSettings) -> tuple[ServiceSettings, list[str]]:
-    """Create what is missing; returns the settings with the secret file's keys and one line
-    per thing created (empty when nothing was)."""
-    created: list[str] = []
+def prepare_first_start(
+    settings: ServiceSettings,
+) -> tuple[ServiceSettings, list[tuple[str, str]]]:
+    """Create what is missing; returns the settings with the secret file's keys and, for each
+    thing created, its path and what it is (empty when nothing was)."""
+    created: list[tuple[str, str]] = []
     database = Path(path_from_url(settings.store_url)) if settings.embedded else None
     in_data_dir = [
         p for p in (database, settings.secret_file) if p and p.parent == settings.data_dir
     ]
     if in_data_dir and not settings.data_dir.exists():
         settings.data_dir.mkdir(mode=DATA_DIR_MODE, parents=True)
-        created.append(f"{settings.data_dir}/  data directory (mode 0700)")
+        created.append((f"{settings.data_dir}/", "data directory (mode 0700)"))
     library = settings.library
     both_keys_given = library.token_key is not None and library.log_key is not None
     if settings.secret_file is not None and not both_keys_given:
         if create_secret_file(settings.secret_file):
             created.append(
-                f"{settings.secret_file}  token key and log key (mode 0600; keep it private "
-                "and back it up with the database)"
+                (
+                    str(settings.secret_file),
+                    "token key and log key (mode 0600; keep it private, back it up with the "
+                    "database)",
+                )
             )
         secrets = read_secret_file(settings.secret_file)
         if secrets is None:  # removed between the two calls
@@ -49,7 +54,7 @@ def prepare_first_start(settings: ServiceSettings) -> tuple[ServiceSettings, lis
         existed = database.exists()
         _migrate(settings.store_url)
         if not existed:
-            created.append(f"{database}  SQLite database (sessions, API tokens, users, keys)")
+            created.append((str(database), "SQLite database (sessions, API tokens, users, keys)"))
     return replace(settings, library=library), created
 
 
@@ -71,13 +76,12 @@ def _migrate(url: str) -> None:
     asyncio.run(migrate_data())
 
 
-def next_steps(settings: ServiceSettings) -> list[str]:
+def next_steps(settings: ServiceSettings) -> list[tuple[str, str]]:
     """What to do after a first start: add a user, make a service key."""
     options = _where(settings)
     return [
-        f"add a user (asks for the password): coatcheck users add NAME{options}",
-        f"create a service key for the API:   coatcheck service-keys create NAME --scope admin"
-        f"{options}",
+        ("add a user:", f"coatcheck users add NAME{options}  (asks for the password)"),
+        ("a key for the API:", f"coatcheck service-keys create NAME --scope admin{options}"),
     ]
 
 

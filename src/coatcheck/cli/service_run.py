@@ -51,8 +51,13 @@ def _prepared(args: argparse.Namespace, out: TextIO) -> ServiceSettings:
     settings, created = prepare_first_start(service_settings(args))
     if created:
         print("coatcheck: first start, created:", file=out)
-        for line in [*created, *next_steps(settings)]:
-            print(f"  {line}", file=out)
+        width = max(len(path) for path, _ in created)
+        for path, what in created:
+            print(f"  {path.ljust(width)}  {what}", file=out)
+        steps = next_steps(settings)
+        width = max(len(what) for what, _ in steps)
+        for what, command in steps:
+            print(f"coatcheck: {what.ljust(width)}  {command}", file=out)
     return settings
 
 
