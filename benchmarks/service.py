@@ -2,24 +2,27 @@
 
     apt-get install -y wrk
     .venv/bin/python benchmarks/service.py [--quick] [--stores sqlite,postgres,redis]
-        [--rounds 3] [--seconds 10] [--sessions 10000] [--pin] [--profile]
+        [--rounds 3] [--seconds 10] [--sessions 10000] [--pin] [--experiments] [--profile]
 
 For each store (SQLite, PostgreSQL, Redis) one uvicorn worker (uvloop + httptools when
 installed) serves the service as ``coatcheck serve`` builds it (``create_app(settings)``),
-plus ``GET /bench/floor``: a route added to the same app object, in front of the others, that
-touches no store and answers a tiny JSON (benchmarks/service_app.py). The service key
+plus ``GET /v1/bench/floor``: a route added to the same app object, in front of the others,
+that touches no store and answers a tiny JSON (benchmarks/service_app.py). The service key
 (scope ``introspect``) and the sessions are made through the service's own classes
 (``ServiceContext``) on that store before the server starts.
 
 wrk (``-t2 -c50``, benchmarks/service_introspect.lua) then sends ``POST
 /v1/sessions/introspect`` with ``{"token": ...}`` and ``Authorization: Bearer <service key>``,
-rotating over every session's token, and, as the floor, ``GET /bench/floor`` with the same
-header. Runs are interleaved (per store: floor and introspection back to back, their order
-flipped every round; the stores in turn), as PERFORMANCE-NOTES.md advises; the report gives
-medians with min-max over the rounds, wrk's latency percentiles, and the ratio introspection /
-floor taken per round on the same server (target: >= 70 % on Redis and PostgreSQL). Before
-and after the measured runs a sample of tokens is checked to introspect as active (the load
-measures the active path: ``touch`` is false, so nothing is written).
+rotating over every session's token, and, as the floor, ``GET /v1/bench/floor`` with the
+same header. ``--experiments`` adds two lean introspection routes (benchmarks/service_lean.py):
+what the changes docs/performance.md proposes would give, on the same server. Runs are
+interleaved (per store its routes back to back, their order rotated every round; the stores in
+turn), as PERFORMANCE-NOTES.md advises; the report gives medians with min-max over the rounds,
+wrk's latency percentiles, the ratio to the floor taken per round on the same server (target
+for introspection: >= 70 % on Redis and PostgreSQL) and the server time per request (one
+worker, saturated: 1 / throughput). Before and after the measured runs a sample of tokens is
+checked to introspect as active (the load measures the active path: ``touch`` is false, so
+nothing is written).
 
 ``--pin`` puts the server on CPU 0 and wrk on CPU 1 (the store servers float). ``--profile``
 afterwards samples each server under the same load with py-spy (``pip install py-spy``; on
@@ -52,10 +55,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from service_app import FLOOR_PATH as FLOOR
+from service_lean import LEAN_KEY_PATH as LEAN_KEY
+from service_lean import LEAN_PATH as LEAN
 
 BENCH_DIR = Path(__file__).resolve().parent
 LUA_SCRIPT = BENCH_DIR / "service_introspect.lua"
@@ -64,7 +72,6 @@ REDIS_DB = 12  # the benchmark's own database number, so a stray key never meets
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 STORES = ("sqlite", "postgres", "redis")
 TARGET = 0.70  # introspection / floor on Redis and PostgreSQL (issue 12)
-FLOOR = "/bench/floor"
 INTROSPECT = "/v1/sessions/introspect"
 # What a web app's session typically carries: the load decodes it, the answer does not show it.
 PAYLOAD: dict[str, Any] = {"cart": ["book-123", "pen-9"], "theme": "dark", "pad": "x" * 150}
@@ -86,6 +93,29 @@ class Target:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     command: list[str] = field(default_factory=list)
+
+    @property
+    def log(self) -> Path:
+        """The server's output (uvicorn logs a ClientDisconnect for each request that wrk
+        leaves unanswered when a run ends: that goes here, not between the figures)."""
+        return self.tokens_file.with_name(f"{self.store}-server.log")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One route under load: a label, wrk's method and path."""
+
+    label: str
+    method: str
+    path: str
+
+
+FLOOR_VARIANT = Variant("floor", "GET", FLOOR)
+INTROSPECT_VARIANT = Variant("introspect", "POST", INTROSPECT)
+EXPERIMENTS = (
+    Variant("lean, key cached", "POST", LEAN),
+    Variant("lean, key per call", "POST", LEAN_KEY),
+)
 
 
 @dataclass
@@ -259,7 +289,8 @@ def start(target: Target, pin: bool, factory: str) -> None:
     ]
     command += ["--loop", "uvloop", "--http", "httptools"] if fast_server() else []
     target.command = command
-    target.proc = subprocess.Popen(command, env=target.env)
+    with target.log.open("ab") as log:
+        target.proc = subprocess.Popen(command, env=target.env, stdout=log, stderr=log)
     deadline = time.monotonic() + 30
     while True:
         with contextlib.suppress(OSError):
@@ -267,7 +298,10 @@ def start(target: Target, pin: bool, factory: str) -> None:
                 return
         if target.proc.poll() is not None or time.monotonic() > deadline:
             stop(target)
-            raise Skip(f"the service on {target.store} did not start: {shlex.join(command)}")
+            tail = target.log.read_text(errors="replace")[-2000:]
+            raise Skip(
+                f"the service on {target.store} did not start: {shlex.join(command)}\n{tail}"
+            )
         time.sleep(0.2)
 
 
@@ -280,6 +314,15 @@ def stop(target: Target) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if target.log.exists():
+        errors = Counter(
+            line.split(":")[0]
+            for line in target.log.read_text(errors="replace").splitlines()
+            if re.match(r"[\w.]+(Error|Exception|Disconnect)\b", line)
+        )
+        if errors:
+            shown = ", ".join(f"{name} x{count}" for name, count in errors.most_common())
+            print(f"  {target.store} server logged: {shown} (ClientDisconnect: wrk's end of a run)")
 
 
 def call(
@@ -305,19 +348,26 @@ def call(
         return reply.code, json.loads(reply.read() or b"null")
 
 
-def check(target: Target) -> None:
-    """The measured path is what it claims: the sample introspects as active with the key,
-    a request without the key is refused, and an unknown token is inactive."""
+def check(target: Target, variants: list[Variant]) -> None:
+    """The measured paths are what they claim: the sample introspects as active with the key
+    (every experiment route answering exactly as the service), a request without the key is
+    refused, and an unknown token is inactive."""
+    paths = [v.path for v in variants if v.method == "POST"]
     for token in target.sample:
         status, answer = call(target, "POST", INTROSPECT, {"token": token}, target.key)
         if status != 200 or not isinstance(answer, dict) or answer.get("active") is not True:
             raise RuntimeError(f"{target.store}: a seeded token introspected as {status} {answer}")
-    status, _ = call(target, "POST", INTROSPECT, {"token": target.sample[0]})
-    if status != 401:
-        raise RuntimeError(f"{target.store}: introspection without a key answered {status}")
-    status, answer = call(target, "POST", INTROSPECT, {"token": "cc2_unknown"}, target.key)
-    if status != 200 or answer != {"active": False}:
-        raise RuntimeError(f"{target.store}: an unknown token introspected as {status} {answer}")
+        for path in paths:
+            other = call(target, "POST", path, {"token": token}, target.key)
+            if other != (status, answer):
+                raise RuntimeError(f"{target.store}: {path} answered {other}, not {answer}")
+    for path in paths:
+        status, _ = call(target, "POST", path, {"token": target.sample[0]})
+        if status != 401:
+            raise RuntimeError(f"{target.store}: {path} without a key answered {status}")
+        status, answer = call(target, "POST", path, {"token": "cc2_unknown"}, target.key)
+        if status != 200 or answer != {"active": False}:
+            raise RuntimeError(f"{target.store}: {path}: an unknown token gave {status} {answer}")
 
 
 # -- load -----------------------------------------------------------------------------------
@@ -329,8 +379,8 @@ class Load:
     connections: int
     pin: bool
 
-    def command(self, target: Target, path: str, seconds: float) -> list[str]:
-        """wrk against ``target``: introspection, or a GET of ``path`` (the floor)."""
+    def command(self, target: Target, variant: Variant, seconds: float) -> list[str]:
+        """wrk against ``target``'s route ``variant``."""
         command = [
             *(["taskset", "-c", "1"] if self.pin else []),
             "wrk",
@@ -344,12 +394,14 @@ class Load:
             f"http://127.0.0.1:{target.port}",
             "--",
             str(target.tokens_file),
+            variant.method,
+            variant.path,
         ]
-        return command if path == INTROSPECT else [*command, path]
+        return command
 
-    def run(self, target: Target, path: str, seconds: float) -> Run:
+    def run(self, target: Target, variant: Variant, seconds: float) -> Run:
         out = subprocess.run(
-            self.command(target, path, seconds),
+            self.command(target, variant, seconds),
             capture_output=True,
             text=True,
             timeout=seconds + 60,
@@ -373,23 +425,25 @@ class Load:
         )
 
 
-def measure(targets: list[Target], load: Load, rounds: int, seconds: float) -> dict[str, list[Run]]:
-    """Every variant ``rounds`` times, interleaved: per store floor and introspection back to
-    back (order flipped every round), the stores in turn."""
+def measure(
+    targets: list[Target], variants: list[Variant], load: Load, rounds: int, seconds: float
+) -> dict[str, list[Run]]:
+    """Every variant ``rounds`` times, interleaved: per store its variants back to back (their
+    order rotated every round), the stores in turn."""
     runs: dict[str, list[Run]] = {}
     for target in targets:  # warm-up: pools fill, statements get prepared, caches fill
-        for path in (FLOOR, INTROSPECT):
-            load.run(target, path, 2)
+        for v in variants:
+            load.run(target, v, 2)
     for number in range(rounds):
         for target in targets:
-            pair = (FLOOR, INTROSPECT) if number % 2 == 0 else (INTROSPECT, FLOOR)
-            for path in pair:
-                runs.setdefault(variant(target, path), []).append(load.run(target, path, seconds))
+            turn = number % len(variants)
+            for v in variants[turn:] + variants[:turn]:
+                runs.setdefault(name(target, v), []).append(load.run(target, v, seconds))
     return runs
 
 
-def variant(target: Target, path: str) -> str:
-    return f"{target.store} {'floor' if path == FLOOR else 'introspect'}"
+def name(target: Target, variant: Variant) -> str:
+    return f"{target.store} {variant.label}"
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -401,41 +455,45 @@ def spread(values: list[float], scale: float = 1.0, digits: int = 0) -> str:
     return f"{med:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
 
 
-def report(targets: list[Target], runs: dict[str, list[Run]]) -> None:
+def report(targets: list[Target], variants: list[Variant], runs: dict[str, list[Run]]) -> None:
     print(
-        f"\n{'variant':20} {'req/s median (min-max)':>26} {'p50 ms':>18} {'p99 ms':>18} "
+        f"\n{'variant':28} {'req/s median (min-max)':>24} {'p50 ms':>18} {'p99 ms':>18} "
         f"{'non-2xx':>7} {'errors':>6}"
     )
-    for name, results in runs.items():
+    for label, results in runs.items():
         print(
-            f"{name:20} {spread([r.rps for r in results]):>26} "
+            f"{label:28} {spread([r.rps for r in results]):>24} "
             f"{spread([r.p50 for r in results], 1000, 2):>18} "
             f"{spread([r.p99 for r in results], 1000, 2):>18} "
             f"{sum(r.non2xx for r in results):7d} {sum(r.errors for r in results):6d}"
         )
     print(
-        "\nintrospection / floor of the same server, per round "
-        f"(target >= {TARGET:.0%} on Redis and PostgreSQL):"
+        "\nthroughput / the floor of the same server, per round (target for introspect: "
+        f">= {TARGET:.0%} on Redis and PostgreSQL); server time per request = 1 / throughput "
+        "(one worker, saturated), and its excess over the floor's, medians over the rounds:"
     )
     for target in targets:
-        intro = runs.get(variant(target, INTROSPECT), [])
-        floor = runs.get(variant(target, FLOOR), [])
-        if not intro or not floor:
-            continue
-        ratios = [a.rps / b.rps for a, b in zip(intro, floor, strict=True)]
-        verdict = "" if target.store == "sqlite" else f"  (target {TARGET:.0%})"
-        print(
-            f"  {target.store:9} {statistics.median(ratios):6.1%}  "
-            f"(per round {', '.join(f'{r:.1%}' for r in ratios)}){verdict}"
-        )
+        floor = runs.get(name(target, FLOOR_VARIANT), [])
+        for v in variants:
+            found = runs.get(name(target, v), [])
+            if v == FLOOR_VARIANT or not found or not floor:
+                continue
+            ratios = [a.rps / b.rps for a, b in zip(found, floor, strict=True)]
+            extra = [1e6 / a.rps - 1e6 / b.rps for a, b in zip(found, floor, strict=True)]
+            print(
+                f"  {name(target, v):28} {statistics.median(ratios):6.1%} of the floor "
+                f"(per round {', '.join(f'{r:.0%}' for r in ratios)}); "
+                f"{1e6 / statistics.median([a.rps for a in found]):5.0f} µs per request, "
+                f"+{statistics.median(extra):.0f} µs over the floor"
+            )
     floors = [
-        statistics.median([r.rps for r in runs[variant(t, FLOOR)]])
+        statistics.median([r.rps for r in runs[name(t, FLOOR_VARIANT)]])
         for t in targets
-        if variant(t, FLOOR) in runs
+        if name(t, FLOOR_VARIANT) in runs
     ]
     if len(floors) > 1:
         print(
-            f"  floors of the {len(floors)} servers (same code) differ by "
+            f"  the floors of the {len(floors)} servers (the same code) differ by up to "
             f"{max(floors) / min(floors) - 1:.1%}"
         )
 
@@ -491,8 +549,11 @@ def cpu_model() -> str:
 
 
 @contextlib.contextmanager
-def running(stores: list[str], sessions: int, pin: bool, factory: str) -> Iterator[list[Target]]:
+def running(
+    stores: list[str], sessions: int, pin: bool, factory: str, variants: list[Variant]
+) -> Iterator[list[Target]]:
     """Every store seeded and its server started; all of it stopped and removed afterwards."""
+    experiments = "1" if any(v in EXPERIMENTS for v in variants) else "0"
     cleanup: list[Callable[[], Any]] = []
     targets: list[Target] = []
     with tempfile.TemporaryDirectory(prefix="ccbench-svc-") as tmp:
@@ -500,12 +561,13 @@ def running(stores: list[str], sessions: int, pin: bool, factory: str) -> Iterat
             for store in stores:
                 try:
                     target = prepare(store, Path(tmp), sessions, cleanup)
+                    target.env["CCBENCH_EXPERIMENTS"] = experiments
                     start(target, pin, factory)
                 except Skip as exc:
                     print(f"  skipped {store}: {exc}")
                     continue
                 targets.append(target)
-                check(target)
+                check(target, variants)
                 print(
                     f"  {store}: {len(target.sample)} sampled tokens active; "
                     f"server: {shlex.join(target.command)}"
@@ -538,6 +600,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one short round")
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1")
     parser.add_argument(
+        "--experiments",
+        action="store_true",
+        help="also the lean introspection routes of benchmarks/service_lean.py",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="then sample each server with py-spy"
     )
     parser.add_argument(
@@ -547,6 +614,9 @@ def main() -> int:
         "--app",
         default="service_app:app",
         help="the app factory uvicorn serves (module:function, from benchmarks/ or PYTHONPATH)",
+    )
+    parser.add_argument(
+        "--profile-dir", type=Path, help="keep py-spy's raw files (<store>.txt) in this folder"
     )
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy program")
     args = parser.parse_args()
@@ -563,6 +633,7 @@ def main() -> int:
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     seconds = args.seconds or (3 if args.quick else 10)
     load = Load(args.threads, args.connections, args.pin)
+    variants = [FLOOR_VARIANT, INTROSPECT_VARIANT, *(EXPERIMENTS if args.experiments else ())]
     print(f"# service: {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
     print(f"# {versions()}")
     print(
@@ -572,19 +643,19 @@ def main() -> int:
         print("# note: uvloop/httptools not installed: plain uvicorn (asyncio loop, h11)")
     print(f"# load average at the start (other processes share the machine): {loadavg()}")
     started = time.monotonic()
-    with running(stores, args.sessions, args.pin, args.app) as targets:
+    with running(stores, args.sessions, args.pin, args.app, variants) as targets:
         if targets:
-            shown = shlex.join(load.command(targets[-1], INTROSPECT, seconds))
-            print(f"  load: {shown}   (floor: the same with {FLOOR} appended)")
+            shown = shlex.join(load.command(targets[-1], INTROSPECT_VARIANT, seconds))
+            print(f"  load: {shown}   (the other routes: their METHOD PATH at the end)")
             print(f"  {rounds} round(s), {args.sessions} sessions per store, touch=false")
-            runs = measure(targets, load, rounds, seconds)
+            runs = measure(targets, variants, load, rounds, seconds)
             for target in targets:
-                check(target)  # still the active path after the load
-            report(targets, runs)
+                check(target, variants)  # still the active path after the load
+            report(targets, variants, runs)
             if args.profile:
                 from service_profile import profile_all
 
-                profile_all(targets, load, args.py_spy, args.profile_seconds)
+                profile_all(targets, load, args.py_spy, args.profile_seconds, args.profile_dir)
     print(f"\n# done in {time.monotonic() - started:.0f} s; load average at the end {loadavg()}")
     return 0
 

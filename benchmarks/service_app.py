@@ -1,5 +1,5 @@
 """The app that benchmarks/service.py runs under uvicorn: coatcheck's session service as
-``coatcheck serve`` builds it, plus ``GET /bench/floor``, a route that touches no store.
+``coatcheck serve`` builds it, plus ``GET /v1/bench/floor``, a route that touches no store.
 
     python -m uvicorn --factory service_app:app --app-dir benchmarks ...
 
@@ -7,7 +7,8 @@ The settings come from the ``COATCHECK_*`` environment, as for ``coatcheck serve
 route goes into the same app object, in front of its other routes, so a floor request crosses
 the same server, the same middleware and the same router as an introspection, and then returns
 a tiny JSON answer: what is left when the store, the service-key check and the request model
-are taken away.
+are taken away. It lives under ``/v1/`` because the service sends every other path to its
+pages, past the API's router.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-FLOOR_PATH = "/bench/floor"
+FLOOR_PATH = "/v1/bench/floor"
 
 
 async def floor(request: Any) -> Any:
@@ -48,7 +49,15 @@ def settings() -> Any:
 
 
 def app() -> Any:
-    """The service as ``coatcheck serve`` runs it, with the floor route added."""
+    """The service as ``coatcheck serve`` runs it, with the floor route added (and, with
+    ``CCBENCH_EXPERIMENTS=1``, the routes of benchmarks/service_lean.py)."""
     from coatcheck.service.app import create_app
 
-    return add_floor(create_app(settings()))
+    application = add_floor(create_app(settings()))
+    if os.environ.get("CCBENCH_EXPERIMENTS") == "1":
+        from service_lean import lean_routes
+
+        from coatcheck.service.api.state import context_of
+
+        application.router.routes[1:1] = lean_routes(context_of)
+    return application

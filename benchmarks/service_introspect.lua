@@ -1,11 +1,11 @@
 -- wrk script of benchmarks/service.py: POST /v1/sessions/introspect, a JSON body and the
 -- service key in the Authorization header, rotating over many session tokens.
 --
---   wrk -t2 -c50 -d10s -s benchmarks/service_introspect.lua http://127.0.0.1:PORT -- FILE [PATH]
+--   wrk -t2 -c50 -d10s -s benchmarks/service_introspect.lua http://127.0.0.1:PORT -- FILE [METHOD PATH]
 --
 -- FILE: first line the service key, then one session token a line (a file, so that neither
--- the key nor a token shows in a process list). PATH: another route to GET instead (the
--- floor), with the same Authorization header and no body.
+-- the key nor a token shows in a process list). METHOD PATH: another route, with the same
+-- Authorization header: GET (no body: the floor) or POST (the same {"token": ...} bodies).
 -- Every request is formatted once in init(); request() only hands the next one out. Each
 -- thread starts at its own offset, so the threads do not walk the tokens in step.
 -- done() prints one line that benchmarks/service.py reads: latency percentiles in
@@ -31,14 +31,15 @@ function init(args)
       end
    end
    file:close()
+   local method = args[2] or "POST"
+   local path = args[3] or "/v1/sessions/introspect"
    local auth = { ["Authorization"] = "Bearer " .. key }
-   if args[2] then
-      prepared[1] = wrk.format("GET", args[2], auth, nil)
+   if method == "GET" then
+      prepared[1] = wrk.format("GET", path, auth, nil)
    else
       auth["Content-Type"] = "application/json"
       for i, token in ipairs(tokens) do
-         prepared[i] = wrk.format("POST", "/v1/sessions/introspect", auth,
-                                  '{"token":"' .. token .. '"}')
+         prepared[i] = wrk.format(method, path, auth, '{"token":"' .. token .. '"}')
       end
    end
    local number = thread_number or 1

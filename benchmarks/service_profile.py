@@ -1,8 +1,8 @@
 """Where the service's CPU time goes during introspection under load (benchmarks/service.py
 ``--profile``; also runs alone on a raw py-spy file).
 
-py-spy samples the running uvicorn process (``record --pid --nonblocking --format raw``, idle
-samples left out) while wrk sends the same introspection load as the measured runs. The
+py-spy samples the running uvicorn process (``record --pid --format raw``, idle samples left
+out) while wrk sends the same introspection load as the measured runs. The
 server is CPU-bound under that load, so a share of the samples is a share of its time per
 request. The summary gives, per store:
 
@@ -25,38 +25,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# Parts of a request, matched against "function (file:line)" frames; the first pattern of a
-# part that matches any frame of a sample counts that sample for the part.
+# Parts of a request, matched against py-spy's "function (package/file.py:line)" frames: a
+# sample counts for a part when any frame of its stack matches.
 PARTS: tuple[tuple[str, str], ...] = (
-    ("endpoint body (service API function)", r"coatcheck/service/api/"),
-    ("service-key check", r"coatcheck/service/keys\.py|authenticate"),
-    ("session lookup: manager + store + driver", r"coatcheck/_async/manager\.py"),
+    ("everything under FastAPI (middleware, routing, endpoint)", r"^FastAPI\.__call__ "),
+    ("  FastAPI dependency solving, all of it", r"^solve_dependencies "),
+    ("  service-key check (ServiceKeys.authenticate)", r"^ServiceKeys\.authenticate "),
+    ("    its store call (ServiceData)", r"\(coatcheck/service/data/"),
+    ("  request body: read, JSON, pydantic (json_body)", r"^json_body\.<locals>\.read "),
+    ("  the endpoint function (introspect)", r"^introspect \(coatcheck/service/api/"),
+    ("    session lookup (AsyncSessionManager.inspect)", r"^AsyncSessionManager\.inspect "),
+    ("      store load, timed for the metrics", r"^InstrumentedStore\.load "),
+    ("  prometheus_client (metrics)", r"\(prometheus_client/"),
+    ("  building the JSON answer (JSONResponse)", r"^JSONResponse\.__init__ "),
     (
-        "  store call incl. driver",
-        r"coatcheck/(_async/stores|stores)/|service/metrics\.py.*\b(load|timed)\b",
+        "store and driver code, sessions and service data",
+        r"\((psycopg|psycopg_pool|redis|hiredis|sqlite3|coatcheck/(_async/)?stores|coatcheck/service/data)/",
     ),
-    (
-        "  store driver (redis-py, hiredis, psycopg, sqlite3)",
-        r"/(redis|hiredis|psycopg|psycopg_pool|sqlite3)/",
-    ),
-    ("  metrics (prometheus_client)", r"prometheus_client/"),
-    ("API token path (apitokens)", r"apitokens"),
-    ("service data (ServiceData)", r"coatcheck/service/data/"),
-    ("pydantic validation / serialisation", r"pydantic|validate_python|validate_json"),
-    ("FastAPI: dependencies and parameters", r"fastapi/dependencies/"),
-    (
-        "FastAPI: request body read and parse",
-        r"fastapi/routing\.py.*(get_request_handler|app)\b.*|\bbody\b.*starlette/requests",
-    ),
-    (
-        "FastAPI: response serialisation",
-        r"serialize_response|jsonable_encoder|_prepare_response_content",
-    ),
-    ("JSON encode/decode (json module)", r"/json/"),
-    ("Starlette routing and middleware", r"starlette/(routing|middleware|applications)"),
-    ("uvicorn protocol (httptools)", r"uvicorn/protocols/"),
+    ("sending the answer (uvicorn RequestResponseCycle.send)", r"^RequestResponseCycle\.send "),
+    ("parsing requests (uvicorn data_received, httptools)", r"^HttpToolsProtocol\.data_received "),
 )
-INTERESTING = re.compile(r"coatcheck/|fastapi/|starlette/|pydantic")
+INTERESTING = re.compile(r"\((coatcheck|fastapi|starlette|pydantic)")
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -71,19 +60,14 @@ def read_raw(path: Path) -> list[tuple[list[str], int]]:
 
 
 def package(frame: str) -> str:
-    """The package a frame's file belongs to, for the self-time table."""
+    """The package a frame's file belongs to (coatcheck: its subpackage), for the self-time
+    table; py-spy names files from their package down (``fastapi/routing.py``)."""
     match = FRAME.match(frame)
     file = match.group("file") if match else frame
-    for marker in ("site-packages/", "/src/", "lib/python3"):
-        if marker in file:
-            rest = file.split(marker, 1)[1].lstrip("/")
-            if marker == "lib/python3":
-                rest = "stdlib:" + rest.split("/", 1)[-1]
-            head = rest.split("/")
-            if head[0] == "coatcheck" and len(head) > 2:
-                return "/".join(head[:2])
-            return head[0].removesuffix(".py")
-    return file or "?"
+    parts = file.split("/")
+    if parts[0] == "coatcheck" and len(parts) > 2:
+        return "/".join(parts[:-1]) if len(parts) < 5 else "/".join(parts[:3])
+    return parts[0].removesuffix(".py") or "?"
 
 
 def function(frame: str) -> str:
@@ -91,11 +75,7 @@ def function(frame: str) -> str:
     match = FRAME.match(frame)
     if not match:
         return frame
-    file = match.group("file")
-    for marker in ("site-packages/", "/src/"):
-        if marker in file:
-            file = file.split(marker, 1)[1]
-    return f"{match.group('func')} ({file})"
+    return f"{match.group('func')} ({match.group('file')})"
 
 
 def summarize(samples: Sequence[tuple[list[str], int]], top: int = 25) -> str:
@@ -112,6 +92,8 @@ def summarize(samples: Sequence[tuple[list[str], int]], top: int = 25) -> str:
     out.append("  inclusive share by part (a sample counts for every part on its stack):")
     for name, _ in PARTS:
         out.append(f"    {parts[name] / total:6.1%}  {name}")
+    outside = 1 - parts[PARTS[0][0]] / total
+    out.append(f"    {outside:6.1%}  not under FastAPI: uvicorn's protocol, the event loop")
     by_package: Counter[str] = Counter()
     for stack, count in samples:
         by_package[package(stack[-1])] += count
@@ -130,7 +112,7 @@ def summarize(samples: Sequence[tuple[list[str], int]], top: int = 25) -> str:
 
 def profile(target: Any, load: Any, py_spy: str, seconds: float, out: Path) -> None:
     """py-spy on ``target``'s server for ``seconds`` while wrk sends introspections."""
-    from service import INTROSPECT
+    from service import INTROSPECT_VARIANT
 
     assert target.proc is not None
     spy = subprocess.Popen(
@@ -143,7 +125,6 @@ def profile(target: Any, load: Any, py_spy: str, seconds: float, out: Path) -> N
             f"{seconds:.0f}",
             "--rate",
             "250",
-            "--nonblocking",
             "--format",
             "raw",
             "--output",
@@ -153,19 +134,23 @@ def profile(target: Any, load: Any, py_spy: str, seconds: float, out: Path) -> N
         stderr=subprocess.PIPE,
         text=True,
     )
-    load.run(target, INTROSPECT, seconds + 2)
+    load.run(target, INTROSPECT_VARIANT, seconds + 2)
     _, err = spy.communicate(timeout=seconds + 60)
     if spy.returncode != 0:
         raise RuntimeError(f"py-spy failed: {err.strip()}")
 
 
-def profile_all(targets: Sequence[Any], load: Any, py_spy: str, seconds: float) -> None:
-    print(
-        f"\n## Profile: py-spy record --rate 250 --nonblocking, {seconds:g} s of introspection load"
-    )
+def profile_all(
+    targets: Sequence[Any], load: Any, py_spy: str, seconds: float, keep: Path | None = None
+) -> None:
+    """Sample every target's server in turn; ``keep``: the folder for the raw py-spy files
+    (``<store>.txt``, also readable by flame graph tools), else they are removed."""
+    print(f"\n## Profile: py-spy record --rate 250, {seconds:g} s of introspection load")
     with tempfile.TemporaryDirectory(prefix="ccbench-prof-") as tmp:
+        folder = keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for target in targets:
-            out = Path(tmp) / f"{target.store}.txt"
+            out = folder / f"{target.store}.txt"
             print(f"\n### {target.store}")
             try:
                 profile(target, load, py_spy, seconds, out)
