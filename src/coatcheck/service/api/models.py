@@ -26,7 +26,11 @@ def _ip_address(value: str) -> str:
         raise ValueError("must be an IPv4 or IPv6 address") from None
 
 
-UserId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_USER_ID_CHARS)]
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"  # what a URL path can carry, too
+UserId = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=NO_CONTROL_CHARACTERS),
+]
 TokenText = Annotated[StrictStr, Field(max_length=MAX_TOKEN_CHARS)]
 ClientIp = Annotated[StrictStr, Field(max_length=MAX_IP_CHARS), AfterValidator(_ip_address)]
 UserAgent = Annotated[StrictStr, Field(max_length=MAX_USER_AGENT_CHARS)]

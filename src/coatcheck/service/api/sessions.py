@@ -21,6 +21,7 @@ from .auth import admin_scope, introspect_scope
 from .body import body_schema, json_body
 from .models import (
     MAX_USER_ID_CHARS,
+    NO_CONTROL_CHARACTERS,
     CreateSession,
     Introspect,
     Introspection,
@@ -40,7 +41,9 @@ from .state import context_of
 RESERVED_DATA_PREFIX = "coatcheck."  # data keys the library itself uses
 INACTIVE = {"active": False}
 
-UserIdPath = Annotated[str, Path(min_length=1, max_length=MAX_USER_ID_CHARS)]
+UserIdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)
+]
 
 introspection = APIRouter(
     prefix="/v1", tags=["introspection"], dependencies=[Depends(introspect_scope)]
