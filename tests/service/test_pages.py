@@ -479,6 +479,18 @@ def test_a_user_cannot_revoke_someone_elses_token(service: Service) -> None:
     assert service.run(service.ctx.tokens.verify(token)) is not None
 
 
+def test_an_api_token_does_not_sign_in_on_the_pages(service: Service) -> None:
+    token, _ = service.run(service.ctx.tokens.create("alice", "script", scopes=["read"]))
+    script = service.browser()
+    bearer = {"authorization": f"Bearer {token}", "accept": "application/json"}
+    assert script.get("/account/tokens", headers=bearer).status_code == 401
+    minted = script.post("/account/tokens", {"name": "more"}, headers=bearer)
+    assert minted.status_code == 401
+    ended = script.post("/account/sessions/end-others", {}, headers=bearer)
+    assert ended.status_code == 401
+    assert [i.name for i in service.run(service.ctx.tokens.list_user("alice"))] == ["script"]
+
+
 def test_no_secret_appears_in_any_page_but_the_token_page(service: Service) -> None:
     laptop, phone = service.browser(), service.browser(IPHONE)
     laptop.login()

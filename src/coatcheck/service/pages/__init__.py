@@ -69,8 +69,13 @@ def pages_app(ctx: ServiceContext) -> ASGIApp:
     return Starlette(
         routes=page_routes(ctx, web, views),
         middleware=[
+            # Pages are for people: an API token (Authorization: Bearer) never signs in here,
+            # so no token can list sessions or mint further tokens.
             session_middleware(
-                ctx.sessions, web, loopback_development=ctx.settings.development_cookies
+                ctx.sessions,
+                web,
+                loopback_development=ctx.settings.development_cookies,
+                bearer=False,
             )
         ],
         exception_handlers={
