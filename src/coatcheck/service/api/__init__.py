@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ... import __version__
 from ..context import ServiceContext
 from . import health, sessions, stream, tokens
 from .openapi import service_openapi
 from .problems import install_problem_handlers
+from .version import SERVICE_VERSION
 
 API_PREFIXES = ("/v1/", "/healthz", "/metrics", "/openapi.json")
 """Paths the API answers (everything else goes to the pages)."""
@@ -34,7 +34,7 @@ def api_app(
     would load scripts from a CDN): the document is at ``/openapi.json``."""
     app = ServiceApi(
         title="coatcheck session service",
-        version=__version__,
+        version=SERVICE_VERSION,
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",

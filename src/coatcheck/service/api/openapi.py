@@ -11,9 +11,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ... import __version__
 from .models import REQUEST_MODELS, ProblemDetails
 from .problems import MEDIA_TYPE
+from .version import SERVICE_VERSION
 
 DESCRIPTION = (
     "The coatcheck session service: other services create, validate, refresh and revoke "
@@ -30,7 +30,7 @@ def service_openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     document = get_openapi(
         title="coatcheck session service",
-        version=__version__,
+        version=SERVICE_VERSION,
         description=DESCRIPTION,
         routes=app.routes,
     )
