@@ -28,7 +28,10 @@ def drop_table(dsn: str, table: str) -> None:
     import psycopg
     from psycopg import sql
 
-    names = [sql.Identifier(name) for name in (table, f"{table}_meta", f"{table}_tombstones")]
+    from coatcheck.service.data.postgres import service_tables
+
+    tables = (table, f"{table}_meta", f"{table}_tombstones", *service_tables(table))
+    names = [sql.Identifier(name) for name in tables]
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(names)))
 
