@@ -155,6 +155,7 @@ def test_quick_start_from_an_empty_directory(tmp_path: Path, servers: Servers) -
     assert "coatcheck users add NAME" in out
     assert f"coatcheck: serving {first.url} on sqlite:///coatcheck-data/coatcheck.db" in out
     assert "development cookie" in out
+    assert httpx.get(f"{first.url}/autosession?user=alice").status_code == 404  # no test door
     data = tmp_path / "coatcheck-data"
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     secret = data / "secret.toml"
@@ -199,6 +200,17 @@ def login_fails(url: str, user: str, password: str) -> bool:
         data={"username": user, "password": password, "csrf_token": html.unescape(match[1])},
     )
     return answer.status_code == 401
+
+
+def test_testing_flag_opens_the_door_with_a_warning(tmp_path: Path, servers: Servers) -> None:
+    served = servers.start(tmp_path, "--testing")
+    assert "TESTING MODE" in served.err_file.read_text()
+    door = httpx.get(f"{served.url}/autosession?user=alice")
+    assert door.status_code == 303, door.text
+    assert "set-cookie" in door.headers
+    assert httpx.get(f"{served.url}/autosession?user=mallory").status_code == 403
+    refused = cli(tmp_path, "serve", "--testing", "--host", "0.0.0.0", "--port", "1")
+    assert refused.returncode == 2 and "not a loopback address" in refused.stderr
 
 
 def test_a_world_readable_secret_file_stops_the_start(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from ..service.context import ServiceContext
 from ..service.keys import ServiceKeyError
 from ..service.settings import ServiceSettings, load_service_settings
 from ..service.users import UserError
-from ..testing.guard import ENABLE_VAR
 from .commands import redacted
 from .firststart import next_steps, prepare_first_start
 from .output import Reply, UsageError, warnings_as_lines
@@ -96,7 +95,6 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ConfigError(f"coatcheck serve: pip install 'coatcheck[service]' ({exc})") from None
     if settings.testing:
-        os.environ[ENABLE_VAR] = "1"  # the flag is the explicit "this is a test" of this process
         print(TESTING_WARNING.format(users=", ".join(settings.test_users)), file=sys.stderr)
     address = f"http://{settings.host}:{settings.port}"
     if settings.development_cookies:
