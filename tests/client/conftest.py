@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,15 +96,22 @@ class Served:
     store_url: str
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    store_url = f"sqlite:///{tmp_path}/service.db"
-    admin, introspect = service_keys(store_url, tmp_path)
-    settings = service_settings(store_url, tmp_path)
+@contextmanager
+def serve(directory: Path, **overrides: Any) -> Iterator[Served]:
+    """The service with these settings on SQLite in ``directory``, on a loopback port."""
+    store_url = f"sqlite:///{directory}/service.db"
+    admin, introspect = service_keys(store_url, directory)
+    settings = service_settings(store_url, directory, **overrides)
     clock = FakeClock(float(int(time.time())))
     app = create_app(settings, context=ServiceContext.build(settings, clock=clock))
     with uvicorn_server(app) as url:
         yield Served(url, clock, admin, introspect, store_url)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serve(tmp_path) as running:
+        yield running
 
 
 @dataclass

@@ -42,6 +42,13 @@ def test_key_is_the_digest_never_the_token(cache: ClientCache) -> None:
     assert TOKEN not in repr(cache)
 
 
+def test_an_answer_for_one_address_serves_that_address_alone(cache: ClientCache) -> None:
+    key = cache_key(TOKEN)
+    assert cache.put(key, active(), cache.ticket(), "192.0.2.1")
+    assert cache.get(key, "192.0.2.1") == active()
+    assert cache.get(key, "192.0.2.2") is None and cache.get(key) is None
+
+
 def test_only_active_answers_are_kept(cache: ClientCache) -> None:
     key = cache_key(TOKEN)
     assert not cache.put(key, Introspection(active=False), cache.ticket())

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import free_port
-from service.conftest import service_settings
+from service.conftest import make_keys, service_settings
 
-from coatcheck import ConfigError, FakeClock
+from coatcheck import ConfigError, FakeClock, Policy
 from coatcheck.client import (
     AsyncServiceClient,
     Introspection,
@@ -20,6 +20,7 @@ from coatcheck.client import (
     ServiceUnavailable,
 )
 from coatcheck.client.errors import from_response
+from coatcheck.config import Settings
 from coatcheck.service.app import create_app
 from coatcheck.service.context import ServiceContext
 
@@ -95,6 +96,21 @@ async def test_api_tokens_create_introspect_list_revoke(service: InProcess) -> N
     assert await api.revoke_token(info.id) is True
     assert await api.revoke_token(info.id) is False
     assert not (await api.introspect(created.token)).active
+
+
+async def test_client_ip_for_a_policy_that_binds_addresses(tmp_path: Path) -> None:
+    library = Settings(policy=Policy(bind_ip=True))
+    settings = service_settings(f"sqlite:///{tmp_path}/bound.db", tmp_path, library=library)
+    context = ServiceContext.build(settings)
+    app = create_app(settings, context=context)
+    admin_key, _ = await make_keys(context)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        api = AsyncServiceClient(BASE_URL, admin_key, http=http)
+        token = (await api.create_session("alice", client_ip="192.0.2.1")).token
+        assert (await api.introspect(token, client_ip="192.0.2.1")).active
+        assert not (await api.introspect(token, client_ip="192.0.2.99")).active
+        assert (await api.refresh(token, client_ip="192.0.2.1")).active
+    await context.close()
 
 
 async def test_health(service: InProcess) -> None:

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from servers import free_port
 
+from coatcheck import Policy
 from coatcheck.client import ClientCache, ServiceClient
 from coatcheck.client.middleware import remote_wsgi
+from coatcheck.config import Settings
 
-from .conftest import Served, wait_until
+from .conftest import Served, serve, wait_until
 from .remote_app import build_app
 
 with warnings.catch_warnings():
@@ -161,6 +164,20 @@ def whoami(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     session = environ["coatcheck.session"]
     start_response("200 OK", [("content-type", "text/plain")])
     return [str(session.user_id).encode()]
+
+
+def test_the_client_address_goes_along(tmp_path: Path) -> None:
+    """A service policy binding sessions to addresses sees the end user's address."""
+    with serve(tmp_path, library=Settings(policy=Policy(bind_ip=True))) as bound:
+        with ServiceClient(bound.url, bound.admin_key) as admin:
+            created = admin.create_session("erin", client_ip="192.0.2.1")
+        app = remote_wsgi(whoami, bound.url, bound.introspect_key, cookie_name="session")
+        cookie = {"cookie": f"session={created.token}"}
+        for address, user in (("192.0.2.1", "erin"), ("192.0.2.2", "None")):
+            transport = httpx.WSGITransport(app=app, remote_addr=address)
+            with httpx.Client(transport=transport, base_url="https://127.0.0.1") as client:
+                assert client.get("/", headers=cookie).text == user
+        app.handler.manager.close()
 
 
 def test_the_wsgi_way(served: Served, admin: ServiceClient) -> None:

@@ -31,6 +31,7 @@ from ..client.models import (
 )
 from ..client.remote import (
     anonymous,
+    ip_address,
     login_elsewhere,
     refuse,
     refuse_changes,
@@ -139,11 +140,16 @@ class AsyncServiceClient:
         answer = await self._call("POST", "/v1/sessions", body)
         return decoded(answer, CreatedSession.from_json, ok=CREATED)
 
-    async def introspect(self, token: str, *, touch: bool = False) -> Introspection:
+    async def introspect(
+        self, token: str, *, touch: bool = False, client_ip: str | None = None
+    ) -> Introspection:
         """Is this session or API token active, and whose is it? ``touch=True`` counts the
         call as activity (the idle timeout slides, within the policy's touch interval).
+        ``client_ip``: the end user's address, for a service policy that binds sessions to
+        addresses.
 
-        With a live cache, a recent active answer is served from memory (no call, no touch).
+        With a live cache, a recent active answer (for the same ``client_ip``) is served from
+        memory (no call, no touch).
         """
         if not isinstance(token, str):
             raise TypeError(f"token must be a str, not {type(token).__name__}")
@@ -152,20 +158,23 @@ class AsyncServiceClient:
             assert self.events is not None
             self.events.start()
             key = cache_key(token)
-            hit = cache.get(key)
+            hit = cache.get(key, client_ip)
             if hit is not None:
                 return hit
             ticket = cache.ticket()
-        body = {"token": token, "touch": touch}
+        body: dict[str, Any] = {"token": token, "touch": touch}
+        if client_ip is not None:
+            body["client_ip"] = client_ip
         answer = await self._call("POST", "/v1/sessions/introspect", body)
         result = decoded(answer, Introspection.from_json, secret=token)
         if cache is not None and result.active:
-            cache.put(key, result, ticket)
+            cache.put(key, result, ticket, client_ip)
         return result
 
-    async def refresh(self, token: str) -> Refreshed:
+    async def refresh(self, token: str, *, client_ip: str | None = None) -> Refreshed:
         """Extend the session within its policy ("check session"); the new expiry."""
-        answer = await self._call("POST", "/v1/sessions/refresh", {"token": token})
+        body = {"token": token} if client_ip is None else {"token": token, "client_ip": client_ip}
+        answer = await self._call("POST", "/v1/sessions/refresh", body)
         return decoded(answer, Refreshed.from_json, secret=token)
 
     async def revoke(self, token: str) -> bool:
@@ -290,7 +299,9 @@ class AsyncRemoteSessions:
         if not is_well_formed(token):
             return anonymous(client_ip, user_agent, Verdict.UNKNOWN)
         with service_errors("validating a session"):
-            answer = await self.client.introspect(token, touch=True)
+            answer = await self.client.introspect(
+                token, touch=True, client_ip=ip_address(client_ip)
+            )
         return remote_session(answer, token, client_ip, user_agent)
 
     async def load_many(
@@ -354,7 +365,9 @@ class AsyncRemoteSessions:
         if not looks_like_api_token(token):
             return None
         with service_errors("validating an API token"):
-            answer = await self.client.introspect(token, touch=True)
+            answer = await self.client.introspect(
+                token, touch=True, client_ip=ip_address(client_ip)
+            )
         return remote_bearer(answer, client_ip, user_agent)
 
     async def close(self) -> None:

@@ -62,6 +62,7 @@ class _Drop:
 class _Entry:
     value: Introspection
     deadline: float
+    client_ip: str | None
 
 
 class ClientCache:
@@ -121,22 +122,27 @@ class ClientCache:
         an answer if a drop that concerns it came after."""
         return self._seq
 
-    def get(self, key: bytes) -> Introspection | None:
-        """The cached active answer for ``key``, or None (also whenever the cache is not live)."""
+    def get(self, key: bytes, client_ip: str | None = None) -> Introspection | None:
+        """The cached active answer for ``key`` asked for ``client_ip``, or None (also whenever
+        the cache is not live)."""
         with self._lock:
             entry = self._entries.get(key) if self._live else None
             if entry is not None and self.clock() >= entry.deadline:
                 self._remove(key)
                 entry = None
-            if entry is None:
+            if entry is None or entry.client_ip != client_ip:
                 self.misses += 1
                 return None
             self.hits += 1
             return entry.value
 
-    def put(self, key: bytes, value: Introspection, ticket: int) -> bool:
+    def put(
+        self, key: bytes, value: Introspection, ticket: int, client_ip: str | None = None
+    ) -> bool:
         """Keep an active answer (True), unless the cache is not live, the answer is inactive
-        or already past its deadline, or something dropped it since ``ticket``."""
+        or already past its deadline, or something dropped it since ``ticket``. An answer
+        given for ``client_ip`` (a policy may bind sessions to addresses) serves that
+        address alone."""
         if not value.active:
             return False
         with self._lock:
@@ -152,7 +158,7 @@ class ClientCache:
                 self._remove(key)
             while len(self._entries) >= self.max_entries:
                 self._remove(next(iter(self._entries)))
-            self._entries[key] = _Entry(value, deadline)
+            self._entries[key] = _Entry(value, deadline, client_ip)
             self._by_prefix.setdefault(key[:PREFIX_BYTES], set()).add(key)
             if value.id is not None:
                 self._by_id.setdefault(value.id, set()).add(key)

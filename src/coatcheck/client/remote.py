@@ -11,6 +11,7 @@ logging in happens on the service.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import itertools
 import logging
 from collections.abc import Iterator
@@ -117,6 +118,17 @@ def remote_csrf_token(token: str) -> str:
     stable for the session's life, unguessable without the cookie, and needs no write."""
     digest = sha256(_CSRF_LABEL + token.encode("ascii"))
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def ip_address(value: str | None) -> str | None:
+    """The request's client address if it is an IP address (what the service accepts),
+    else None (a test client's placeholder name, a Unix socket)."""
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 def anonymous(
