@@ -113,6 +113,12 @@ def test_two_devices_one_ends_the_other(site: Site) -> None:
         laptop.goto(f"{site.url}/login")
         assert laptop.get_attribute("html", "lang") == "en"
         assert labelled_inputs(laptop)
+        focused = "document.activeElement.id || document.activeElement.textContent.trim()"
+        order = [laptop.evaluate(focused)]
+        for _ in range(2):
+            laptop.keyboard.press("Tab")
+            order.append(laptop.evaluate(focused))
+        assert order == ["username", "password", "Log in"], "the form works by keyboard"
         laptop.screenshot(path=str(shots / "login.png"), full_page=True)
         log_in(laptop, site.url)
         jar = {c["name"]: c for c in laptop.context.cookies()}

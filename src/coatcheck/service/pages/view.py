@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -90,13 +89,13 @@ class Views:
         return HTMLResponse(text, status_code=status, headers={**self.headers, **(headers or {})})
 
 
-def when(stamp: float | None, now: float | None = None) -> tuple[str, str]:
+def when(stamp: float | None, now: float) -> tuple[str, str]:
     """A time for people ("3 minutes ago", "2026-12-06 22:50 UTC") and for machines (ISO)."""
     if stamp is None:
         return "never", ""
     moment = datetime.fromtimestamp(stamp, UTC)
     iso = moment.isoformat(timespec="seconds")
-    ago = (time.time() if now is None else now) - stamp
+    ago = now - stamp
     if -60 < ago < 60:
         return "just now", iso
     if 0 < ago < 3600:
