@@ -1,11 +1,11 @@
 """The revocation delay a client cache adds, and what the cache saves.
 
-    .venv/bin/python benchmarks/revocation_delay.py [--stores sqlite,redis,postgres]
+    .venv/bin/python benchmarks/revocation_delay.py [--stores sqlite,redis]
         [--revocations 200] [--uncached 2000] [--cached 200000]
 
 For each store, two ``coatcheck serve`` processes (A and B) run on it, from one temporary
 directory (SQLite: its file there; Redis: database 12 under a random key prefix, deleted at the
-end; PostgreSQL: the test database, the service's tables dropped at the end). An
+end). An
 ``AsyncServiceClient`` with a ``ClientCache`` listens to the revocation stream of one process;
 a second client without a cache revokes. Each of ``--revocations`` rounds creates a session,
 warms the cache (two introspections, the second a hit), revokes the session, and then polls
@@ -15,7 +15,7 @@ the token. Two topologies:
 * same process: the stream and the revocation go through process A (the event is handed over
   in-process);
 * across processes: the stream comes from B, the revocation goes to A (B learns of it through
-  the store: Redis blocks on the event stream, SQLite and PostgreSQL poll every 0.2 s).
+  the store: Redis blocks on its event stream, SQLite is polled every 0.2 s).
 
 The delay is reported from the start of the revoke call and from its answer, p50/p99/max in ms.
 
@@ -48,7 +48,7 @@ from coatcheck.client import AsyncServiceClient, ClientCache
 
 COATCHECK = str(Path(sys.executable).with_name("coatcheck"))
 REDIS_URL = "redis://127.0.0.1:6379/12"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+STORES = ("sqlite", "redis")
 START_DEADLINE = 30.0
 CONCURRENCY = 50
 STREAM_WAIT = 15.0
@@ -75,9 +75,7 @@ def clean_env() -> dict[str, str]:
 def store_url(store: str) -> str:
     if store == "sqlite":
         return "sqlite:///coatcheck-data/coatcheck.db"
-    if store == "redis":
-        return f"{REDIS_URL}?prefix=ccbench:{secrets.token_hex(4)}:"
-    return PG_URL
+    return f"{REDIS_URL}?prefix=ccbench:{secrets.token_hex(4)}:"
 
 
 def cli(cwd: Path, url: str, *args: str) -> str:
@@ -158,15 +156,6 @@ def cleanup(store: str, url: str) -> None:
         if names:
             client.delete(*names)
         client.close()
-    elif store == "postgres":
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            for (table,) in conn.execute(
-                "select tablename from pg_tables where schemaname = current_schema() "
-                "and tablename like 'coatcheck%'"
-            ).fetchall():
-                conn.execute(f'drop table if exists "{table}" cascade')
 
 
 # -- measurements -------------------------------------------------------------------------
@@ -263,6 +252,9 @@ def main() -> int:
     parser.add_argument("--cached", type=int, default=200_000)
     args = parser.parse_args()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    unknown = sorted(set(stores) - set(STORES))
+    if unknown:
+        parser.error(f"unknown stores {', '.join(unknown)}: choose from {', '.join(STORES)}")
     print(f"python {sys.version.split()[0]}, httpx {httpx.__version__}, {os.cpu_count()} CPUs")
     print(f"revocation delay over {args.revocations} revocations, ms (cache max_age 30 s)")
     print(

@@ -60,6 +60,11 @@ async def logout(request: Request) -> Response:
     return JSONResponse({"logged_out": True})
 
 
+async def logout_others(request: Request) -> Response:
+    session = await require_login(request)
+    return JSONResponse({"ended": await session.logout_other_sessions()})
+
+
 async def read_only(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "read_only", "message": str(exc)}, status_code=409)
 
@@ -73,6 +78,7 @@ def build_app(service_url: str, service_key: str, *, cache: ClientCache | None =
             Route("/write", write, methods=["POST"]),
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
+            Route("/logout-others", logout_others, methods=["POST"]),
         ],
         exception_handlers={SessionReadOnly: read_only},
     )

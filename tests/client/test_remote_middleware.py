@@ -15,7 +15,7 @@ from servers import free_port
 
 from coatcheck import Policy
 from coatcheck.client import ClientCache, ServiceClient
-from coatcheck.client.middleware import remote_wsgi
+from coatcheck.client.middleware import remote_asgi, remote_wsgi
 from coatcheck.config import Settings
 
 from .conftest import Served, serve, wait_until
@@ -26,6 +26,13 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 LOCAL = "http://127.0.0.1"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 JSON = {"accept": "application/json"}
 
 
@@ -130,6 +137,14 @@ def test_logout_revokes_on_the_service(second: TestClient, admin: ServiceClient)
     assert not admin.introspect(created.token).active
 
 
+def test_logging_out_the_other_sessions(second: TestClient, admin: ServiceClient) -> None:
+    here, *_ = (admin.create_session("alice") for _ in range(3))
+    csrf = second.get("/me", headers=with_cookie(here.token)).json()["csrf"]
+    unsafe = {**with_cookie(here.token), "x-csrf-token": csrf, "origin": LOCAL}
+    assert second.post("/logout-others", headers=unsafe).json() == {"ended": 2}
+    assert [s.id for s in admin.list_sessions("alice")] == [here.id]
+
+
 def test_a_down_service_is_a_503(admin: ServiceClient) -> None:
     created = admin.create_session("alice")
     app = build_app(f"http://127.0.0.1:{free_port()}", "cck_" + "k" * 43)
@@ -178,6 +193,25 @@ def test_the_client_address_goes_along(tmp_path: Path) -> None:
             with httpx.Client(transport=transport, base_url="https://127.0.0.1") as client:
                 assert client.get("/", headers=cookie).text == user
         app.handler.manager.close()
+
+
+async def asgi_whoami(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    session = await scope["coatcheck.session"].load()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(session.user_id).encode()})
+
+
+@pytest.mark.anyio
+async def test_the_asgi_way(served: Served) -> None:
+    with ServiceClient(served.url, served.admin_key) as admin:
+        created = admin.create_session("dave")
+    app = remote_asgi(asgi_whoami, served.url, served.introspect_key, cookie_name="session")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://127.0.0.1") as client:
+        cookie = {"cookie": f"session={created.token}"}
+        assert (await client.get("/", headers=cookie)).text == "dave"
+        assert (await client.get("/")).text == "None"
+    await app.handler.manager.close()
 
 
 def test_the_wsgi_way(served: Served, admin: ServiceClient) -> None:
