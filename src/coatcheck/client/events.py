@@ -99,7 +99,14 @@ class EventListener:
         state = "connected" if self.cache.live else "disconnected"
         return f"<EventListener {self.url} {state} last_event_id={self.last_event_id}>"
 
+    async def serve(self) -> None:
+        """:meth:`run` on a connection of the stream's own (apart from the request pool, where
+        it would hold one place for ever); httpx's default settings."""
+        async with httpx.AsyncClient() as http:
+            await self.run(http)
+
     async def run(self, http: httpx.AsyncClient) -> None:
+        """Listen for ever (until cancelled), reconnecting with backoff."""
         delay = self._backoff[0]
         failing = False
         while True:
@@ -168,12 +175,6 @@ def _why(exc: Exception) -> str:
     return str(exc) if isinstance(exc, StreamRefused) else type(exc).__name__
 
 
-def _new_http() -> httpx.AsyncClient:
-    """The stream's own connection (apart from the request pool, whose limits it would
-    hold one place of for ever)."""
-    return httpx.AsyncClient()
-
-
 class AsyncEventRunner:
     """The listener as a task on the running event loop (the asyncio client's face)."""
 
@@ -188,11 +189,7 @@ class AsyncEventRunner:
     def start(self) -> None:
         """Start listening (from code running on the loop); later calls do nothing."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._main())
-
-    async def _main(self) -> None:
-        async with _new_http() as http:
-            await self.listener.run(http)
+            self._task = asyncio.get_running_loop().create_task(self.listener.serve())
 
     async def wait_connected(self, wait: float) -> bool:
         """Wait until the stream is connected (True) or ``wait`` seconds pass (False)."""
@@ -246,8 +243,7 @@ class EventRunner:
         self._task = asyncio.current_task()
         self._ready.set()
         with contextlib.suppress(asyncio.CancelledError):
-            async with _new_http() as http:
-                await self.listener.run(http)
+            await self.listener.serve()
 
     def wait_connected(self, wait: float) -> bool:
         """Wait until the stream is connected (True) or ``wait`` seconds pass (False)."""
