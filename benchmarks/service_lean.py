@@ -64,6 +64,11 @@ class CachedServiceKeys:
         return info
 
 
+def encode(content: dict[str, Any]) -> bytes:
+    """JSON as Starlette's JSONResponse writes it (so both routes send the same bytes)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 def lean_routes(context_of: Any) -> list[Any]:
     """The two experiment routes; ``context_of(request)`` gives the app's ServiceContext."""
     from pydantic import ValidationError
@@ -107,7 +112,7 @@ def lean_routes(context_of: Any) -> list[Any]:
                 "authenticated_at": record.authenticated_at,
                 "last_seen_at": record.last_seen_at,
             }
-            return Response(json.dumps(facts).encode(), media_type=JSON, headers=NO_STORE)
+            return Response(encode(facts), media_type=JSON, headers=NO_STORE)
 
         return introspect
 

@@ -45,6 +45,10 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("sending the answer (uvicorn RequestResponseCycle.send)", r"^RequestResponseCycle\.send "),
     ("parsing requests (uvicorn data_received, httptools)", r"^HttpToolsProtocol\.data_received "),
 )
+# A thread pool's worker waiting for work (the SQLite stores' threads): py-spy counts that
+# wait as active, so such samples are left out.
+IDLE_WORKER = re.compile(r"^_worker \(concurrent/futures/thread\.py")
+WORKER_THREAD = re.compile(r"^Thread\._bootstrap ")
 INTERESTING = re.compile(r"\((coatcheck|fastapi|starlette|pydantic)")
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -78,11 +82,17 @@ def function(frame: str) -> str:
     return f"{match.group('func')} ({match.group('file')})"
 
 
-def summarize(samples: Sequence[tuple[list[str], int]], top: int = 25) -> str:
+def summarize(all_samples: Sequence[tuple[list[str], int]], top: int = 25) -> str:
+    samples = [(stack, n) for stack, n in all_samples if not IDLE_WORKER.match(stack[-1])]
     total = sum(count for _, count in samples)
     if not total:
         return "  no samples (is py-spy allowed to attach? it needs ptrace: run as root)"
-    out = [f"  {total} samples"]
+    idle = sum(count for _, count in all_samples) - total
+    threads = sum(n for stack, n in samples if WORKER_THREAD.match(stack[0]))
+    out = [
+        f"  {total} samples ({idle} more of idle pool threads left out); "
+        f"in worker threads (the SQLite stores' pools): {threads / total:.1%}"
+    ]
     parts: Counter[str] = Counter()
     compiled = [(name, re.compile(pattern)) for name, pattern in PARTS]
     for stack, count in samples:
