@@ -8,9 +8,11 @@ directory (SQLite: its file there; Redis: database 12 under a random key prefix,
 end). An
 ``AsyncServiceClient`` with a ``ClientCache`` listens to the revocation stream of one process;
 a second client without a cache revokes. Each of ``--revocations`` rounds creates a session,
-warms the cache (two introspections, the second a hit), revokes the session, and then polls
-the cached client (``introspect``, yielding to the event loop between calls) until it refuses
-the token. Two topologies:
+warms the cache (two introspections, the second a hit), waits a random 0 to ``--spacing``
+seconds (so revocations fall at random points of a store's poll cycle, as in life, not right
+after the previous event), revokes the session, and then polls the cached client
+(``introspect``, yielding to the event loop between calls) until it refuses the token. Two
+topologies:
 
 * same process: the stream and the revocation go through process A (the event is handed over
   in-process);
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import secrets
 import shutil
 import statistics
@@ -162,7 +165,7 @@ def cleanup(store: str, url: str) -> None:
 
 
 async def revocation_delays(
-    stream_url: str, revoke_url: str, key: str, rounds: int
+    stream_url: str, revoke_url: str, key: str, rounds: int, spacing: float
 ) -> tuple[list[float], list[float]]:
     """Seconds from the revoke call's start, and from its answer, to the first refusal."""
     cache = ClientCache(max_age=30.0)
@@ -183,6 +186,7 @@ async def revocation_delays(
                 raise RuntimeError("a fresh session is not active")
             if cache.hits != hits + 1:
                 raise RuntimeError("the cache did not warm")
+            await asyncio.sleep(random.uniform(0, spacing))
             started = time.perf_counter()
             await admin.revoke(token)
             answered = time.perf_counter()
@@ -248,6 +252,7 @@ def main() -> int:
     )
     parser.add_argument("--stores", default="sqlite,redis")
     parser.add_argument("--revocations", type=int, default=200)
+    parser.add_argument("--spacing", type=float, default=0.25, help="longest pause, seconds")
     parser.add_argument("--uncached", type=int, default=2000)
     parser.add_argument("--cached", type=int, default=200_000)
     args = parser.parse_args()
@@ -264,9 +269,13 @@ def main() -> int:
     for store in stores:
         try:
             with two_services(store) as (a, b, key):
-                same = asyncio.run(revocation_delays(a.url, a.url, key, args.revocations))
+                same = asyncio.run(
+                    revocation_delays(a.url, a.url, key, args.revocations, args.spacing)
+                )
                 report_delays(store, "same process", same)
-                across = asyncio.run(revocation_delays(b.url, a.url, key, args.revocations))
+                across = asyncio.run(
+                    revocation_delays(b.url, a.url, key, args.revocations, args.spacing)
+                )
                 report_delays(store, "across processes", across)
                 rates.append(
                     (store, asyncio.run(validation_rates(a.url, key, args.uncached, args.cached)))
