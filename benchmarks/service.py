@@ -143,6 +143,8 @@ def service_env(store_url: str, data_dir: Path) -> dict[str, str]:
 
 
 def sqlite_url(workdir: Path, cleanup: list[Callable[[], Any]]) -> str:
+    """A database file in the run's temporary directory (removed with it)."""
+    (workdir / "sqlite").mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{workdir / 'sqlite' / 'coatcheck.db'}"
 
 
