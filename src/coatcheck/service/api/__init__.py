@@ -13,6 +13,7 @@ from ..context import ServiceContext
 from . import health, sessions, stream, tokens
 from .openapi import service_openapi
 from .problems import install_problem_handlers
+from .remembered import RememberedKeys
 from .version import SERVICE_VERSION
 
 API_PREFIXES = ("/v1/", "/healthz", "/metrics", "/openapi.json")
@@ -20,7 +21,9 @@ API_PREFIXES = ("/v1/", "/healthz", "/metrics", "/openapi.json")
 
 
 class ServiceApi(FastAPI):
-    """The API application; ``state.context`` is its :class:`ServiceContext`."""
+    """The API application; ``state.context`` is its :class:`ServiceContext`,
+    ``state.remembered_keys`` the :class:`RememberedKeys` its calls' service keys are checked
+    with."""
 
     def openapi(self) -> dict[str, Any]:
         return service_openapi(self)
@@ -41,10 +44,13 @@ def api_app(
         lifespan=lifespan,
     )
     app.state.context = ctx
+    app.state.remembered_keys = RememberedKeys(ctx.service_keys)
     install_problem_handlers(app)
+    # The introspection routes first: they take most of the traffic, and routes are matched
+    # in order (FastAPI spends 1-2 µs on each route it passes over).
     for router in (
-        sessions.admin,
         sessions.introspection,
+        sessions.admin,
         tokens.router,
         stream.router,
         health.router,

@@ -3,14 +3,15 @@ revoked key is one and the same 401; a key whose scope does not cover the call i
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from ..keys import ServiceKeyInfo
 from .problems import Problem, unauthorized
-from .state import context_of
+from .remembered import RememberedKeys
 
 SCHEME_NAME: Final = "ServiceKey"
 
@@ -25,17 +26,32 @@ bearer = HTTPBearer(
 )
 
 
-async def service_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ServiceKeyInfo:
-    """The calling service's key, or 401 (the same answer for no, wrong and revoked keys)."""
-    if credentials is None:
+KEY_REQUIRED: Final[dict[str, Any]] = {"security": [{SCHEME_NAME: []}]}
+"""``openapi_extra`` of a route that calls :func:`authenticated` itself (no dependency)."""
+
+
+async def authenticated(request: Request) -> ServiceKeyInfo:
+    """The calling service's key, or 401 (the same answer for no, wrong and revoked keys).
+
+    A plain function: the introspection routes call it directly, because FastAPI's dependency
+    machinery cost about as much as a store look-up on that path (docs/performance.md)."""
+    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not key:
         raise unauthorized()
-    info = await context_of(request).service_keys.authenticate(credentials.credentials)
+    keys: RememberedKeys = request.app.state.remembered_keys
+    info = await keys.authenticate(key)
     if info is None:
         raise unauthorized()
     return info
+
+
+async def service_key(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ServiceKeyInfo:
+    """:func:`authenticated` as a dependency (``bearer`` puts the scheme in the OpenAPI
+    document)."""
+    return await authenticated(request)
 
 
 async def introspect_scope(key: Annotated[ServiceKeyInfo, Depends(service_key)]) -> ServiceKeyInfo:

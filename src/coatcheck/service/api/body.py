@@ -37,26 +37,31 @@ def parse_json(raw: bytes) -> Any:
         raise Problem("invalid-json", f"The body is not valid JSON: {reason}.") from None
 
 
+async def read_body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """The request's body as ``model``, or its problem (415, 400, 422); with ``optional``, an
+    empty body is ``model()`` (its defaults)."""
+    raw = await request.body()
+    if optional and not raw.strip():
+        return model()
+    if not _is_json(request.headers.get("content-type", "")):
+        raise Problem(
+            "unsupported-media-type",
+            f"Send the body as JSON with Content-Type: {JSON_MEDIA_TYPE}.",
+        )
+    value = parse_json(raw)
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise validation_problem(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+
+
 def json_body(model: type[M], *, optional: bool = False) -> Callable[[Request], Awaitable[M]]:
-    """A dependency giving the request's body as ``model``; with ``optional``, an empty body
-    is ``model()`` (its defaults)."""
+    """:func:`read_body` as a dependency."""
 
     async def read(request: Request) -> M:
-        raw = await request.body()
-        if optional and not raw.strip():
-            return model()
-        if not _is_json(request.headers.get("content-type", "")):
-            raise Problem(
-                "unsupported-media-type",
-                f"Send the body as JSON with Content-Type: {JSON_MEDIA_TYPE}.",
-            )
-        value = parse_json(raw)
-        try:
-            return model.model_validate(value)
-        except ValidationError as exc:
-            raise validation_problem(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
-            ) from None
+        return await read_body(request, model, optional=optional)
 
     return read
 

@@ -17,8 +17,8 @@ from ...core.session import Session
 from ...core.tokens import is_well_formed
 from .. import actions
 from ..context import ServiceContext
-from .auth import admin_scope, introspect_scope
-from .body import body_schema, json_body
+from .auth import KEY_REQUIRED, admin_scope, authenticated
+from .body import body_schema, json_body, read_body
 from .models import (
     MAX_USER_ID_CHARS,
     NO_CONTROL_CHARACTERS,
@@ -45,9 +45,8 @@ UserIdPath = Annotated[
     str, Path(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)
 ]
 
-introspection = APIRouter(
-    prefix="/v1", tags=["introspection"], dependencies=[Depends(introspect_scope)]
-)
+# No router dependencies: both routes check the key themselves (any scope may call them).
+introspection = APIRouter(prefix="/v1", tags=["introspection"])
 admin = APIRouter(prefix="/v1", tags=["sessions"], dependencies=[Depends(admin_scope)])
 
 
@@ -94,12 +93,12 @@ async def create_session(
     "/sessions/introspect",
     response_model=Introspection,
     responses=problems(*COMMON),
-    openapi_extra=body_schema(Introspect),
+    openapi_extra={**body_schema(Introspect), **KEY_REQUIRED},
     summary="Is this session token or API token live? (RFC 7662 shape)",
 )
-async def introspect(
-    request: Request, body: Annotated[Introspect, Depends(json_body(Introspect))]
-) -> JSONResponse:
+async def introspect(request: Request) -> JSONResponse:
+    await authenticated(request)
+    body = await read_body(request, Introspect)
     ctx = context_of(request)
     if looks_like_api_token(body.token):
         info = await _check_api_token(ctx, body.token)
@@ -112,12 +111,12 @@ async def introspect(
     "/sessions/refresh",
     response_model=Refreshed,
     responses=problems(*COMMON),
-    openapi_extra=body_schema(Refresh),
+    openapi_extra={**body_schema(Refresh), **KEY_REQUIRED},
     summary="Slide the idle deadline of a live session (within the policy) and report its expiry",
 )
-async def refresh(
-    request: Request, body: Annotated[Refresh, Depends(json_body(Refresh))]
-) -> JSONResponse:
+async def refresh(request: Request) -> JSONResponse:
+    await authenticated(request)
+    body = await read_body(request, Refresh)
     ctx = context_of(request)
     if looks_like_api_token(body.token):
         info = await _check_api_token(ctx, body.token)
