@@ -24,6 +24,8 @@ worker, saturated: 1 / throughput). Before and after the measured runs a sample 
 checked to introspect as active (the load measures the active path: ``touch`` is false, so
 nothing is written).
 
+``--compare-src DIR`` serves every store a second time (``<store>-B``: the same store, key and
+sessions) from the coatcheck package in DIR, interleaved with the first: an A/B of a change.
 ``--pin`` puts the server on CPU 0 and wrk on CPU 1 (the store servers float). ``--profile``
 afterwards samples each server under the same load with py-spy (``pip install py-spy``; on
 PATH or ``--py-spy PATH``) and prints where its CPU time goes (benchmarks/service_profile.py).
@@ -57,7 +59,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -552,9 +554,16 @@ def cpu_model() -> str:
 
 @contextlib.contextmanager
 def running(
-    stores: list[str], sessions: int, pin: bool, factory: str, variants: list[Variant]
+    stores: list[str],
+    sessions: int,
+    pin: bool,
+    factory: str,
+    variants: list[Variant],
+    compare: Path | None = None,
 ) -> Iterator[list[Target]]:
-    """Every store seeded and its server started; all of it stopped and removed afterwards."""
+    """Every store seeded and its server started; all of it stopped and removed afterwards.
+    ``compare``: a second server per store (``<store>-B``, on the same store, key and
+    sessions) importing coatcheck from that source folder."""
     experiments = "1" if any(v in EXPERIMENTS for v in variants) else "0"
     cleanup: list[Callable[[], Any]] = []
     targets: list[Target] = []
@@ -574,6 +583,14 @@ def running(
                     f"  {store}: {len(target.sample)} sampled tokens active; "
                     f"server: {shlex.join(target.command)}"
                 )
+                if compare is not None:
+                    paths = [str(compare), *filter(None, [target.env.get("PYTHONPATH")])]
+                    env = {**target.env, "PYTHONPATH": os.pathsep.join(paths)}
+                    other = replace(target, store=f"{store}-B", env=env, proc=None)
+                    start(other, pin, factory)
+                    targets.append(other)
+                    check(other, variants)
+                    print(f"  {other.store}: the same with PYTHONPATH={env['PYTHONPATH']}")
             yield targets
         finally:
             for target in targets:
@@ -620,6 +637,11 @@ def main() -> int:
     parser.add_argument(
         "--profile-dir", type=Path, help="keep py-spy's raw files (<store>.txt) in this folder"
     )
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        help="A/B: also serve each store from this source folder (its coatcheck package)",
+    )
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy program")
     args = parser.parse_args()
     stores = [s for s in args.stores.split(",") if s]
@@ -645,7 +667,10 @@ def main() -> int:
         print("# note: uvloop/httptools not installed: plain uvicorn (asyncio loop, h11)")
     print(f"# load average at the start (other processes share the machine): {loadavg()}")
     started = time.monotonic()
-    with running(stores, args.sessions, args.pin, args.app, variants) as targets:
+    compare = args.compare_src.resolve() if args.compare_src else None
+    if compare is not None and not (compare / "coatcheck" / "__init__.py").is_file():
+        parser.error(f"--compare-src {compare}: no coatcheck package there (give its src/)")
+    with running(stores, args.sessions, args.pin, args.app, variants, compare) as targets:
         if targets:
             shown = shlex.join(load.command(targets[-1], INTROSPECT_VARIANT, seconds))
             print(f"  load: {shown}   (the other routes: their METHOD PATH at the end)")
