@@ -200,6 +200,7 @@ def test_events_in_order(opened: Opened) -> None:
 
     async def scenario() -> None:
         assert await data.oldest_event_id() is None
+        assert await data.newest_event_id() is None
         assert await data.events_after(0) == []
         ids = [await data.append_event(f"e{i}", 1_700_000_000.0 + i) for i in range(5)]
         assert ids == sorted(set(ids))
@@ -209,6 +210,7 @@ def test_events_in_order(opened: Opened) -> None:
         assert await data.events_after(ids[1], limit=2) == [(ids[2], "e2"), (ids[3], "e3")]
         assert await data.events_after(ids[-1]) == []
         assert await data.oldest_event_id() == ids[0]
+        assert await data.newest_event_id() == ids[-1]
 
     opened.run(scenario())
 
@@ -245,6 +247,26 @@ def test_old_events_are_trimmed(opened: Opened) -> None:
         assert len(left) >= kept
         if not opened.url.startswith("redis"):  # Redis trims whole stream nodes (MAXLEN ~)
             assert len(left) == kept
+
+    opened.run(scenario())
+
+
+def test_newest_event_id_empty_appended_and_trimmed(opened: Opened) -> None:
+    kept = 5
+    data = opened.open(events_kept=kept)
+    reader = opened.open(events_kept=kept) if opened.url != "memory://" else data
+
+    async def scenario() -> None:
+        assert await data.newest_event_id() is None
+        first = await data.append_event("e0", 1_700_000_000.0)
+        assert await data.newest_event_id() == first
+        assert await data.oldest_event_id() == first
+        ids = [first] + [await data.append_event(f"e{i}", 1_700_000_000.0) for i in range(1, 300)]
+        assert await data.newest_event_id() == ids[-1]
+        assert await reader.newest_event_id() == ids[-1]  # another opener sees the same
+        oldest = await data.oldest_event_id()
+        assert oldest is not None and oldest > ids[0]  # trimmed, the newest kept
+        assert (await data.events_after(ids[-2]))[-1][0] == await data.newest_event_id()
 
     opened.run(scenario())
 

@@ -337,6 +337,7 @@ def test_events_publish_and_read(store: Opened) -> None:
 
     async def scenario() -> None:
         assert await events.oldest_id() is None
+        assert await events.newest_id() is None
         first = await events.publish("0123456789abcdef", "fedcba9876543210", now=NOW)
         second = await events.publish("0123456789ABCDEF", None, now=NOW + 1)
         assert second > first
@@ -352,6 +353,7 @@ def test_events_publish_and_read(store: Opened) -> None:
         assert json.loads(got[1].payload()) == {"id": "0123456789abcdef", "digest_prefix": None}
         assert await events.after(first) == got[1:]
         assert await events.oldest_id() == first
+        assert await events.newest_id() == second
         assert await events.wait(second, 0.2) == []
 
     store.run(scenario())

@@ -100,3 +100,7 @@ class RevocationEvents:
     async def oldest_id(self) -> int | None:
         """The oldest kept event's id, or None when there are none."""
         return await self.data.oldest_event_id()
+
+    async def newest_id(self) -> int | None:
+        """The newest kept event's id, or None when there are none (one read)."""
+        return await self.data.newest_event_id()

@@ -23,7 +23,6 @@ from .state import context_of
 
 KEEP_ALIVE_SECONDS: Final = 15.0
 RETRY_MILLISECONDS: Final = 2000  # how soon an EventSource reconnects after the stream ends
-PAGE: Final = 1000  # events read per call while skipping to the newest
 MEDIA_TYPE: Final = "text/event-stream"
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(introspect_scope)])
@@ -76,15 +75,7 @@ async def _resume(ctx: ServiceContext, last: int) -> tuple[int, bool]:
 
 async def _newest_id(ctx: ServiceContext) -> int:
     """The newest event's id (0 when there is none)."""
-    newest = await ctx.events.oldest_id()
-    if newest is None:
-        return 0
-    newest -= 1
-    while batch := await ctx.events.after(newest, PAGE):
-        newest = batch[-1].id
-        if len(batch) < PAGE:
-            break
-    return newest
+    return await ctx.events.newest_id() or 0
 
 
 async def _stream(

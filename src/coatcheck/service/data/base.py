@@ -63,6 +63,11 @@ class ServiceData(Protocol):
     async def oldest_event_id(self) -> int | None:
         """The oldest kept event's id (None: no events), for the event stream's reset rule."""
 
+    async def newest_event_id(self) -> int | None:
+        """The newest kept event's id (None: no events), where a new event stream starts.
+
+        One cheap read whatever the log's length (never a walk from the oldest event)."""
+
     async def wait_events(self, after: int, timeout: float) -> list[tuple[int, str]]:  # noqa: ASYNC109 (spec 12's API)
         """``events_after(after)`` as soon as it is not empty, or [] after ``timeout`` s."""
 

@@ -92,6 +92,10 @@ class MemoryServiceData:
         with self._lock:
             return self._events[0][0] if self._events else None
 
+    async def newest_event_id(self) -> int | None:
+        with self._lock:
+            return self._events[-1][0] if self._events else None
+
     async def wait_events(self, after: int, timeout: float) -> list[tuple[int, str]]:  # noqa: ASYNC109 (spec 12's API)
         deadline = time.monotonic() + check_timeout(timeout)
         while True:

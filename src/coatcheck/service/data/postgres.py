@@ -103,7 +103,7 @@ class PostgresServiceData(AsyncPostgresConnections):
         self._sql = _Statements(self.options.table)
         self._migrate_key = lock_key("service-data", self.options.table)
         self._wakeups = Wakeups()
-        self._poller = Poller(self._newest_id, POLL_INTERVAL)
+        self._poller = Poller(self.newest_event_id, POLL_INTERVAL)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.options.where} tables={self._sql.names}>"
@@ -201,8 +201,8 @@ class PostgresServiceData(AsyncPostgresConnections):
     async def oldest_event_id(self) -> int | None:
         return await self._edge(self._sql.oldest)
 
-    async def _newest_id(self) -> int:
-        return await self._edge(self._sql.newest) or 0
+    async def newest_event_id(self) -> int | None:
+        return await self._edge(self._sql.newest)
 
     async def wait_events(self, after: int, timeout: float) -> list[tuple[int, str]]:  # noqa: ASYNC109 (spec 12's API)
         return await wait_by_polling(after, timeout, self.events_after, self._poller, self._wakeups)

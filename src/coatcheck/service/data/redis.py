@@ -219,6 +219,14 @@ class RedisServiceData:
             first = _entries(await client.xrange(self._events, "-", "+", count=1))
         return first[0][0] if first else None
 
+    async def newest_event_id(self) -> int | None:
+        """The stream's last entry, not the ``event-id`` counter: the entry is what readers
+        see, and it stays right when the counter alone was lost (eviction)."""
+        client = await self._live()
+        with guarded(self.options):
+            last = _entries(await client.xrevrange(self._events, "+", "-", count=1))
+        return last[0][0] if last else None
+
     async def wait_events(self, after: int, timeout: float) -> list[tuple[int, str]]:  # noqa: ASYNC109 (spec 12's API)
         after = check_after(after)
         deadline = time.monotonic() + check_timeout(timeout)

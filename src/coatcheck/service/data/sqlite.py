@@ -84,7 +84,7 @@ class SQLiteServiceData:
         self._migrated = False
         self._pool: ThreadPoolExecutor | None = self._new_pool()
         self._wakeups = Wakeups()
-        self._poller = Poller(self._newest_id, POLL_INTERVAL)
+        self._poller = Poller(self.newest_event_id, POLL_INTERVAL)
         forks.forget_in_child(self)
 
     @staticmethod
@@ -268,8 +268,8 @@ class SQLiteServiceData:
     async def oldest_event_id(self) -> int | None:
         return await self._run(self._edge_id, "min")
 
-    async def _newest_id(self) -> int:
-        return await self._run(self._edge_id, "max") or 0
+    async def newest_event_id(self) -> int | None:
+        return await self._run(self._edge_id, "max")
 
     async def wait_events(self, after: int, timeout: float) -> list[tuple[int, str]]:  # noqa: ASYNC109 (spec 12's API)
         return await wait_by_polling(after, timeout, self.events_after, self._poller, self._wakeups)

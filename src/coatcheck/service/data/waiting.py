@@ -57,7 +57,7 @@ class Wakeups:
 class Poller:
     """The newest event id, read at most once per ``interval`` and shared by every waiter."""
 
-    def __init__(self, newest: Callable[[], Awaitable[int]], interval: float) -> None:
+    def __init__(self, newest: Callable[[], Awaitable[int | None]], interval: float) -> None:
         self._newest = newest
         self.interval = interval
         self._value = 0
@@ -78,7 +78,7 @@ class Poller:
         async with self._lock:
             if time.monotonic() - self._read_at >= self.interval:
                 marks = self._marks
-                self._value = await self._newest()
+                self._value = await self._newest() or 0
                 self._read_at = time.monotonic() if marks == self._marks else -float("inf")
             return self._value
 
