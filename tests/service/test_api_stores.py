@@ -3,16 +3,18 @@ uvicorn, and ``/healthz`` while a Redis server stops and comes back."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
 
 from coatcheck.service.app import create_app
+from coatcheck.service.data import open_service_data
 from service.conftest import ApiService, service_keys, service_settings, uvicorn_server
 from service.test_data import url_for
 
@@ -83,25 +85,44 @@ def digest_prefix(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
+class Served(NamedTuple):
+    """A real server on loopback: its URL, an admin key, an introspect key, its store."""
+
+    base: str
+    admin_key: str
+    introspect_key: str
+    store_url: str
+
+
 @pytest.fixture(params=["sqlite", "redis"])
-def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
-    """A real server on loopback: its URL, an admin key and an introspect key."""
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     url = url_for(request.param, request, tmp_path)
     admin, introspect = service_keys(url, tmp_path)
     with uvicorn_server(create_app(service_settings(url, tmp_path))) as base:
-        yield base, admin, introspect
+        yield Served(base, admin, introspect, url)
 
 
-def test_events_stream_revocations_and_resume(served: tuple[str, str, str]) -> None:
-    base, admin_key, introspect_key = served
-    admin = httpx.Client(base_url=base, headers={"authorization": f"Bearer {admin_key}"})
-    watcher = httpx.Client(
-        base_url=base, headers={"authorization": f"Bearer {introspect_key}"}, timeout=20
+def admin_and_watcher(served: Served) -> tuple[httpx.Client, httpx.Client]:
+    """A client with the admin key, and one with the introspect key for reading streams."""
+    admin = httpx.Client(
+        base_url=served.base, headers={"authorization": f"Bearer {served.admin_key}"}
     )
+    watcher = httpx.Client(
+        base_url=served.base,
+        headers={"authorization": f"Bearer {served.introspect_key}"},
+        timeout=20,
+    )
+    return admin, watcher
+
+
+def new_sessions(admin: httpx.Client, count: int) -> list[dict[str, Any]]:
+    return [admin.post("/v1/sessions", json={"user_id": "alice"}).json() for _ in range(count)]
+
+
+def test_events_stream_revocations_and_resume(served: Served) -> None:
+    admin, watcher = admin_and_watcher(served)
     with admin, watcher:
-        first, second, third = (
-            admin.post("/v1/sessions", json={"user_id": "alice"}).json() for _ in range(3)
-        )
+        first, second, third = new_sessions(admin, 3)
         # An empty log and a client that has seen events: it must flush (reset).
         with watcher.stream("GET", "/v1/events", headers={"last-event-id": "5"}) as response:
             assert response.status_code == 200
@@ -133,8 +154,39 @@ def test_events_stream_revocations_and_resume(served: tuple[str, str, str]) -> N
             assert json.loads(read_event(lines)["data"])["id"] == third["id"]
 
 
-def test_events_need_a_key_and_a_numeric_last_event_id(served: tuple[str, str, str]) -> None:
-    base, _, introspect_key = served
+def append_raw_event(url: str, payload: str) -> int:
+    """Write an event payload straight into the store's log, as another version might."""
+
+    async def append() -> int:
+        data = open_service_data(url)
+        try:
+            return await data.append_event(payload, 1_700_000_000.0)
+        finally:
+            await data.close()
+
+    return asyncio.run(append())
+
+
+def test_events_stream_moves_past_an_unreadable_event(served: Served) -> None:
+    admin, watcher = admin_and_watcher(served)
+    with admin, watcher:
+        first, second = new_sessions(admin, 2)
+        with watcher.stream("GET", "/v1/events") as response:
+            lines = response.iter_lines()
+            admin.post("/v1/sessions/revoke", json={"token": first["token"]})
+            seen = read_event(lines)
+            garbage = append_raw_event(served.store_url, "not json")
+            # Unknown contents: the client must flush, and the stream moves on past it.
+            assert read_event(lines) == {"id": str(garbage), "event": "reset", "data": "{}"}
+            admin.post("/v1/sessions/revoke", json={"token": second["token"]})
+            after = read_event(lines)
+        assert (seen["event"], after["event"]) == ("revoked", "revoked")
+        assert json.loads(after["data"])["id"] == second["id"]
+        assert int(seen["id"]) < garbage < int(after["id"])
+
+
+def test_events_need_a_key_and_a_numeric_last_event_id(served: Served) -> None:
+    base, _, introspect_key, _ = served
     with httpx.Client(base_url=base) as client:
         response = client.get("/v1/events")
         assert response.status_code == 401

@@ -15,7 +15,7 @@ from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from coatcheck.core.errors import ConfigError, InvalidSessionId
 from coatcheck.service.data import MemoryServiceData, ServiceData, ServiceDataError
-from coatcheck.service.events import RevocationEvent, RevocationEvents
+from coatcheck.service.events import EventBatch, RevocationEvent, RevocationEvents
 from coatcheck.service.keys import (
     ServiceKeyError,
     ServiceKeyExists,
@@ -354,7 +354,8 @@ def test_events_publish_and_read(store: Opened) -> None:
         assert await events.after(first) == got[1:]
         assert await events.oldest_id() == first
         assert await events.newest_id() == second
-        assert await events.wait(second, 0.2) == []
+        assert await events.wait(second, 0.2) == EventBatch((), second, 0)
+        assert (await events.wait(first, 0)).events == tuple(got[1:])
 
     store.run(scenario())
 
@@ -369,9 +370,10 @@ def test_events_wait_wakes_on_publish(store: Opened) -> None:
         assert not waiter.done()
         new = await publishing_side.publish("00ff00ff00ff00ff", bytes(range(32)), now=NOW)
         got = await asyncio.wait_for(waiter, 30)
-        assert [(e.id, e.public_id, e.digest_prefix) for e in got] == [
+        assert [(e.id, e.public_id, e.digest_prefix) for e in got.events] == [
             (new, "00ff00ff00ff00ff", bytes(range(8)).hex())
         ]
+        assert (got.last_id, got.unreadable) == (new, 0)
 
     store.run(scenario())
 
@@ -404,3 +406,25 @@ def test_events_skip_unreadable_payloads() -> None:
         return got
 
     asyncio.run(scenario())
+
+
+def test_events_wait_moves_past_unreadable_payloads(store: Opened) -> None:
+    """A wait that read only payloads it cannot decode still says how far it read, so the
+    next wait starts after them (before, it started at the same place and returned at once,
+    for ever)."""
+    data = store.open()
+    events = RevocationEvents(data)
+
+    async def scenario() -> None:
+        first = await events.publish("0123456789abcdef", now=NOW)
+        garbage = [await data.append_event(raw, NOW) for raw in ("not json", '{"no": "id"}')]
+        batch = await events.wait(first, 600)  # events are kept: returns at once
+        assert batch == EventBatch((), garbage[-1], 2)
+        assert await events.wait(batch.last_id, 0) == EventBatch((), garbage[-1], 0)
+        good = await events.publish("00ff00ff00ff00ff", now=NOW)
+        mixed = await data.append_event("[]", NOW)
+        batch = await events.wait(batch.last_id, 600)
+        assert [e.id for e in batch.events] == [good]
+        assert (batch.last_id, batch.unreadable) == (mixed, 1)
+
+    store.run(scenario())

@@ -5,6 +5,9 @@ An event names the ended session by its public id and the first 16 hex digits of
 digest, never a token. Ids are integers that only grow; the store keeps at least the last
 10,000 events (``EVENTS_KEPT``), and a client whose ``Last-Event-ID`` is older than
 :meth:`RevocationEvents.oldest_id` must flush its cache (the stream's ``reset`` event).
+A payload this version cannot read (a newer version's, or damaged) is skipped, but a wait
+still reports how far it read (:class:`EventBatch`), so a reader moves past it instead of
+reading it again and again.
 """
 
 from __future__ import annotations
@@ -67,6 +70,20 @@ def _decoded(rows: list[tuple[int, str]]) -> list[RevocationEvent]:
     return [event for event in events if event is not None]
 
 
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """What one wait read: the readable events, oldest first, and how far it read.
+
+    ``last_id`` is the highest id read, readable or not (the caller's own ``last_id`` when
+    nothing was read): the next wait starts there. ``unreadable`` counts the payloads this
+    version could not read; they are not in ``events``, and as any of them may have been a
+    revocation, the event stream tells its client to flush."""
+
+    events: tuple[RevocationEvent, ...]
+    last_id: int
+    unreadable: int = 0
+
+
 class RevocationEvents:
     """Publish and read revocation events over a :class:`ServiceData`."""
 
@@ -90,12 +107,16 @@ class RevocationEvents:
         return await self.data.append_event(payload, at)
 
     async def after(self, last_id: int, limit: int = 100) -> list[RevocationEvent]:
-        """Up to ``limit`` events newer than ``last_id``, oldest first."""
+        """The readable ones of the next ``limit`` events after ``last_id``, oldest first."""
         return _decoded(await self.data.events_after(last_id, limit))
 
-    async def wait(self, last_id: int, timeout: float) -> list[RevocationEvent]:  # noqa: ASYNC109 (spec 12's API)
-        """Events newer than ``last_id`` as soon as there are any, or [] after ``timeout`` s."""
-        return _decoded(await self.data.wait_events(last_id, timeout))
+    async def wait(self, last_id: int, timeout: float) -> EventBatch:  # noqa: ASYNC109 (spec 12's API)
+        """The events after ``last_id`` as soon as there are any (readable or not), or an
+        empty batch at ``last_id`` after ``timeout`` seconds."""
+        rows = await self.data.wait_events(last_id, timeout)
+        events = tuple(_decoded(rows))
+        newest = rows[-1][0] if rows else last_id
+        return EventBatch(events, newest, len(rows) - len(events))
 
     async def oldest_id(self) -> int | None:
         """The oldest kept event's id, or None when there are none."""

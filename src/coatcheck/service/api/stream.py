@@ -3,8 +3,10 @@ drops an entry the moment its session or API token ends (docs/service.md, "Event
 
 Each event: ``id: N``, ``event: revoked``, ``data: {"id": public id, "digest_prefix": ...}``.
 A ``reset`` event (data ``{}``) comes first when ``Last-Event-ID`` is older than the oldest
-event kept: events were missed, the client must flush its cache. Without ``Last-Event-ID`` the
-stream starts after the newest event. A ``: keep-alive`` comment every 15 seconds.
+event kept: events were missed, the client must flush its cache. An event this version cannot
+read is sent as a ``reset`` with its id, for the same reason (and the stream moves past it).
+Without ``Last-Event-ID`` the stream starts after the newest event. A ``: keep-alive`` comment
+every 15 seconds.
 """
 
 from __future__ import annotations
@@ -88,12 +90,14 @@ async def _stream(
         yield "event: reset\ndata: {}\n\n"
     while not await request.is_disconnected():
         try:
-            found = await ctx.events.wait(last, KEEP_ALIVE_SECONDS)
+            batch = await ctx.events.wait(last, KEEP_ALIVE_SECONDS)
         except StoreUnavailable:
             return
-        if not found:
+        if batch.last_id == last:
             yield ": keep-alive\n\n"
             continue
-        for event in found:
+        for event in batch.events:
             yield f"id: {event.id}\nevent: revoked\ndata: {event.payload()}\n\n"
-            last = event.id
+        if batch.unreadable:  # what ended is unknown: the client must flush, and move on
+            yield f"id: {batch.last_id}\nevent: reset\ndata: {{}}\n\n"
+        last = batch.last_id
