@@ -1,7 +1,8 @@
 """``sqlite:///path.db``: the service data in the session store's own file.
 
 sqlite3 has no asyncio API: every call runs on a small thread pool, one connection per
-thread (WAL, ``busy_timeout``), as the SQLite session store does. Writes that read first
+thread, set up by the same code as the SQLite session store's (``stores/sqlite/connections.py``:
+WAL, ``busy_timeout``, ``synchronous=NORMAL``). Writes that read first
 (hits, events) are one ``BEGIN IMMEDIATE`` transaction each. ``wait_events`` polls every
 ``POLL_INTERVAL`` seconds (one shared ``max(id)`` query) and wakes at once for events
 appended by this process.
@@ -12,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Final, TypeVar
 
-from ...core.errors import ConfigError, StoreUnavailable
+from ...core.errors import StoreUnavailable
 from ...stores import forks
+from ...stores.sqlite.connections import DEFAULT_BUSY_TIMEOUT_MS, ThreadConnections
 from ...stores.sqlite.url import path_from_url
 from .base import (
     EVENTS_KEPT,
@@ -72,16 +72,19 @@ class SQLiteServiceData:
     """The service's tables in a SQLite file; safe across threads and processes."""
 
     def __init__(
-        self, url: str, *, events_kept: int = EVENTS_KEPT, busy_timeout_ms: int = 5000
+        self,
+        url: str,
+        *,
+        events_kept: int = EVENTS_KEPT,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> None:
         self.url = url
         self.path = path_from_url(url)
         self.events_kept = events_kept
-        self._busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
         self._migrated = False
+        self._connections = ThreadConnections(
+            self.path, busy_timeout_ms=busy_timeout_ms, prepare=self._create_schema
+        )
         self._pool: ThreadPoolExecutor | None = self._new_pool()
         self._wakeups = Wakeups()
         self._poller = Poller(self.newest_event_id, POLL_INTERVAL)
@@ -93,10 +96,7 @@ class SQLiteServiceData:
 
     def forget_inherited(self) -> None:
         """In a forked child: never use the parent's connections or threads."""
-        forks.keep(self._all)
-        self._local = threading.local()
-        self._all = []
-        self._lock = threading.Lock()
+        forks.keep(self._connections.forget_inherited())
         if self._pool is not None:
             forks.keep(self._pool)
             self._pool = self._new_pool()
@@ -108,55 +108,22 @@ class SQLiteServiceData:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, functools.partial(fn, *args))
 
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        folder = Path(self.path).parent
-        if self.path != ":memory:" and not folder.is_dir():
-            raise ConfigError(
-                f"SQLite store {self.path!r}: directory {str(folder)!r} does not exist; "
-                "create it first (the file itself is created on first use)"
-            )
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if not self._migrated:
-                conn.executescript(SCHEMA)
-                self._migrated = True
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
-        self._local.conn = conn
-        with self._lock:
-            self._all.append(conn)
-        return conn
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        """The tables, once per object (``CREATE ... IF NOT EXISTS``: racing is harmless)."""
+        if not self._migrated:
+            conn.executescript(SCHEMA)
+            self._migrated = True
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._connect()
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r} failed: {exc}") from exc
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connections.read()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._read() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connections.write()
 
     def _migrate(self) -> None:
         self._migrated = False
-        with self._read() as conn:
-            if not self._migrated:
-                conn.executescript(SCHEMA)
-                self._migrated = True
+        with self._read():
+            pass  # opening runs _create_schema
 
     async def migrate(self) -> None:
         await self._run(self._migrate)
@@ -278,7 +245,4 @@ class SQLiteServiceData:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+        self._connections.close()

@@ -4,8 +4,8 @@ WAL mode lets readers run beside one writer; ``synchronous=NORMAL`` makes a writ
 append instead of a disk flush (an application crash loses nothing; a power cut may lose the
 last few touches, which for sessions only means a slightly earlier idle expiry). Each write is
 one ``BEGIN IMMEDIATE`` transaction, which is what makes patches and rotation atomic.
-Each thread gets its own connection; the file is created on first use, in a directory that
-must exist.
+Each thread gets its own connection (``connections.py``, shared with the service's data in
+the same file); the file is created on first use, in a directory that must exist.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from ...core.errors import (
-    ConfigError,
     SessionConflict,
     SessionGone,
     SessionLimitReached,
@@ -37,6 +35,7 @@ from ...core.records import (
 from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_key
 from .. import forks
 from ..base import DEFAULT_PURGE_BATCH
+from .connections import DEFAULT_BUSY_TIMEOUT_MS, ThreadConnections
 from .sql import INSERT, SCHEMA, TOKEN_KEY_NAME, bury, upgrade
 from .url import path_from_url
 
@@ -47,14 +46,14 @@ _MANY_CHUNK = 500  # keys per statement in load_many (SQLite allows 999 paramete
 class SQLiteStore:
     """Sessions in one SQLite file; safe across threads and processes on one machine."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.url = url
         self.path = path_from_url(url)
-        self._busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self._connections = ThreadConnections(
+            self.path, busy_timeout_ms=busy_timeout_ms, prepare=self._create_schema
+        )
         self._token_key: bytes | None = None
         forks.forget_in_child(self)
 
@@ -62,38 +61,21 @@ class SQLiteStore:
         """In a forked child: SQLite forbids using a connection opened before ``fork()``
         ("All kinds of locking problems will result", sqlite.org/howtocorrupt.html). The
         inherited ones are kept, unused, and each thread of the child opens its own."""
-        forks.keep(self._all)
-        self._local = threading.local()
-        self._all = []
+        forks.keep(self._connections.forget_inherited())
         self._migrate_lock = threading.Lock()
 
+    @property
+    def _all(self) -> list[sqlite3.Connection]:
+        """Every thread's open connection (what a forked child would inherit)."""
+        return self._connections.all
+
     def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        folder = Path(self.path).parent
-        if self.path != ":memory:" and not folder.is_dir():
-            # Never created: a typo in the path would otherwise grow a directory tree.
-            raise ConfigError(
-                f"SQLite store {self.path!r}: directory {str(folder)!r} does not exist; "
-                "create it first (the file itself is created on first use)"
-            )
-        try:
-            # One connection per thread; check_same_thread is off only so close() can reach all.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
-        self._local.conn = conn
-        with self._migrate_lock:
-            self._all.append(conn)
-        if not self._migrated:
-            self._create_schema(conn)
-        return conn
+        """This thread's connection, the schema made on first use."""
+        return self._connections.get()
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
+        if self._migrated:
+            return
         with self._migrate_lock:
             if self._migrated:
                 return
@@ -104,24 +86,11 @@ class SQLiteStore:
                 raise StoreUnavailable(f"cannot create SQLite schema: {exc}") from exc
             self._migrated = True
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._connect()
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r} failed: {exc}") from exc
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connections.read()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: the write lock up front makes read-merge-write atomic."""
-        with self._read() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connections.write()
 
     def migrate(self) -> None:
         self._migrated = False
@@ -327,8 +296,4 @@ class SQLiteStore:
         return int(count)
 
     def close(self) -> None:
-        with self._migrate_lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+        self._connections.close()
