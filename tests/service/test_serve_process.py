@@ -30,7 +30,9 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("COATCHECK_")}
 
 
-def cli(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def cli(
+    cwd: Path, *args: str, stdin: str = "", umask: int = -1
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [COATCHECK, *args],
         cwd=cwd,
@@ -40,7 +42,12 @@ def cli(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[s
         text=True,
         timeout=60,
         check=False,
+        umask=umask,
     )
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 @dataclass
@@ -180,6 +187,10 @@ def test_quick_start_from_an_empty_directory(tmp_path: Path, servers: Servers) -
     assert api.post("/v1/sessions/introspect", json={"token": token}).json()["active"] is True
     listed = api.get("/v1/users/alice/sessions").json()["sessions"]
     assert len(listed) == 2  # the browser's and the API's
+    # Password hashes and session digests: the owner's only, WAL files too (they exist
+    # while the server holds the database open).
+    for name in ("coatcheck.db", "coatcheck.db-wal", "coatcheck.db-shm"):
+        assert mode(data / name) == 0o600, name
 
     first.stop()
     again = servers.start(tmp_path, name="again")
@@ -188,6 +199,26 @@ def test_quick_start_from_an_empty_directory(tmp_path: Path, servers: Servers) -
     api = httpx.Client(base_url=again.url, headers=bearer(made.stdout.strip()), timeout=10)
     answer = api.post("/v1/sessions/introspect", json={"token": token}).json()
     assert answer["active"] is True and answer["user_id"] == "alice"  # same keys, same store
+
+
+def test_first_start_database_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    made = cli(tmp_path, "users", "list", umask=0o002)
+    assert made.returncode == 0, made.stderr
+    assert "coatcheck-data/coatcheck.db" in made.stderr + made.stdout
+    assert mode(tmp_path / "coatcheck-data" / "coatcheck.db") == 0o600
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
+    """A database file the owner made (or that an older version made) is not re-moded."""
+    data = tmp_path / "coatcheck-data"
+    data.mkdir(mode=0o700)
+    database = data / "coatcheck.db"
+    database.touch()
+    database.chmod(0o640)
+    listed = cli(tmp_path, "users", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "coatcheck.db" not in listed.stderr + listed.stdout  # not reported as created
+    assert mode(database) == 0o640
 
 
 def login_fails(url: str, user: str, password: str) -> bool:

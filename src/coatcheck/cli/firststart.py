@@ -5,6 +5,7 @@ an empty directory creates them and says so; later runs find them and say nothin
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ..stores import open_store
 from ..stores.sqlite.url import path_from_url
 
 DATA_DIR_MODE = 0o700
+DATABASE_MODE = 0o600
 
 
 def prepare_first_start(
@@ -51,11 +53,35 @@ def prepare_first_start(
             log_key=library.log_key or secrets.log_key,
         )
     if database is not None:
-        existed = database.exists()
+        made = _create_private_file(database)
         _migrate(settings.store_url)
-        if not existed:
-            created.append((str(database), "SQLite database (sessions, API tokens, users, keys)"))
+        if made:
+            created.append(
+                (str(database), "SQLite database (sessions, API tokens, users, keys; mode 0600)")
+            )
     return replace(settings, library=library), created
+
+
+def _create_private_file(path: Path) -> bool:
+    """Create ``path`` empty (an empty file is an empty SQLite database) with mode 0600,
+    whatever the umask: it will hold password hashes and session digests, and SQLite gives
+    its -wal and -shm files the database file's mode. True if this call created it; a file
+    that exists keeps its mode (the owner chose it). A missing directory is left for the
+    store to report."""
+    if str(path) == ":memory:":
+        return False
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, DATABASE_MODE)
+    except (FileExistsError, FileNotFoundError):
+        return False
+    except OSError as exc:
+        raise ConfigError(f"SQLite database {path} cannot be created: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, DATABASE_MODE)  # the umask may have taken owner bits away
+    finally:
+        os.close(fd)
+    return True
 
 
 def _migrate(url: str) -> None:
