@@ -30,9 +30,15 @@ from typing import Any
 PARTS: tuple[tuple[str, str], ...] = (
     ("everything under FastAPI (middleware, routing, endpoint)", r"^FastAPI\.__call__ "),
     ("  FastAPI dependency solving, all of it", r"^solve_dependencies "),
-    ("  service-key check (ServiceKeys.authenticate)", r"^ServiceKeys\.authenticate "),
+    (
+        "  service-key check (authenticated, RememberedKeys, ServiceKeys)",
+        r"^(authenticated|RememberedKeys\.authenticate|ServiceKeys\.authenticate) ",
+    ),
     ("    its store call (ServiceData)", r"\(coatcheck/service/data/"),
-    ("  request body: read, JSON, pydantic (json_body)", r"^json_body\.<locals>\.read "),
+    (
+        "  request body: read, JSON, pydantic (read_body)",
+        r"^(json_body\.<locals>\.read|read_body) ",
+    ),
     ("  the endpoint function (introspect)", r"^introspect \(coatcheck/service/api/"),
     ("    session lookup (AsyncSessionManager.inspect)", r"^AsyncSessionManager\.inspect "),
     ("      store load, timed for the metrics", r"^InstrumentedStore\.load "),
