@@ -85,6 +85,7 @@ CASES: dict[str, tuple[str, object, str, object, object, object]] = {
     "login_limit_ip": ("10/1h", (10, 3600.0), "[20, 30]", (20, 30.0), "7/7", (7, 7.0)),
     "public_url": ("https://a.example/", "https://a.example", '"http://b.example/cc"',
                    "http://b.example/cc", "https://c.example", "https://c.example"),
+    "introspection_cache": ("2s", 2.0, "0", 0.0, "1.5", 1.5),
 }  # fmt: skip
 
 

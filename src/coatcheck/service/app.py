@@ -42,10 +42,17 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cache = ctx.introspection_cache
+        if cache is not None:
+            cache.start()  # follows the revocation events; the cache serves once it has read
         try:
             yield
         finally:
-            await ctx.close()
+            try:
+                if cache is not None:
+                    await cache.stop()
+            finally:
+                await ctx.close()
 
     app = api_app(ctx, lifespan)
     app.add_middleware(PagesBeside, pages=pages_app(ctx))

@@ -1,6 +1,7 @@
 """Everything one service process works with, built once from its settings and shared by the
 API, the pages and the CLI. It holds no state of its own: every object here reads and writes
-the store, so any number of processes on one store agree."""
+the store, so any number of processes on one store agree. The one exception is the optional
+introspection cache (off by default), which follows the store's revocation events."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from dataclasses import dataclass
 from .._async.apitokens import AsyncApiTokens
 from .._async.manager import AsyncSessionManager
 from .._async.stores.by_url import open_async_store
+from ..client.cache import ClientCache
 from ..core.clock import Clock, system_clock
 from ..core.errors import ConfigError
 from ..core.tokens import SessionKey
 from .actions import announce_ended
 from .data import ServiceData, open_service_data
 from .events import RevocationEvents
+from .introspection_cache import MAX_ENTRIES, IntrospectionCache, LocallyDroppingEvents
 from .keys import ServiceKeys
 from .metrics import InstrumentedStore, ServiceMetrics
 from .settings import ServiceSettings
@@ -41,6 +44,8 @@ class ServiceContext:
     throttle: LoginThrottle
     events: RevocationEvents
     metrics: ServiceMetrics
+    introspection_cache: IntrospectionCache | None = None
+    """With ``settings.introspection_cache`` only: this process's cache of introspections."""
 
     @classmethod
     def build(cls, settings: ServiceSettings, *, clock: Clock = system_clock) -> ServiceContext:
@@ -52,7 +57,12 @@ class ServiceContext:
             raise ConfigError(SEALED_REFUSED)
         metrics = ServiceMetrics()
         data = open_service_data(settings.store_url)
-        events = RevocationEvents(data)
+        cache = None
+        if settings.introspection_cache > 0:
+            cache = ClientCache(settings.introspection_cache, MAX_ENTRIES, clock=clock)
+            events: RevocationEvents = LocallyDroppingEvents(data, cache)
+        else:
+            events = RevocationEvents(data)
 
         async def evicted(keys: Sequence[SessionKey]) -> None:
             await announce_ended(events, keys)
@@ -65,10 +75,11 @@ class ServiceContext:
             log_key=library.log_key,
             token_key=library.token_key,
         )
+        tokens = AsyncApiTokens(sessions)
         return cls(
             settings=settings,
             sessions=sessions,
-            tokens=AsyncApiTokens(sessions),
+            tokens=tokens,
             data=data,
             users=LocalUsers(data),
             service_keys=ServiceKeys(data),
@@ -79,6 +90,14 @@ class ServiceContext:
             ),
             events=events,
             metrics=metrics,
+            introspection_cache=None
+            if cache is None
+            else IntrospectionCache(
+                cache,
+                events,
+                session_touch=library.policy.touch_interval,
+                token_touch=tokens.touch_interval,
+            ),
         )
 
     async def ping(self) -> None:

@@ -68,6 +68,7 @@ class ServiceSettings:
     login_limit_ip: Limit = (30, 300.0)
     library: Settings = field(default_factory=Settings)
     public_url: str | None = None
+    introspection_cache: float = 0.0
     config_file: Path | None = None
 
     @property
@@ -139,6 +140,19 @@ def _public_url(config: Mapping[str, Any], key: str) -> str:
     return url
 
 
+MAX_INTROSPECTION_CACHE = 60.0  # seconds: the longest revocation delay the setting may add
+
+
+def _cache_age(config: Mapping[str, Any], key: str) -> float:
+    """Seconds a cached introspection may be served, 0 (off) to ``MAX_INTROSPECTION_CACHE``."""
+    age = v.seconds(config, key, 0.0, allow_zero=True)
+    if not 0 <= age <= MAX_INTROSPECTION_CACHE:
+        raise ConfigError(
+            f"{key} must be 0 (off) to {MAX_INTROSPECTION_CACHE:g} seconds, got {config[key]!r}"
+        )
+    return age
+
+
 def _test_users(config: Mapping[str, Any], key: str) -> tuple[str, ...]:
     users = v.strings(config, key, ())
     if not users:
@@ -160,6 +174,7 @@ SETTINGS: dict[str, tuple[str, Parser]] = {
     "login_limit_account": ("COATCHECK_LOGIN_LIMIT_ACCOUNT", _limit),
     "login_limit_ip": ("COATCHECK_LOGIN_LIMIT_IP", _limit),
     "public_url": ("COATCHECK_PUBLIC_URL", _public_url),
+    "introspection_cache": ("COATCHECK_INTROSPECTION_CACHE", _cache_age),
 }
 """Each ``[service]`` key: its environment variable and how its value is read."""
 
