@@ -256,6 +256,21 @@ def test_a_user_id_never_ends_a_session(manager: Any, tokens: Any) -> None:
     assert not manager.load(session_token).is_new
 
 
+def test_an_operator_revoke_by_id_never_ends_a_session(manager: Any, tokens: Any) -> None:
+    session_token = logged_in(manager, "alice")
+    api_session, _ = manager.create("alice", kind="api", data={"k": 1})  # kind api, no token
+    token, info = tokens.create("alice", "ci")
+    sessions = [r for r in manager.list_user("alice") if not is_api_token(r)]
+    assert len(sessions) == 2
+    for record in sessions:
+        assert tokens.revoke(record.public_id) is False
+        assert tokens.revoke(record.public_id.upper(), reason="operator") is False
+        assert manager.store.tombstone(record.key) is None
+    assert not manager.load(session_token).is_new and not manager.load(api_session).is_new
+    assert tokens.revoke(info.id) is True
+    assert tokens.check(token) == (Verdict.REVOKED, None)
+
+
 def test_revoke_user_ends_tokens_and_keeps_sessions(manager: Any, tokens: Any) -> None:
     session_token = logged_in(manager, "alice")
     first, one = tokens.create("alice", "one")

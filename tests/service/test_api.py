@@ -271,6 +271,24 @@ async def test_revoke_by_public_id(api_service: ApiService) -> None:
     )
 
 
+async def test_each_delete_by_id_ends_only_its_own_kind(api_service: ApiService) -> None:
+    """A session's id given to DELETE /v1/tokens, or an API token's id given to DELETE
+    /v1/sessions, names nothing there: 404, and the record lives on."""
+    admin = api_service.admin
+    browser = await create(admin, "lena")
+    api_kind = await create(admin, "lena", kind="api")  # an API session, not an API token
+    token = (await admin.post("/v1/tokens", json={"user_id": "lena", "name": "ci"})).json()
+    for session in (browser, api_kind):
+        assert_problem(await admin.delete(f"/v1/tokens/{session['id']}"), "not-found", 404)
+        assert (await introspect(api_service, session["token"]))["active"] is True
+    assert_problem(await admin.delete(f"/v1/sessions/{token['id']}"), "not-found", 404)
+    assert (await introspect(api_service, token["token"]))["active"] is True
+    for path, record in (("sessions", browser), ("sessions", api_kind), ("tokens", token)):
+        response = await admin.delete(f"/v1/{path}/{record['id']}")
+        assert response.status_code == 200 and response.json() == {"revoked": True}
+        assert await introspect(api_service, record["token"]) == {"active": False}
+
+
 async def test_session_limit_refused_is_409(make_api: MakeApi) -> None:
     policy = Policy(max_sessions_per_user=1, on_limit="refuse")
     service = await make_api(library=Settings(policy=policy))

@@ -25,8 +25,16 @@ from coatcheck import (
     SessionTooLarge,
     Verdict,
 )
+from coatcheck.core.apitokens import API_TOKEN_KEY, is_api_token
 from coatcheck.core.policy import WritePlan
-from coatcheck.core.records import Patch, Tombstone, cluster_slot, public_id
+from coatcheck.core.records import (
+    Patch,
+    Revocation,
+    Tombstone,
+    cluster_slot,
+    public_id,
+    public_id_bytes,
+)
 from coatcheck.core.tokens import PREFIX, TOKEN_LENGTH
 
 MINUTE = 60.0
@@ -694,6 +702,50 @@ def test_a_slow_request_after_revoke_session_does_not_resurrect(make_manager: An
     with pytest.raises(SessionGone):
         a.save(slow)
     assert not alive(a, token)
+
+
+def test_delete_by_public_id_can_keep_to_api_tokens_or_to_everything_else(
+    manager: Any,
+) -> None:
+    """``api_token`` True deletes only what ``is_api_token`` calls a token, False only what it
+    does not: kind ``api`` alone, the reserved key on a browser session, or a value under the
+    key that is not an object do not make a token."""
+    meta = {"name": "ci", "scopes": [], "expires_at": None}
+    made = {
+        "token": manager.create("alice", kind="api", data={API_TOKEN_KEY: meta}),
+        "api session": manager.create("alice", kind="api", data={"k": 1}),
+        "browser with the key": manager.create("alice", data={API_TOKEN_KEY: meta}),
+        "api with a list": manager.create("alice", kind="api", data={API_TOKEN_KEY: [meta]}),
+        "api with text": manager.create("alice", kind="api", data={API_TOKEN_KEY: "{}"}),
+        "browser": manager.create("alice", data={"cart": 1}),
+    }
+    store, when = manager.store, manager.clock()
+    for what, (_, record) in made.items():
+        wanted = what == "token"
+        assert is_api_token(record) is wanted, what
+        public = public_id_bytes(record.key)
+        revoked = Revocation("revoked_by_admin", when)
+        assert store.delete_by_public_id(public, api_token=not wanted, revoked=revoked) is None
+        assert store.load(record.key) is not None, what
+        assert store.tombstone(record.key) is None, "a refused delete leaves no tombstone"
+        assert store.delete_by_public_id(public, user_id="bob", api_token=wanted) is None
+        assert store.delete_by_public_id(public, api_token=wanted, revoked=revoked) == record.key
+        assert store.load(record.key) is None, what
+        assert store.tombstone(record.key).reason == "revoked_by_admin"
+        assert store.delete_by_public_id(public, api_token=wanted) is None, "already gone"
+
+
+def test_revoke_session_by_kind_keeps_the_default_of_ending_any_record(manager: Any) -> None:
+    meta = {"name": "ci", "scopes": [], "expires_at": None}
+    _, record = manager.create("alice", kind="api", data={API_TOKEN_KEY: meta})
+    session = logged_in(manager)
+    (listed,) = [r for r in manager.list_user("alice") if not is_api_token(r)]
+    assert manager.revoke_session(record.public_id, api_token=False) is False
+    assert manager.revoke_session(listed.public_id, user_id="alice", api_token=True) is False
+    assert manager.store.load(record.key) is not None and alive(manager, session)
+    assert manager.revoke_session(listed.public_id, user_id="alice", api_token=False) is True
+    assert manager.revoke_session(record.public_id) is True, "None: whatever has the id"
+    assert manager.store.load(record.key) is None and not alive(manager, session)
 
 
 # --- revoked is not unknown: tombstones ------------------------------------------------

@@ -34,7 +34,6 @@ from ..core.records import (
     RevokeReason,
     SessionRecord,
     parse_public_id,
-    public_id_bytes,
 )
 from ..core.tokens import SessionKey
 from .manager import SessionManager
@@ -139,23 +138,18 @@ class ApiTokens:
     def revoke(self, token_id: str, *, user_id: str | None = None, reason: str = "revoked") -> bool:
         """End the API token with this id (``ApiTokenInfo.id``); False if there was none.
 
-        With ``user_id`` only that user's API token is ended, never a session (a "your
-        tokens" page; tombstone ``revoked_by_user``). Without, whatever record has this public
-        id is ended (an operator; tombstone ``revoked_by_admin``): the stores find a record by
-        its public id without knowing its kind. ``reason`` goes to the event log. A value that
-        is not shaped like an id is False."""
+        Only an API token is ever ended, never a session with that id: the store checks the
+        kind in the same atomic step as the delete. With ``user_id`` only that user's token (a
+        "your tokens" page; tombstone ``revoked_by_user``); without, anyone's (an operator;
+        tombstone ``revoked_by_admin``). ``reason`` goes to the event log. A value that is not
+        shaped like an id is False."""
         try:
             wanted = parse_public_id(token_id)
         except InvalidSessionId:
             return False
-        manager = self.manager
-        if user_id is None:
-            return manager.revoke_session(wanted.hex(), reason=reason)
-        now = manager.clock()
-        for record, _ in self._infos(user_id, now):
-            if public_id_bytes(record.key) == wanted:
-                return self._end(record, "revoked_by_user", reason, now)
-        return False
+        return self.manager.revoke_session(
+            wanted.hex(), user_id=user_id, reason=reason, api_token=True
+        )
 
     def revoke_token(self, token: str, *, reason: str = "revoked") -> ApiTokenInfo | None:
         """End the API token given as text; the info of what was ended, or None if it was not

@@ -77,18 +77,28 @@ class OperatorActions:
         return gone
 
     def revoke_session(
-        self, public_id: str, *, user_id: str | None = None, reason: str = "revoked"
+        self,
+        public_id: str,
+        *,
+        user_id: str | None = None,
+        reason: str = "revoked",
+        api_token: bool | None = None,
     ) -> bool:
         """End the session with this public id (the ``id`` listings show); False if there was
         none. With ``user_id``, only a session of that user is ended (a "your sessions" page:
         a user can end their own sessions only); without, any (an operator). Its tombstone says
-        ``revoked_by_user`` or ``revoked_by_admin`` accordingly.
+        ``revoked_by_user`` or ``revoked_by_admin`` accordingly. ``api_token`` False ends only
+        a record that is not an API token, True only an API token (checked by the store in the
+        same step as the delete); None, the default, whichever record has the id.
 
         Raises :class:`InvalidSessionId` for a value that is not shaped like a public id.
         """
         by: RevokeReason = "revoked_by_admin" if user_id is None else "revoked_by_user"
         key = self.store.delete_by_public_id(
-            parse_public_id(public_id), user_id=user_id, revoked=Revocation(by, self.clock())
+            parse_public_id(public_id),
+            user_id=user_id,
+            revoked=Revocation(by, self.clock()),
+            api_token=api_token,
         )
         if key is None:
             return False

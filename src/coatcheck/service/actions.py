@@ -53,10 +53,14 @@ async def revoke_session_id(
     ctx: ServiceContext, session_id: str, *, user_id: str | None = None, reason: str = "revoked"
 ) -> bool:
     """End the session with this public id (with ``user_id``: only if it is that user's, as on
-    a person's own sessions page); False if there was none. A malformed id raises
-    :class:`~coatcheck.core.errors.InvalidSessionId`."""
+    a person's own sessions page); False if there was none. Never an API token (those end
+    through :func:`revoke_api_token`), so an id from one listing cannot end the other kind.
+    A malformed id raises :class:`~coatcheck.core.errors.InvalidSessionId`."""
     normalized = parse_public_id(session_id).hex()
-    if not await ctx.sessions.revoke_session(normalized, user_id=user_id, reason=reason):
+    ended = await ctx.sessions.revoke_session(
+        normalized, user_id=user_id, reason=reason, api_token=False
+    )
+    if not ended:
         return False
     await ctx.events.publish(normalized, None)
     return True
@@ -104,7 +108,8 @@ async def revoke_api_token(
     ctx: ServiceContext, token_id: str, *, user_id: str | None = None
 ) -> bool:
     """Revoke the API token with this id (with ``user_id``: only if it is that user's); False if
-    there was none. A malformed id raises :class:`~coatcheck.core.errors.InvalidSessionId`."""
+    there was none. Never a session (see :meth:`AsyncApiTokens.revoke`). A malformed id raises
+    :class:`~coatcheck.core.errors.InvalidSessionId`."""
     normalized = parse_public_id(token_id).hex()
     if not await ctx.tokens.revoke(normalized, user_id=user_id):
         return False

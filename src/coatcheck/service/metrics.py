@@ -151,10 +151,13 @@ class InstrumentedStore(AsyncStore):
         *,
         user_id: str | None = None,
         revoked: Revocation | None = None,
+        api_token: bool | None = None,
     ) -> SessionKey | None:
         return await self._metrics.timed(
             "delete_by_public_id",
-            self.inner.delete_by_public_id(public_id, user_id=user_id, revoked=revoked),
+            self.inner.delete_by_public_id(
+                public_id, user_id=user_id, revoked=revoked, api_token=api_token
+            ),
         )
 
     async def delete_user(

@@ -17,7 +17,11 @@ Rules every implementation follows (the conformance suite in ``tests/stores`` ch
   ``version`` by one, so concurrent requests that change different keys both keep them.
 * Every session has a public id (``public_id_bytes(key)``: its cluster slot and a hash of its
   digest), which ``delete_by_public_id`` looks up by an index (SQL) or a key kept with the
-  session (Redis): listings show it, and nothing can be derived from it.
+  session (Redis): listings show it, and nothing can be derived from it. Given ``api_token``,
+  it deletes only an API token (True) or only a record that is not one (False), judged as
+  :func:`~coatcheck.core.apitokens.is_api_token` does (kind ``api`` and an object under the
+  reserved data key) in the same atomic step as the delete, so an id taken from one kind of
+  listing can never end a record of the other kind.
 * A delete given a :class:`Revocation` (``delete``, ``delete_by_public_id``, ``delete_user``)
   leaves a :class:`Tombstone` per deleted session in the same atomic step: its reason and time,
   kept until the session's own ``expires_at``; a session evicted by the per-user limit leaves one

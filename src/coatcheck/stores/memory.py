@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.apitokens import API_TOKEN_KEY
 from ..core.errors import SessionConflict, SessionGone, SessionLimitReached
 from ..core.policy import WritePlan, choose_evictions
 from ..core.records import (
@@ -51,6 +52,10 @@ class _Stored:
             self.document = "{" + ",".join(self.members.values()) + "}"
         data: dict[str, Any] = decode_value(self.document)
         return data
+
+    def is_api_token(self) -> bool:
+        """:func:`~coatcheck.core.apitokens.is_api_token` of the stored record."""
+        return self.record.kind == "api" and isinstance(self.data().get(API_TOKEN_KEY), dict)
 
 
 def _member(key: str, text: str) -> str:
@@ -142,12 +147,15 @@ class MemoryStore:
         *,
         user_id: str | None = None,
         revoked: Revocation | None = None,
+        api_token: bool | None = None,
     ) -> SessionKey | None:
         with self._lock:
             for row in self._rows.values():
                 key = row.record.key
-                if public_id_bytes(key) == public_id and (
-                    user_id is None or row.record.user_id == user_id
+                if (
+                    public_id_bytes(key) == public_id
+                    and (user_id is None or row.record.user_id == user_id)
+                    and (api_token is None or row.is_api_token() == api_token)
                 ):
                     self._bury(key.digest, revoked)
                     return key

@@ -92,9 +92,14 @@ class AsyncOverSync:
         *,
         user_id: str | None = None,
         revoked: Revocation | None = None,
+        api_token: bool | None = None,
     ) -> SessionKey | None:
         return await self._run(
-            self.sync.delete_by_public_id, public_id, user_id=user_id, revoked=revoked
+            self.sync.delete_by_public_id,
+            public_id,
+            user_id=user_id,
+            revoked=revoked,
+            api_token=api_token,
         )
 
     async def delete_user(

@@ -44,9 +44,13 @@ class AsyncStore(Protocol):
         *,
         user_id: str | None = None,
         revoked: Revocation | None = None,
+        api_token: bool | None = None,
     ) -> SessionKey | None:
         """Delete the session with this public id (:func:`~coatcheck.core.records.public_id_bytes`),
-        with ``user_id`` only if it is that user's; its key, or None if nothing was deleted."""
+        with ``user_id`` only if it is that user's, with ``api_token`` True only if it is an
+        API token and False only if it is not (:func:`~coatcheck.core.apitokens.is_api_token`,
+        checked in the same atomic step as the delete); its key, or None if nothing was
+        deleted."""
 
     async def delete_user(
         self,

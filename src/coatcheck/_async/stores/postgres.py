@@ -167,15 +167,14 @@ class AsyncPostgresStore(AsyncPostgresConnections):
         *,
         user_id: str | None = None,
         revoked: Revocation | None = None,
+        api_token: bool | None = None,
     ) -> SessionKey | None:
+        params = (public_id, user_id, user_id, *(api_token,) * 4)
         async with self._lease() as cur:
             if revoked is None:
-                await cur.execute(self._sql.delete_public, (public_id, user_id, user_id))
+                await cur.execute(self._sql.delete_public, params)
             else:
-                await cur.execute(
-                    self._sql.bury_public,
-                    (public_id, user_id, user_id, revoked.reason, revoked.at),
-                )
+                await cur.execute(self._sql.bury_public, (*params, revoked.reason, revoked.at))
             row = await cur.fetchone()
         return None if row is None else SessionKey(bytes(row[1]), bytes(row[0]))
 

@@ -234,9 +234,11 @@ class AsyncRedisStore:
         *,
         user_id: str | None = None,
         revoked: Revocation | None = None,
+        api_token: bool | None = None,
     ) -> SessionKey | None:
         """Two round trips: the public-id key names the session, which is then deleted (if it
-        is still there, and ``user_id``'s when given) as ``delete`` does."""
+        is still there, ``user_id``'s when given and of the kind ``api_token`` asks for) as
+        ``delete`` does."""
         with guarded(self.options):
             client = self._conn.live or await self._conn.ready()
             name = await client.get(self._keys.public(public_id))
@@ -249,6 +251,7 @@ class AsyncRedisStore:
             "",
             "" if user_id is None else user_id,
             *lua.why(revoked),
+            lua.only(api_token),
         ]
         return key if await self._delete(key, args) else None
 

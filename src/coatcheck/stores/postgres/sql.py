@@ -10,6 +10,7 @@ import hashlib
 
 from psycopg import sql
 
+from ...core.apitokens import API_TOKEN_KEY
 from ...core.records import SQL_COLUMNS
 
 # (name, type) of the columns added after the first release; migrate adds them to older tables.
@@ -56,6 +57,13 @@ class Statements:
             " ON CONFLICT (id) DO UPDATE SET reason = excluded.reason,"
             " revoked_at = excluded.revoked_at, expires_at = excluded.expires_at)"
         ).format(tomb=names["tomb"])
+        # Given True, only an API token; False, only what is not one; NULL, any (parameters:
+        # the flag twice). "API token" as core.apitokens.is_api_token: kind 'api' and an
+        # object under the reserved data key.
+        names["kind_ok"] = sql.SQL(
+            "(%s::boolean IS NULL OR (kind = 'api' AND"
+            " coalesce(jsonb_typeof(data -> {key}) = 'object', false)) = %s::boolean)"
+        ).format(key=sql.Literal(API_TOKEN_KEY))
 
         def q(template: str) -> str:
             return sql.SQL(template).format(**names).as_string(None)
@@ -163,9 +171,13 @@ class Statements:
         )
         self.version_of = q("SELECT version FROM {t} WHERE id = %s")
         self.delete = q("DELETE FROM {t} WHERE id = %s")
+        # By public id: parameters (public id, user id x2, api_token x4, ...). The kind check
+        # also stands in the outer WHERE, which a concurrent write makes PostgreSQL re-check on
+        # the newest row version.
         self.delete_public = q(
             "DELETE FROM {t} WHERE id = (SELECT id FROM {t} WHERE public_id = %s AND "
-            "(%s::text IS NULL OR user_id = %s::text) LIMIT 1) RETURNING id, shard"
+            "(%s::text IS NULL OR user_id = %s::text) AND {kind_ok} LIMIT 1) AND {kind_ok}"
+            " RETURNING id, shard"
         )
         self.delete_user = q("DELETE FROM {t} WHERE user_id = %s")
         self.delete_user_keep = q("DELETE FROM {t} WHERE user_id = %s AND id <> %s")
@@ -173,8 +185,8 @@ class Statements:
         self.bury = q("WITH gone AS (DELETE FROM {t} WHERE id = %s{buried} SELECT 1 FROM gone")
         self.bury_public = q(
             "WITH gone AS (DELETE FROM {t} WHERE id = (SELECT id FROM {t} WHERE public_id = %s"
-            " AND (%s::text IS NULL OR user_id = %s::text) LIMIT 1){buried}"
-            " SELECT id, shard FROM gone"
+            " AND (%s::text IS NULL OR user_id = %s::text) AND {kind_ok} LIMIT 1)"
+            " AND {kind_ok}{buried} SELECT id, shard FROM gone"
         )
         self.bury_user = q(
             "WITH gone AS (DELETE FROM {t} WHERE user_id = %s AND id <> %s{buried}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from ...core.apitokens import API_TOKEN_KEY
 from ...core.policy import WritePlan
 from ...core.records import Revocation, SessionRecord, UserLimit, public_id_bytes
 from ...core.tokens import SessionKey
@@ -165,14 +166,21 @@ return result
 
 # KEYS[1] session.  ARGV: 1 index key base, 2 digest hex, 3 '' or a time: then delete only
 # if the stored expiry is at or before it (purge), 4 '' or a user id: then delete only a
-# session of that user, 5 '' or a tombstone reason, 6 its time.  Returns 1 if deleted, else 0.
+# session of that user, 5 '' or a tombstone reason, 6 its time, 7 (optional) '1': delete only
+# an API token, '0': only what is not one (as core.apitokens.is_api_token: kind 'api' and a
+# JSON object in the reserved data field).  Returns 1 if deleted, else 0.
 DELETE_LUA: Final = (
     _LUA_HELPERS
+    + f"local TOKEN_FIELD = 'd:{API_TOKEN_KEY}'"
     + """
-local f = redis.call('HMGET', KEYS[1], 'user', 'exp')
+local f = redis.call('HMGET', KEYS[1], 'user', 'exp', 'kind', TOKEN_FIELD)
 if not f[2] then return 0 end
 if ARGV[3] ~= '' and tonumber(f[2]) > tonumber(ARGV[3]) then return 0 end
 if ARGV[4] ~= '' and f[1] ~= ARGV[4] then return 0 end
+if ARGV[7] and ARGV[7] ~= '' then
+  local token = f[3] == 'api' and f[4] ~= false and string.sub(f[4], 1, 1) == '{'
+  if token ~= (ARGV[7] == '1') then return 0 end
+end
 drop(KEYS[1], ARGV[5] ~= '' and ARGV[5] or nil, ARGV[6])
 if f[1] then redis.call('ZREM', ARGV[1] .. f[1], ARGV[2]) end
 return 1
@@ -214,6 +222,11 @@ GONE, OK, REFUSED = 0, 1, 2  # the first element of the update and insert script
 def why(revoked: Revocation | None) -> tuple[str, Arg]:
     """The tombstone arguments of the delete scripts: ('', '') for none."""
     return ("", "") if revoked is None else (revoked.reason, revoked.at)
+
+
+def only(api_token: bool | None) -> str:
+    """``DELETE_LUA``'s kind argument: '' any record, '1' API tokens only, '0' none of them."""
+    return "" if api_token is None else "1" if api_token else "0"
 
 
 def update_args(

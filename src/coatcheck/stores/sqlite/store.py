@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
+from ...core.apitokens import API_TOKEN_KEY
 from ...core.errors import (
     SessionConflict,
     SessionGone,
@@ -218,17 +219,21 @@ class SQLiteStore:
         *,
         user_id: str | None = None,
         revoked: Revocation | None = None,
+        api_token: bool | None = None,
     ) -> SessionKey | None:
+        """The kind is judged in Python inside the write transaction (no JSON1 needed): nothing
+        can change the row between the look and the delete."""
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT id, shard FROM coatcheck_sessions "
-                "WHERE public_id = ? AND (? IS NULL OR user_id = ?) LIMIT 1",
+            rows = conn.execute(
+                "SELECT id, shard, kind, data FROM coatcheck_sessions "
+                "WHERE public_id = ? AND (? IS NULL OR user_id = ?)",
                 (public_id, user_id, user_id),
-            ).fetchone()
-            if row is None:
-                return None
-            bury(conn, "id = ?", (row[0],), revoked)
-        return SessionKey(bytes(row[1]), bytes(row[0]))
+            ).fetchall()
+            for digest, shard, kind, data in rows:
+                if api_token is None or _is_api_token(kind, data) == api_token:
+                    bury(conn, "id = ?", (digest,), revoked)
+                    return SessionKey(bytes(shard), bytes(digest))
+        return None
 
     def delete_user(
         self,
@@ -297,3 +302,8 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._connections.close()
+
+
+def _is_api_token(kind: str, data: str) -> bool:
+    """:func:`~coatcheck.core.apitokens.is_api_token` of a stored row (decodes only ``api``)."""
+    return kind == "api" and isinstance(json.loads(data).get(API_TOKEN_KEY), dict)
