@@ -24,6 +24,13 @@ worker, saturated: 1 / throughput). Before and after the measured runs a sample 
 checked to introspect as active (the load measures the active path: ``touch`` is false, so
 nothing is written).
 
+``--cache SECONDS[,SECONDS...]`` serves every store once more per value (``<store>-cache<N>s``:
+the same store, key and sessions) with the service's introspection cache on
+(``COATCHECK_INTROSPECTION_CACHE``), interleaved with the others; each such server's hit rate
+(validations answered without a session-store read, from its ``/metrics``) is printed. With
+wrk rotating over every session, the hit rate depends on how often a token comes back within
+the max age: ``--sessions`` sets that working set.
+
 ``--compare-src DIR`` serves every store a second time (``<store>-B``: the same store, key and
 sessions) from the coatcheck package in DIR, interleaved with the first: an A/B of a change.
 ``--pin`` puts the server on CPU 0 and wrk on CPU 1 (the store servers float). ``--profile``
@@ -64,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from service_app import FLOOR_PATH as FLOOR
+from service_lean import LEAN_CACHED_PATH as LEAN_CACHED
 from service_lean import LEAN_KEY_PATH as LEAN_KEY
 from service_lean import LEAN_PATH as LEAN
 
@@ -75,6 +83,7 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 STORES = ("sqlite", "postgres", "redis")
 TARGET = 0.70  # introspection / floor on Redis and PostgreSQL (issue 12)
 INTROSPECT = "/v1/sessions/introspect"
+CACHE_ENV = "COATCHECK_INTROSPECTION_CACHE"
 # What a web app's session typically carries: the load decodes it, the answer does not show it.
 PAYLOAD: dict[str, Any] = {"cart": ["book-123", "pen-9"], "theme": "dark", "pad": "x" * 150}
 
@@ -118,6 +127,7 @@ EXPERIMENTS = (
     Variant("lean, key cached", "POST", LEAN),
     Variant("lean, key per call", "POST", LEAN_KEY),
 )
+LEAN_CACHED_VARIANT = Variant("lean, service's work", "POST", LEAN_CACHED)
 
 
 @dataclass
@@ -502,6 +512,32 @@ def report(targets: list[Target], variants: list[Variant], runs: dict[str, list[
         )
 
 
+def hit_rates(targets: list[Target]) -> None:
+    """Per cached server: validations answered without a session-store read, over the whole
+    run (warm-up and checks included), from the server's own ``/metrics``."""
+    for target in targets:
+        if CACHE_ENV not in target.env:
+            continue
+        valid, loads = metric_counts(target)
+        if valid:
+            print(
+                f"  {target.store}: {valid:.0f} valid introspections, {loads:.0f} session "
+                f"store reads: hit rate {1 - loads / valid:.1%}"
+            )
+
+
+def metric_counts(target: Target) -> tuple[float, float]:
+    """Valid validations and session-store reads (``load``) so far, from ``/metrics``."""
+    request = urllib.request.Request(f"http://127.0.0.1:{target.port}/metrics")
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        text = reply.read().decode()
+    valid = re.search(r'^coatcheck_validations_total\{result="valid"\} (\S+)$', text, re.M)
+    loads = re.search(
+        r'^coatcheck_store_latency_seconds_count\{operation="load"\} (\S+)$', text, re.M
+    )
+    return (float(valid.group(1)) if valid else 0.0, float(loads.group(1)) if loads else 0.0)
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -560,11 +596,13 @@ def running(
     factory: str,
     variants: list[Variant],
     compare: Path | None = None,
+    caches: tuple[float, ...] = (),
 ) -> Iterator[list[Target]]:
     """Every store seeded and its server started; all of it stopped and removed afterwards.
     ``compare``: a second server per store (``<store>-B``, on the same store, key and
     sessions) importing coatcheck from that source folder."""
-    experiments = "1" if any(v in EXPERIMENTS for v in variants) else "0"
+    lean = (*EXPERIMENTS, LEAN_CACHED_VARIANT)
+    experiments = "1" if any(v in lean for v in variants) else "0"
     cleanup: list[Callable[[], Any]] = []
     targets: list[Target] = []
     with tempfile.TemporaryDirectory(prefix="ccbench-svc-") as tmp:
@@ -591,6 +629,13 @@ def running(
                     targets.append(other)
                     check(other, variants)
                     print(f"  {other.store}: the same with PYTHONPATH={env['PYTHONPATH']}")
+                for age in caches:
+                    env = {**target.env, CACHE_ENV: f"{age:g}"}
+                    cached = replace(target, store=f"{store}-cache{age:g}s", env=env, proc=None)
+                    start(cached, pin, factory)
+                    targets.append(cached)
+                    check(cached, variants)
+                    print(f"  {cached.store}: the same with {CACHE_ENV}={age:g}")
             yield targets
         finally:
             for target in targets:
@@ -642,6 +687,16 @@ def main() -> int:
         type=Path,
         help="A/B: also serve each store from this source folder (its coatcheck package)",
     )
+    parser.add_argument(
+        "--cache",
+        default="",
+        help="also serve each store with the introspection cache on, per max age (1,2)",
+    )
+    parser.add_argument(
+        "--lean-cached",
+        action="store_true",
+        help="also the service's own introspection work behind a plain Starlette route",
+    )
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy program")
     args = parser.parse_args()
     stores = [s for s in args.stores.split(",") if s]
@@ -654,10 +709,17 @@ def main() -> int:
     if args.profile and not args.py_spy:
         print("--profile needs py-spy: pip install py-spy (or --py-spy PATH)")
         return 2
+    try:
+        caches = tuple(float(age) for age in args.cache.split(",") if age)
+    except ValueError:
+        parser.error(f"--cache {args.cache!r}: seconds, comma-separated (like 2 or 1,2)")
+    if any(not 0 < age <= 60 for age in caches):
+        parser.error("--cache: each max age must be above 0 and at most 60 seconds")
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     seconds = args.seconds or (3 if args.quick else 10)
     load = Load(args.threads, args.connections, args.pin)
     variants = [FLOOR_VARIANT, INTROSPECT_VARIANT, *(EXPERIMENTS if args.experiments else ())]
+    variants += [LEAN_CACHED_VARIANT] if args.lean_cached else []
     print(f"# service: {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
     print(f"# {versions()}")
     print(
@@ -670,7 +732,7 @@ def main() -> int:
     compare = args.compare_src.resolve() if args.compare_src else None
     if compare is not None and not (compare / "coatcheck" / "__init__.py").is_file():
         parser.error(f"--compare-src {compare}: no coatcheck package there (give its src/)")
-    with running(stores, args.sessions, args.pin, args.app, variants, compare) as targets:
+    with running(stores, args.sessions, args.pin, args.app, variants, compare, caches) as targets:
         if targets:
             shown = shlex.join(load.command(targets[-1], INTROSPECT_VARIANT, seconds))
             print(f"  load: {shown}   (the other routes: their METHOD PATH at the end)")
@@ -679,6 +741,7 @@ def main() -> int:
             for target in targets:
                 check(target, variants)  # still the active path after the load
             report(targets, variants, runs)
+            hit_rates(targets)
             if args.profile:
                 from service_profile import profile_all
 

@@ -12,6 +12,11 @@ checked through the service's own ``RememberedKeys`` (a live key remembered for 
 on every call (``ServiceKeys.authenticate``), as the service did before it remembered keys:
 the pair splits the gain between the two changes.
 
+``POST /v1/bench/introspect-lean-cached``: the service's own introspection work (its
+introspection cache when the server has it on, ``COATCHECK_INTROSPECTION_CACHE``; the store
+otherwise) behind the same plain Starlette endpoint: what the cache gives without FastAPI's
+route machinery around it (benchmarks/service.py ``--lean-cached``).
+
 Only sessions (``cc2_`` tokens) are answered; it is a measuring device, not a second API.
 """
 
@@ -22,6 +27,7 @@ from typing import Any, Final
 
 LEAN_PATH: Final = "/v1/bench/introspect-lean"
 LEAN_KEY_PATH: Final = "/v1/bench/introspect-lean-key"
+LEAN_CACHED_PATH: Final = "/v1/bench/introspect-lean-cached"
 JSON: Final = "application/json"
 PROBLEM: Final = "application/problem+json"
 NO_STORE: Final = {"cache-control": "no-store"}
@@ -42,7 +48,30 @@ def lean_routes(context_of: Any) -> list[Any]:
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from coatcheck.service.api import sessions
     from coatcheck.service.api.models import Introspect
+
+    async def cached(request: Any) -> Any:
+        """The real route's work (key, body, cache or store, answer) without FastAPI."""
+        ctx = context_of(request)
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        keys = request.app.state.remembered_keys
+        if scheme.lower() != "bearer" or await keys.authenticate(key) is None:
+            return Response(UNAUTHORIZED, 401, media_type=PROBLEM)
+        if request.headers.get("content-type", "").partition(";")[0].strip() != JSON:
+            return Response(b'{"status":415}', 415, media_type=PROBLEM)
+        try:
+            body = Introspect.model_validate_json(await request.body())
+        except ValidationError:
+            return Response(b'{"status":422}', 422, media_type=PROBLEM)
+        cache = ctx.introspection_cache
+        if cache is None:
+            value = await sessions._introspection(ctx, body)
+        else:
+            value = await sessions._cached_introspection(ctx, cache, body)
+        if value is None:
+            return Response(INACTIVE, media_type=JSON, headers=NO_STORE)
+        return Response(encode(sessions._facts(value)), media_type=JSON, headers=NO_STORE)
 
     def endpoint(cache_key: bool) -> Any:
         async def introspect(request: Any) -> Any:
@@ -82,4 +111,5 @@ def lean_routes(context_of: Any) -> list[Any]:
     return [
         Route(LEAN_PATH, endpoint(True), methods=["POST"]),
         Route(LEAN_KEY_PATH, endpoint(False), methods=["POST"]),
+        Route(LEAN_CACHED_PATH, cached, methods=["POST"]),
     ]

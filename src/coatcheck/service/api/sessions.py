@@ -311,8 +311,8 @@ def _api_token_value(info: ApiTokenInfo) -> Answer:
 
 def _facts(value: Answer) -> dict[str, Any]:
     """The answer for an active token (RFC 7662's shape; ``scope`` and ``name`` for API
-    tokens only, ``exp`` only for what expires)."""
-    created_at = value.created_at
+    tokens only, ``exp`` only for what expires), its fields in the documented order."""
+    created_at, expires_at = value.created_at, value.expires_at
     assert created_at is not None
     facts: dict[str, Any] = {
         "active": True,
@@ -322,16 +322,18 @@ def _facts(value: Answer) -> dict[str, Any]:
         "user_id": value.user_id,
         "kind": value.kind,
         "iat": int(created_at),
-        "created_at": created_at,
-        "expires_at": value.expires_at,
-        "authenticated_at": value.authenticated_at,
-        "last_seen_at": value.last_seen_at,
     }
-    if value.expires_at is not None:
-        facts["exp"] = int(value.expires_at)
-    if value.scopes is not None:
+    if value.scopes is None and expires_at is not None:  # a session
+        facts["exp"] = int(expires_at)
+    facts["created_at"] = created_at
+    facts["expires_at"] = expires_at
+    facts["authenticated_at"] = value.authenticated_at
+    facts["last_seen_at"] = value.last_seen_at
+    if value.scopes is not None:  # an API token
         facts["scope"] = " ".join(value.scopes)
         facts["name"] = value.name
+        if expires_at is not None:
+            facts["exp"] = int(expires_at)
     return facts
 
 
