@@ -57,9 +57,12 @@ def stat(client: redis.Redis, section: str, name: str) -> int:
 
 
 async def blocked_on_server(watcher: redis.Redis) -> None:
-    """Wait (up to 10 s) until the server holds a client blocked in BLPOP."""
+    """Wait (up to 10 s) until the server holds a client blocked in BLPOP. Other clients of
+    the same server may be blocked too (a service following its events with XREAD BLOCK),
+    so the BLPOP itself is looked for, not the count of blocked clients."""
     for _ in range(1000):
-        if stat(watcher, "clients", "blocked_clients"):
+        clients = watcher.client_list()
+        if any(c.get("cmd") == "blpop" and "b" in c.get("flags", "") for c in clients):
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the BLPOP never reached the server")
