@@ -32,7 +32,8 @@ wrk rotating over every session, the hit rate depends on how often a token comes
 the max age: ``--sessions`` sets that working set.
 
 ``--compare-src DIR`` serves every store a second time (``<store>-B``: the same store, key and
-sessions) from the coatcheck package in DIR, interleaved with the first: an A/B of a change.
+sessions) from the coatcheck package in DIR, interleaved with the first: an A/B of a change; with
+``--cache``, both codes are served with the cache on as well (``<store>-B-cache<N>s``).
 ``--pin`` puts the server on CPU 0 and wrk on CPU 1 (the store servers float). ``--profile``
 afterwards samples each server under the same load with py-spy (``pip install py-spy``; on
 PATH or ``--py-spy PATH``) and prints where its CPU time goes (benchmarks/service_profile.py).
@@ -621,21 +622,25 @@ def running(
                     f"  {store}: {len(target.sample)} sampled tokens active; "
                     f"server: {shlex.join(target.command)}"
                 )
+                served = [target]
                 if compare is not None:
                     paths = [str(compare), *filter(None, [target.env.get("PYTHONPATH")])]
                     env = {**target.env, "PYTHONPATH": os.pathsep.join(paths)}
                     other = replace(target, store=f"{store}-B", env=env, proc=None)
                     start(other, pin, factory)
                     targets.append(other)
+                    served.append(other)
                     check(other, variants)
                     print(f"  {other.store}: the same with PYTHONPATH={env['PYTHONPATH']}")
                 for age in caches:
-                    env = {**target.env, CACHE_ENV: f"{age:g}"}
-                    cached = replace(target, store=f"{store}-cache{age:g}s", env=env, proc=None)
-                    start(cached, pin, factory)
-                    targets.append(cached)
-                    check(cached, variants)
-                    print(f"  {cached.store}: the same with {CACHE_ENV}={age:g}")
+                    for base in served:  # with --compare-src, both codes with the cache on
+                        env = {**base.env, CACHE_ENV: f"{age:g}"}
+                        label = f"{base.store}-cache{age:g}s"
+                        cached = replace(base, store=label, env=env, proc=None)
+                        start(cached, pin, factory)
+                        targets.append(cached)
+                        check(cached, variants)
+                        print(f"  {cached.store}: the same with {CACHE_ENV}={age:g}")
             yield targets
         finally:
             for target in targets:

@@ -67,11 +67,10 @@ def lean_routes(context_of: Any) -> list[Any]:
         cache = ctx.introspection_cache
         if cache is None:
             value = await sessions._introspection(ctx, body)
+            answer = INACTIVE if value is None else encode(sessions._facts(value))
         else:
-            value = await sessions._cached_introspection(ctx, cache, body)
-        if value is None:
-            return Response(INACTIVE, media_type=JSON, headers=NO_STORE)
-        return Response(encode(sessions._facts(value)), media_type=JSON, headers=NO_STORE)
+            answer = await sessions._cached_introspection(ctx, cache, body)
+        return Response(answer, media_type=JSON, headers=NO_STORE)
 
     def endpoint(cache_key: bool) -> Any:
         async def introspect(request: Any) -> Any:

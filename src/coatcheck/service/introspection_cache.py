@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from ..client.cache import ClientCache
@@ -86,6 +87,7 @@ class IntrospectionCache:
         self.connections = 0
         """How many times the follower went live (read where the log ends)."""
         self._task: asyncio.Task[None] | None = None
+        self._encoded: dict[bytes, tuple[Introspection, bytes]] = {}
 
     def __repr__(self) -> str:
         return f"<IntrospectionCache {self.cache!r} last_id={self.last_id}>"
@@ -104,6 +106,21 @@ class IntrospectionCache:
         else:
             due = touch and (last is None or self.cache.clock() - last >= self.session_touch)
         return None if due else value
+
+    def encoded(
+        self, key: bytes, value: Introspection, encode: Callable[[Introspection], bytes]
+    ) -> bytes:
+        """``encode(value)`` for the entry :meth:`lookup` just returned under ``key``, made once
+        per entry: kept beside it for as long as the cache hands out that very entry (a
+        replaced or dropped entry is a new object, so its old bytes are never used)."""
+        seen = self._encoded.get(key)
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        data = encode(value)
+        if len(self._encoded) >= MAX_ENTRIES:
+            self._encoded.clear()
+        self._encoded[key] = (value, data)
+        return data
 
     # -- following the event log -----------------------------------------------------------
 
@@ -127,6 +144,7 @@ class IntrospectionCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.cache.disconnected()
+        self._encoded.clear()
 
     async def follow(self) -> None:
         """Follow the log for ever (until cancelled), bypassing the cache whenever it cannot."""

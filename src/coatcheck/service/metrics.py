@@ -80,6 +80,17 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Labelled children, bound on first use (``labels()`` per call costs a lock and a
+        # tuple of label values; a series still appears only once it is first counted).
+        self._results: dict[str, Counter] = {}
+        self._operations: dict[str, Histogram] = {}
+
+    def validated(self, result: str) -> None:
+        """Count one introspection or refresh under ``result``."""
+        child = self._results.get(result)
+        if child is None:
+            child = self._results[result] = self.validations.labels(result=result)
+        child.inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (``CONTENT_TYPE``)."""
@@ -91,9 +102,12 @@ class ServiceMetrics:
         try:
             return await call
         finally:
-            self.store_latency_seconds.labels(operation=operation).observe(
-                time.perf_counter() - started
-            )
+            child = self._operations.get(operation)
+            if child is None:
+                child = self._operations[operation] = self.store_latency_seconds.labels(
+                    operation=operation
+                )
+            child.observe(time.perf_counter() - started)
 
 
 EvictionHook = Callable[[Sequence[SessionKey]], Awaitable[None]]

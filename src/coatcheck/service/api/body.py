@@ -43,11 +43,28 @@ async def read_body(request: Request, model: type[M], *, optional: bool = False)
     raw = await request.body()
     if optional and not raw.strip():
         return model()
-    if not _is_json(request.headers.get("content-type", "")):
+    return parse_body(raw, request.headers.get("content-type", ""), model)
+
+
+def parse_body(raw: bytes, content_type: str, model: type[M]) -> M:
+    """``raw`` as ``model``, or its problem: 415 unless ``content_type`` is JSON, 400 for what
+    is not valid JSON, 422 for valid JSON of the wrong shape.
+
+    A model whose fields are strings and booleans (``one_pass``) is validated in one pass by
+    pydantic's own JSON parser; only a body it refuses is read again with :func:`json.loads`
+    and validated as a Python value, so that every refusal (and the bodies only
+    :func:`json.loads` reads, such as UTF-16 or a byte order mark) gets exactly the answer it
+    always got."""
+    if not _is_json(content_type):
         raise Problem(
             "unsupported-media-type",
             f"Send the body as JSON with Content-Type: {JSON_MEDIA_TYPE}.",
         )
+    if getattr(model, "one_pass", False):
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError:
+            pass
     value = parse_json(raw)
     try:
         return model.model_validate(value)

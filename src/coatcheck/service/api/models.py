@@ -4,7 +4,7 @@ text is bounded) and the responses as documented in the OpenAPI document."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -39,9 +39,14 @@ Timestamp = Annotated[float, Field(description="seconds since the Unix epoch")]
 
 
 class RequestBody(BaseModel):
-    """A request body: unknown fields and wrong types are 422 ``validation-error``."""
+    """A request body: unknown fields and wrong types are 422 ``validation-error``.
+
+    ``one_pass``: every field is a string or a boolean, so pydantic's JSON parser accepts
+    exactly the bodies :func:`json.loads` does (it would also take ``NaN`` for a number, which
+    the API refuses as invalid JSON): such a body is validated straight from its bytes."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    one_pass: ClassVar[bool] = False
 
 
 class Reply(BaseModel):
@@ -60,6 +65,7 @@ class CreateSession(RequestBody):
 
 
 class Introspect(RequestBody):
+    one_pass = True
     token: TokenText
     touch: StrictBool = False
     client_ip: ClientIp | None = Field(
@@ -68,15 +74,18 @@ class Introspect(RequestBody):
 
 
 class Refresh(RequestBody):
+    one_pass = True
     token: TokenText
     client_ip: ClientIp | None = None
 
 
 class Revoke(RequestBody):
+    one_pass = True
     token: TokenText
 
 
 class RevokeUserSessions(RequestBody):
+    one_pass = True
     except_token: TokenText | None = None
     include_tokens: StrictBool = False
 

@@ -3,14 +3,16 @@ the problem responses each route documents."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from .problems import MEDIA_TYPE, STATUS_OF, TITLES
 
 NO_STORE: Final = {"cache-control": "no-store"}
+JSON_MEDIA_TYPE: Final = "application/json"
 
 # What any /v1 call may meet: a bad key, a body refused, the store down.
 COMMON: Final = (
@@ -25,6 +27,18 @@ COMMON: Final = (
 
 def reply(content: Mapping[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(dict(content), status_code=status, headers=NO_STORE)
+
+
+def encode(content: Mapping[str, Any]) -> bytes:
+    """``content`` as :func:`reply` would send it (the same bytes as ``JSONResponse``)."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def json_reply(body: bytes) -> Response:
+    """A 200 answer of JSON already encoded (:func:`encode`): what :func:`reply` sends."""
+    return Response(body, media_type=JSON_MEDIA_TYPE, headers=NO_STORE)
 
 
 def problems(*slugs: str) -> dict[int | str, dict[str, Any]]:

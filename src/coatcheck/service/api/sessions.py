@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from ...apitokens import ApiTokenInfo, is_api_token, looks_like_api_token
@@ -22,6 +22,7 @@ from ..context import ServiceContext
 from ..introspection_cache import IntrospectionCache
 from .auth import KEY_REQUIRED, admin_scope, authenticated
 from .body import body_schema, json_body, read_body
+from .lean import LeanRoute
 from .models import (
     MAX_USER_ID_CHARS,
     NO_CONTROL_CHARACTERS,
@@ -38,18 +39,20 @@ from .models import (
     SessionList,
 )
 from .problems import Problem
-from .replies import COMMON, admin_problems, problems, reply
+from .replies import COMMON, admin_problems, encode, json_reply, problems, reply
 from .state import context_of
 
 RESERVED_DATA_PREFIX = "coatcheck."  # data keys the library itself uses
 INACTIVE = {"active": False}
+INACTIVE_JSON = encode(INACTIVE)
 
 UserIdPath = Annotated[
     str, Path(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)
 ]
 
-# No router dependencies: both routes check the key themselves (any scope may call them).
-introspection = APIRouter(prefix="/v1", tags=["introspection"])
+# No router dependencies: both routes check the key themselves (any scope may call them),
+# served as LeanRoutes (their endpoints called with the request alone: .lean).
+introspection = APIRouter(prefix="/v1", tags=["introspection"], route_class=LeanRoute)
 admin = APIRouter(prefix="/v1", tags=["sessions"], dependencies=[Depends(admin_scope)])
 
 
@@ -99,16 +102,15 @@ async def create_session(
     openapi_extra={**body_schema(Introspect), **KEY_REQUIRED},
     summary="Is this session token or API token live? (RFC 7662 shape)",
 )
-async def introspect(request: Request) -> JSONResponse:
+async def introspect(request: Request) -> Response:
     await authenticated(request)
     body = await read_body(request, Introspect)
     ctx = context_of(request)
     cache = ctx.introspection_cache
     if cache is None:
         value = await _introspection(ctx, body)
-    else:
-        value = await _cached_introspection(ctx, cache, body)
-    return reply(INACTIVE if value is None else _facts(value))
+        return json_reply(INACTIVE_JSON if value is None else _encoded_facts(value))
+    return json_reply(await _cached_introspection(ctx, cache, body))
 
 
 async def _introspection(ctx: ServiceContext, body: Introspect) -> Answer | None:
@@ -122,20 +124,22 @@ async def _introspection(ctx: ServiceContext, body: Introspect) -> Answer | None
 
 async def _cached_introspection(
     ctx: ServiceContext, cache: IntrospectionCache, body: Introspect
-) -> Answer | None:
-    """:func:`_introspection` from the cache where its rules allow (counted as a valid
-    validation like any other), else from the store, whose active answer is then kept."""
+) -> bytes:
+    """:func:`_introspection`'s answer from the cache where its rules allow (counted as a
+    valid validation like any other; its JSON encoded once per entry), else from the store,
+    whose active answer is then kept."""
     client_ip = None if looks_like_api_token(body.token) else body.client_ip
     key = cache_key(body.token)
     value = cache.lookup(key, client_ip, touch=body.touch)
     if value is not None:
-        ctx.metrics.validations.labels(result=Verdict.VALID.value).inc()
-        return value
+        ctx.metrics.validated(Verdict.VALID.value)
+        return cache.encoded(key, value, _encoded_facts)
     ticket = cache.cache.ticket()
     value = await _introspection(ctx, body)
-    if value is not None:
-        cache.cache.put(key, value, ticket, client_ip)
-    return value
+    if value is None:
+        return INACTIVE_JSON
+    cache.cache.put(key, value, ticket, client_ip)
+    return _encoded_facts(value)
 
 
 @introspection.post(
@@ -145,7 +149,7 @@ async def _cached_introspection(
     openapi_extra={**body_schema(Refresh), **KEY_REQUIRED},
     summary="Slide the idle deadline of a live session (within the policy) and report its expiry",
 )
-async def refresh(request: Request) -> JSONResponse:
+async def refresh(request: Request) -> Response:
     await authenticated(request)
     body = await read_body(request, Refresh)
     ctx = context_of(request)
@@ -236,7 +240,7 @@ async def revoke_session(request: Request, public_id: str) -> JSONResponse:
 async def _check_api_token(ctx: ServiceContext, token: str) -> ApiTokenInfo | None:
     """The info of a live API token (its last-used time touched, coalesced), else None."""
     verdict, info = await ctx.tokens.check(token)
-    ctx.metrics.validations.labels(result=verdict.value).inc()
+    ctx.metrics.validated(verdict.value)
     return info if verdict is Verdict.VALID else None
 
 
@@ -258,7 +262,7 @@ async def _live_session(
         result = verdict.value
     if record is not None and record.user_id is None:
         record, result = None, "anonymous"  # a session before login vouches for nobody
-    ctx.metrics.validations.labels(result=result).inc()
+    ctx.metrics.validated(result)
     return record
 
 
@@ -335,6 +339,10 @@ def _facts(value: Answer) -> dict[str, Any]:
         if expires_at is not None:
             facts["exp"] = int(expires_at)
     return facts
+
+
+def _encoded_facts(value: Answer) -> bytes:
+    return encode(_facts(value))
 
 
 def _listed(record: SessionRecord) -> dict[str, Any]:
