@@ -1,4 +1,4 @@
-"""Introspection throughput of coatcheck's session service, beside a floor on the same server.
+"""Introspection throughput of coatcheck's session service, beside floors on the same server.
 
     apt-get install -y wrk
     .venv/bin/python benchmarks/service.py [--quick] [--stores sqlite,postgres,redis]
@@ -6,23 +6,25 @@
 
 For each store (SQLite, PostgreSQL, Redis) one uvicorn worker (uvloop + httptools when
 installed) serves the service as ``coatcheck serve`` builds it (``create_app(settings)``),
-plus ``GET /v1/bench/floor``: a route added to the same app object, in front of the others,
-that touches no store and answers a tiny JSON (benchmarks/service_app.py). The service key
-(scope ``introspect``) and the sessions are made through the service's own classes
-(``ServiceContext``) on that store before the server starts.
+plus two floors: routes added to the same app object, in front of the others, that touch no
+store and answer a tiny JSON (benchmarks/service_app.py). ``GET /v1/bench/floor`` has no
+body; ``POST /v1/bench/floor-post`` reads the whole body of the same requests as an
+introspection and checks nothing (what a POST with a body costs the server by itself). The
+service key (scope ``introspect``) and the sessions are made through the service's own
+classes (``ServiceContext``) on that store before the server starts.
 
 wrk (``-t2 -c50``, benchmarks/service_introspect.lua) then sends ``POST
 /v1/sessions/introspect`` with ``{"token": ...}`` and ``Authorization: Bearer <service key>``,
-rotating over every session's token, and, as the floor, ``GET /v1/bench/floor`` with the
-same header. ``--experiments`` adds two lean introspection routes (benchmarks/service_lean.py):
-what the changes docs/performance.md proposes would give, on the same server. Runs are
-interleaved (per store its routes back to back, their order rotated every round; the stores in
-turn), as PERFORMANCE-NOTES.md advises; the report gives medians with min-max over the rounds,
-wrk's latency percentiles, the ratio to the floor taken per round on the same server (target
-for introspection: >= 70 % on Redis and PostgreSQL) and the server time per request (one
-worker, saturated: 1 / throughput). Before and after the measured runs a sample of tokens is
-checked to introspect as active (the load measures the active path: ``touch`` is false, so
-nothing is written).
+rotating over every session's token; the same requests to the POST floor; and ``GET
+/v1/bench/floor`` with the same header. ``--experiments`` adds two lean introspection routes
+(benchmarks/service_lean.py): what the changes docs/performance.md proposes would give, on the
+same server. Runs are interleaved (per store its routes back to back, their order rotated
+every round; the stores in turn), as PERFORMANCE-NOTES.md advises; the report gives medians
+with min-max over the rounds, wrk's latency percentiles, the ratios to both floors taken per
+round on the same server (target for introspection: >= 70 % of the floor on Redis and
+PostgreSQL) and the server time per request (one worker, saturated: 1 / throughput). Before
+and after the measured runs a sample of tokens is checked to introspect as active (the load
+measures the active path: ``touch`` is false, so nothing is written).
 
 ``--cache SECONDS[,SECONDS...]`` serves every store once more per value (``<store>-cache<N>s``:
 the same store, key and sessions) with the service's introspection cache on
@@ -72,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from service_app import FLOOR_PATH as FLOOR
+from service_app import FLOOR_POST_PATH as FLOOR_POST
 from service_lean import LEAN_CACHED_PATH as LEAN_CACHED
 from service_lean import LEAN_KEY_PATH as LEAN_KEY
 from service_lean import LEAN_PATH as LEAN
@@ -123,6 +126,8 @@ class Variant:
 
 
 FLOOR_VARIANT = Variant("floor", "GET", FLOOR)
+FLOOR_POST_VARIANT = Variant("floor, POST", "POST", FLOOR_POST)
+FLOORS = (FLOOR_VARIANT, FLOOR_POST_VARIANT)
 INTROSPECT_VARIANT = Variant("introspect", "POST", INTROSPECT)
 EXPERIMENTS = (
     Variant("lean, key cached", "POST", LEAN),
@@ -366,8 +371,12 @@ def call(
 def check(target: Target, variants: list[Variant]) -> None:
     """The measured paths are what they claim: the sample introspects as active with the key
     (every experiment route answering exactly as the service), a request without the key is
-    refused, and an unknown token is inactive."""
-    paths = [v.path for v in variants if v.method == "POST"]
+    refused, and an unknown token is inactive; the POST floor answers its tiny JSON."""
+    paths = [v.path for v in variants if v.method == "POST" and v not in FLOORS]
+    if FLOOR_POST_VARIANT in variants:
+        reply = call(target, "POST", FLOOR_POST, {"token": target.sample[0]}, target.key)
+        if reply != (200, {"ok": True}):
+            raise RuntimeError(f"{target.store}: {FLOOR_POST} answered {reply}")
     for token in target.sample:
         status, answer = call(target, "POST", INTROSPECT, {"token": token}, target.key)
         if status != 200 or not isinstance(answer, dict) or answer.get("active") is not True:
@@ -483,34 +492,47 @@ def report(targets: list[Target], variants: list[Variant], runs: dict[str, list[
             f"{sum(r.non2xx for r in results):7d} {sum(r.errors for r in results):6d}"
         )
     print(
-        "\nthroughput / the floor of the same server, per round (target for introspect: "
-        f">= {TARGET:.0%} on Redis and PostgreSQL); server time per request = 1 / throughput "
-        "(one worker, saturated), and its excess over the floor's, medians over the rounds:"
+        "\nthroughput / each floor of the same server (GET: no body; POST: reads the same body),"
+        f" per round (target for introspect: >= {TARGET:.0%} of the floor on Redis and "
+        "PostgreSQL); server time per request = 1 / throughput (one worker, saturated), and its "
+        "excess over each floor's, medians over the rounds:"
     )
     for target in targets:
-        floor = runs.get(name(target, FLOOR_VARIANT), [])
         for v in variants:
             found = runs.get(name(target, v), [])
-            if v == FLOOR_VARIANT or not found or not floor:
+            if v == FLOOR_VARIANT or not found:
                 continue
-            ratios = [a.rps / b.rps for a, b in zip(found, floor, strict=True)]
-            extra = [1e6 / a.rps - 1e6 / b.rps for a, b in zip(found, floor, strict=True)]
+            against = [
+                f"{ratio_to(found, runs.get(name(target, floor), []))} of the {floor.method} floor"
+                for floor in FLOORS
+                if floor != v and name(target, floor) in runs
+            ]
             print(
-                f"  {name(target, v):28} {statistics.median(ratios):6.1%} of the floor "
-                f"(per round {', '.join(f'{r:.0%}' for r in ratios)}); "
-                f"{1e6 / statistics.median([a.rps for a in found]):5.0f} µs per request, "
-                f"+{statistics.median(extra):.0f} µs over the floor"
+                f"  {name(target, v):28} {'; '.join(against)}; "
+                f"{1e6 / statistics.median([a.rps for a in found]):5.0f} µs per request"
             )
-    floors = [
-        statistics.median([r.rps for r in runs[name(t, FLOOR_VARIANT)]])
-        for t in targets
-        if name(t, FLOOR_VARIANT) in runs
-    ]
-    if len(floors) > 1:
-        print(
-            f"  the floors of the {len(floors)} servers (the same code) differ by up to "
-            f"{max(floors) / min(floors) - 1:.1%}"
-        )
+    for floor in FLOORS:
+        medians = [
+            statistics.median([r.rps for r in runs[name(t, floor)]])
+            for t in targets
+            if name(t, floor) in runs
+        ]
+        if len(medians) > 1:
+            print(
+                f"  the {floor.method} floors of the {len(medians)} servers (the same code) "
+                f"differ by up to {max(medians) / min(medians) - 1:.1%}"
+            )
+
+
+def ratio_to(found: list[Run], floor: list[Run]) -> str:
+    """The median ratio of ``found`` to ``floor`` (paired by round), the per-round ratios and
+    the median server time above the floor's."""
+    ratios = [a.rps / b.rps for a, b in zip(found, floor, strict=True)]
+    extra = [1e6 / a.rps - 1e6 / b.rps for a, b in zip(found, floor, strict=True)]
+    return (
+        f"{statistics.median(ratios):6.1%} (per round {', '.join(f'{r:.0%}' for r in ratios)}, "
+        f"+{statistics.median(extra):.0f} µs)"
+    )
 
 
 def hit_rates(targets: list[Target]) -> None:
@@ -723,7 +745,7 @@ def main() -> int:
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     seconds = args.seconds or (3 if args.quick else 10)
     load = Load(args.threads, args.connections, args.pin)
-    variants = [FLOOR_VARIANT, INTROSPECT_VARIANT, *(EXPERIMENTS if args.experiments else ())]
+    variants = [*FLOORS, INTROSPECT_VARIANT, *(EXPERIMENTS if args.experiments else ())]
     variants += [LEAN_CACHED_VARIANT] if args.lean_cached else []
     print(f"# service: {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
     print(f"# {versions()}")

@@ -1,5 +1,6 @@
 """The app that benchmarks/service.py runs under uvicorn: coatcheck's session service as
-``coatcheck serve`` builds it, plus ``GET /v1/bench/floor``, a route that touches no store.
+``coatcheck serve`` builds it, plus two floors that touch no store: ``GET /v1/bench/floor``
+and ``POST /v1/bench/floor-post``.
 
     python -m uvicorn --factory service_app:app --app-dir benchmarks ...
 
@@ -9,6 +10,13 @@ the same server, the same middleware and the same router as an introspection, an
 a tiny JSON answer: what is left when the store, the service-key check and the request model
 are taken away. It lives under ``/v1/`` because the service sends every other path to its
 pages, past the API's router.
+
+The GET floor has no body. ``POST /v1/bench/floor-post`` receives the same requests as an
+introspection (the same ``{"token": ...}`` body, ``Content-Type`` and ``Authorization``
+headers) and reads the whole body before it answers, but checks nothing: no key, no content
+type, no parsing. Beside the GET floor it shows what the server and the ASGI layers charge
+for a POST with a body (the request's ``http.request`` message, the body's bytes, the larger
+request), which every introspection pays and the GET floor does not.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import os
 from typing import Any
 
 FLOOR_PATH = "/v1/bench/floor"
+FLOOR_POST_PATH = "/v1/bench/floor-post"
 
 
 async def floor(request: Any) -> Any:
@@ -26,8 +35,16 @@ async def floor(request: Any) -> Any:
     return JSONResponse({"ok": True})
 
 
+async def floor_post(request: Any) -> Any:
+    """The POST floor: the whole body read (and dropped), then the GET floor's answer."""
+    from starlette.responses import JSONResponse
+
+    await request.body()
+    return JSONResponse({"ok": True})
+
+
 def add_floor(application: Any) -> Any:
-    """``application`` with the floor route first among its routes (Starlette's public
+    """``application`` with the two floor routes first among its routes (Starlette's public
     ``router.routes`` list); an app without a Starlette router cannot take it."""
     from starlette.routing import Route
 
@@ -37,7 +54,10 @@ def add_floor(application: Any) -> Any:
             f"create_app() returned {type(application).__name__}, which has no Starlette "
             "router: the floor route cannot go into the same app"
         )
-    router.routes.insert(0, Route(FLOOR_PATH, floor, methods=["GET"]))
+    router.routes[0:0] = [
+        Route(FLOOR_PATH, floor, methods=["GET"]),
+        Route(FLOOR_POST_PATH, floor_post, methods=["POST"]),
+    ]
     return application
 
 
@@ -49,7 +69,7 @@ def settings() -> Any:
 
 
 def app() -> Any:
-    """The service as ``coatcheck serve`` runs it, with the floor route added (and, with
+    """The service as ``coatcheck serve`` runs it, with the floor routes added (and, with
     ``CCBENCH_EXPERIMENTS=1``, the routes of benchmarks/service_lean.py)."""
     from coatcheck.service.app import create_app
 
@@ -59,5 +79,5 @@ def app() -> Any:
 
         from coatcheck.service.api.state import context_of
 
-        application.router.routes[1:1] = lean_routes(context_of)
+        application.router.routes[2:2] = lean_routes(context_of)
     return application
