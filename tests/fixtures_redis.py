@@ -29,7 +29,7 @@ import pytest
 import redis
 import redis.cluster
 import servers
-from servers import REDIS_HOST, REDIS_PORT, free_port, require_server
+from servers import REDIS_HOST, REDIS_PORT, free_port, require_server, stop_process
 
 LOOPBACK = "127.0.0.1"
 STARTUP_DEADLINE = 30.0  # seconds a server or the cluster may take to come up
@@ -144,13 +144,7 @@ class RedisServer:
         """Terminate the server (its data is gone: no persistence)."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         self.process = None
 
     def log(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import free_port
+from servers import free_port, stop_process
 from service.test_serve_process import Servers, clean_env, cli, login, servers
 
 from coatcheck.client import ServiceClient
@@ -69,12 +69,7 @@ def second_app(second_service: tuple[str, str, Path]) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def test_a_login_on_the_service_is_accepted_until_revoked(

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-from servers import free_port, missing
+from servers import free_port, missing, stop_process
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "provider"
 NPM_CI_TIMEOUT = 300.0  # seconds; a first install downloads about 40 small packages
@@ -192,12 +192,7 @@ def start_provider(
             issuer = _wait_ready(process, log_path)
             yield OidcProvider(issuer, client_id, client_secret, app, admin_token, log_path)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=10)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import free_port
+from servers import free_port, stop_process
 
 from .test_data import drop_service_tables
 
@@ -67,13 +67,7 @@ class Served:
         return f"stdout:\n{self.out}\nstderr:\n{self.err_file.read_text()}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 class Servers:
