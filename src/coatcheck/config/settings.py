@@ -86,6 +86,37 @@ WEB_NAMES = frozenset(
     }
 )
 
+# OpenID Connect's: one per field of coatcheck.oidc.OIDCSettings, read by read_oidc_settings
+# (a test keeps the two in step); listed here, without importing Authlib, so that
+# read_settings knows them and does not warn.
+OIDC_NAMES: Mapping[str, str] = {
+    argument: PREFIX + "OIDC_" + argument.upper()
+    for argument in (
+        "issuer",
+        "client_id",
+        "client_secret",
+        "scopes",
+        "login_path",
+        "callback_path",
+        "logout_path",
+        "logged_out_path",
+        "backchannel_logout_path",
+        "ended_path",
+        "base_url",
+        "refresh_skew",
+        "clock_leeway",
+        "metadata_ttl",
+        "jwks_refetch_interval",
+        "http_timeout",
+        "refresh_lease",
+        "refresh_wait",
+        "prompt_none_fallback",
+        "user_id_claim",
+        "login_timeout",
+        "post_logout_path",
+    )
+}
+
 NAMES = DEPLOYMENT_NAMES | frozenset(POLICY_NAMES.values()) | WEB_NAMES
 """Every name :func:`read_settings` reads."""
 
@@ -225,9 +256,10 @@ def _policy(given: Mapping[str, Any]) -> Policy:
 
 
 def _check_names(given: Mapping[str, Any], strict: bool) -> None:
-    known = NAMES | OTHER_NAMES | {LEGACY_POLICY}
+    oidc = frozenset(OIDC_NAMES.values())
+    known = NAMES | OTHER_NAMES | oidc | {LEGACY_POLICY}
     for name in sorted(given.keys() - known):
-        suffixes = {known_name.removeprefix(PREFIX): known_name for known_name in NAMES}
+        suffixes = {known_name.removeprefix(PREFIX): known_name for known_name in NAMES | oidc}
         close = difflib.get_close_matches(name.removeprefix(PREFIX), sorted(suffixes), n=1)
         hint = f"; did you mean {suffixes[close[0]]}?" if close else ""
         message = f"{name} is not a coatcheck setting and is ignored{hint}"
