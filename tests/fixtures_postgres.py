@@ -30,7 +30,13 @@ def drop_table(dsn: str, table: str) -> None:
 
     from coatcheck.service.data.postgres import service_tables
 
-    tables = (table, f"{table}_meta", f"{table}_tombstones", *service_tables(table))
+    tables = (
+        table,
+        f"{table}_meta",
+        f"{table}_tombstones",
+        f"{table}_markers",
+        *service_tables(table),
+    )
     names = [sql.Identifier(name) for name in tables]
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(names)))

@@ -44,3 +44,8 @@ class SessionLimitReached(CoatcheckError):
 
 class StoreUnavailable(CoatcheckError):
     """The store's server cannot be reached or failed (cause chained); retrying later works."""
+
+
+class InvalidMarker(CoatcheckError, ValueError):
+    """A store marker's name, value or lifetime is outside the limits every store keeps
+    (:mod:`coatcheck.stores.markers`); the message says which. Nothing was sent to the store."""

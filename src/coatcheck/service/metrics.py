@@ -202,6 +202,20 @@ class InstrumentedStore(AsyncStore):
     async def count_active(self, since: float, now: float) -> int:
         return await self._metrics.timed("count_active", self.inner.count_active(since, now))
 
+    async def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        return await self._metrics.timed(
+            "put_marker",
+            self.inner.put_marker(name, value, ttl, only_if_absent=only_if_absent),
+        )
+
+    async def get_marker(self, name: str) -> str | None:
+        return await self._metrics.timed("get_marker", self.inner.get_marker(name))
+
+    async def delete_marker(self, name: str) -> bool:
+        return await self._metrics.timed("delete_marker", self.inner.delete_marker(name))
+
     async def token_key(self) -> bytes:
         return await self._metrics.timed("token_key", self.inner.token_key())
 

@@ -33,6 +33,17 @@ Rules every implementation follows (the conformance suite in ``tests/stores`` ch
   :class:`SessionGone`) and is deleted, the new one is inserted, and the per-user limit is
   enforced for browser sessions (oldest evicted, or :class:`SessionLimitReached` with nothing
   changed). It returns the digests of evicted sessions.
+* Markers (``put_marker``, ``get_marker``, ``delete_marker``) are small named values with a
+  lifetime, beside the sessions and apart from them (limits and checks:
+  :mod:`coatcheck.stores.markers`, :class:`InvalidMarker` before anything is sent). Their
+  lifetime runs on the clock of whatever holds them: the PostgreSQL or Redis server's, the
+  machine's for SQLite and memory (never a manager's :class:`Clock`). An expired marker is
+  never returned and counts as absent: ``put_marker(only_if_absent=True)`` replaces it, and of
+  any number of processes racing to put one name that way exactly one gets True (one atomic
+  statement or command: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired``, ``SET NX PX``).
+  ``delete_marker`` answers whether a live one was there. ``purge_expired`` deletes markers
+  expired at its ``now`` (not counted in its answer, like tombstones); Redis also drops them by
+  TTL. ``delete_all`` deletes them too (not counted either). On a cluster a marker is one key.
 * ``token_key`` is the store's own token key (docs/security.md, "The token key"): created
   once, atomically, never deleted by the store (not even by ``delete_all``).
 * Server failures surface as :class:`StoreUnavailable`, never as a driver exception, and the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from ..core.records import (
 )
 from ..core.tokens import SessionKey, TokenCodec, new_token_key
 from .base import DEFAULT_PURGE_BATCH
+from .markers import check_marker, check_name
 
 
 class _Stored:
@@ -69,6 +71,7 @@ class MemoryStore:
         self.url = url
         self._rows: dict[bytes, _Stored] = {}
         self._tombstones: dict[bytes, Tombstone] = {}
+        self._markers: dict[str, tuple[str, float]] = {}  # name -> (value, expires at)
         self._lock = threading.Lock()
         self._token_key = new_token_key()  # this store object is the whole store
 
@@ -195,6 +198,7 @@ class MemoryStore:
         with self._lock:
             count = len(self._rows)
             self._rows.clear()
+            self._markers.clear()
             return count
 
     def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
@@ -216,6 +220,8 @@ class MemoryStore:
                     del self._rows[d]
                 for d in [d for d, t in self._tombstones.items() if t.expires_at <= now]:
                     del self._tombstones[d]
+                for name in [n for n, (_, exp) in self._markers.items() if exp <= now]:
+                    del self._markers[name]
             total += len(batch)
             if len(batch) < batch_size:
                 return total
@@ -227,6 +233,30 @@ class MemoryStore:
                 for r in self._rows.values()
                 if r.record.last_seen_at >= since and r.record.expires_at > now
             )
+
+    def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        ttl = check_marker(name, value, ttl)
+        now = time.time()
+        with self._lock:
+            held = self._markers.get(name)
+            if only_if_absent and held is not None and held[1] > now:
+                return False
+            self._markers[name] = (value, now + ttl)
+            return True
+
+    def get_marker(self, name: str) -> str | None:
+        check_name(name)
+        with self._lock:
+            held = self._markers.get(name)
+        return held[0] if held is not None and held[1] > time.time() else None
+
+    def delete_marker(self, name: str) -> bool:
+        check_name(name)
+        with self._lock:
+            held = self._markers.pop(name, None)
+        return held is not None and held[1] > time.time()
 
     def token_key(self) -> bytes:
         return self._token_key

@@ -126,6 +126,19 @@ class AsyncOverSync:
     async def count_active(self, since: float, now: float) -> int:
         return await self._run(self.sync.count_active, since, now)
 
+    async def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        return await self._run(
+            self.sync.put_marker, name, value, ttl, only_if_absent=only_if_absent
+        )
+
+    async def get_marker(self, name: str) -> str | None:
+        return await self._run(self.sync.get_marker, name)
+
+    async def delete_marker(self, name: str) -> bool:
+        return await self._run(self.sync.delete_marker, name)
+
     async def token_key(self) -> bytes:
         return await self._run(self.sync.token_key)
 

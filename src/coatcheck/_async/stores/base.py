@@ -74,6 +74,19 @@ class AsyncStore(Protocol):
     async def count_active(self, since: float, now: float) -> int:
         """Unexpired sessions whose last write is at or after ``since``."""
 
+    async def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        """Keep ``value`` under ``name`` for ``ttl`` seconds (limits:
+        :mod:`coatcheck.stores.markers`); with ``only_if_absent``, only if no live marker has
+        that name, decided atomically across processes. Whether it was written."""
+
+    async def get_marker(self, name: str) -> str | None:
+        """The live marker's value; None when there is none or it has expired."""
+
+    async def delete_marker(self, name: str) -> bool:
+        """Delete the marker; whether a live one was there."""
+
     async def token_key(self) -> bytes:
         """The store's own token key: generated and stored atomically on first use (or
         ``migrate``), so every process on one store agrees on it with no configuration."""

@@ -29,6 +29,7 @@ from psycopg.rows import TupleRow
 
 from ...core.errors import (
     ConfigError,
+    InvalidMarker,
     SessionConflict,
     SessionGone,
     SessionLimitReached,
@@ -37,6 +38,7 @@ from ...core.policy import WritePlan
 from ...core.records import Revocation, SessionRecord, Tombstone, UserLimit, public_id_bytes
 from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_key
 from ...stores.base import DEFAULT_PURGE_BATCH
+from ...stores.markers import check_marker, check_name
 from ...stores.postgres.decode import data_error, decode_record, json_object, patch_error
 from ...stores.postgres.sql import LOAD_NAME, Statements, lock_key
 from ...stores.postgres.url import parse_url
@@ -228,6 +230,11 @@ class AsyncPostgresStore(AsyncPostgresConnections):
             async with self._lease() as cur:
                 await cur.execute(self._sql.purge_tombstones, (now, batch_size))
                 if cur.rowcount < batch_size:
+                    break
+        while True:
+            async with self._lease() as cur:
+                await cur.execute(self._sql.purge_markers, (now, batch_size, now))
+                if cur.rowcount < batch_size:
                     return total
 
     async def count_active(self, since: float, now: float) -> int:
@@ -235,6 +242,36 @@ class AsyncPostgresStore(AsyncPostgresConnections):
             await cur.execute(self._sql.count_active, (since, now))
             row = await cur.fetchone()
         return int(row[0]) if row is not None else 0
+
+    async def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        """One statement, on the server's clock (see ``Statements.put_marker``)."""
+        ttl = check_marker(name, value, ttl)
+        query = self._sql.put_marker_if_absent if only_if_absent else self._sql.put_marker
+        try:
+            async with self._lease() as cur:
+                await cur.execute(query, (name, value, ttl), prepare=True)
+                return cur.rowcount > 0
+        except (psycopg.DataError, UnicodeEncodeError) as exc:
+            raise InvalidMarker(
+                f"PostgreSQL at {self.options.where} cannot store this marker value in its "
+                f"encoding: {exc}"
+            ) from exc
+
+    async def get_marker(self, name: str) -> str | None:
+        check_name(name)
+        async with self._lease() as cur:
+            await cur.execute(self._sql.get_marker, (name,), prepare=True)
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def delete_marker(self, name: str) -> bool:
+        check_name(name)
+        async with self._lease() as cur:
+            await cur.execute(self._sql.delete_marker, (name,))
+            row = await cur.fetchone()
+        return row is not None and bool(row[0])
 
     async def token_key(self) -> bytes:
         """Read once per store object. Each statement commits on its own, so the read after an

@@ -24,6 +24,7 @@ from ...core.tokens import (
     unkeyed_user_shard,
 )
 from ...stores.base import DEFAULT_PURGE_BATCH
+from ...stores.markers import check_marker, check_name
 from ...stores.redis import lua
 from ...stores.redis.failures import guarded, translate
 from ...stores.redis.keys import KeyLayout, ms, same_slot
@@ -291,8 +292,8 @@ class AsyncRedisStore:
         return Tombstone(f[b"reason"].decode(), float(f[b"at"]), float(f[b"exp"]))
 
     async def delete_all(self) -> int:
-        """Deletes every session and index under this prefix: a SCAN of every (primary)
-        node, O(keys in the database)."""
+        """Deletes every session, index and marker under this prefix: a SCAN of every
+        (primary) node, O(keys in the database)."""
         with guarded(self.options):
             client = self._conn.live or await self._conn.ready()
             return await redis_scan.delete_all(client, self._keys, DEFAULT_PURGE_BATCH)
@@ -332,7 +333,8 @@ class AsyncRedisStore:
 
     async def purge_expired(self, now: float, *, batch_size: int = DEFAULT_PURGE_BATCH) -> int:
         """Deletes sessions whose stored expiry is at or before ``now``, then drops index
-        members whose session is gone. A SCAN of every (primary) node, O(keys)."""
+        members whose session is gone, then tombstones and markers expired at ``now``. A SCAN
+        of every (primary) node, O(keys)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         with guarded(self.options):
@@ -347,6 +349,32 @@ class AsyncRedisStore:
             return await redis_scan.count_active(
                 client, self._keys, since, now, DEFAULT_PURGE_BATCH
             )
+
+    async def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        """``SET PX`` (``NX`` if only absent): one command on one key, on the server's clock;
+        an expired key is absent to Redis whether or not it has been reclaimed yet."""
+        ttl = check_marker(name, value, ttl)
+        with guarded(self.options):
+            client = self._conn.live or await self._conn.ready()
+            done = await client.set(
+                self._keys.marker(name), value.encode(), px=ms(ttl), nx=only_if_absent
+            )
+        return bool(done)
+
+    async def get_marker(self, name: str) -> str | None:
+        check_name(name)
+        with guarded(self.options):
+            client = self._conn.live or await self._conn.ready()
+            value = await client.get(self._keys.marker(name))
+        return None if value is None else cast("bytes", value).decode()
+
+    async def delete_marker(self, name: str) -> bool:
+        check_name(name)
+        with guarded(self.options):
+            client = self._conn.live or await self._conn.ready()
+            return bool(await client.delete(self._keys.marker(name)))
 
     async def close(self) -> None:
         await self._conn.close()

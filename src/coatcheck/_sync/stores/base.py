@@ -78,6 +78,19 @@ class Store(Protocol):
     def count_active(self, since: float, now: float) -> int:
         """Unexpired sessions whose last write is at or after ``since``."""
 
+    def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        """Keep ``value`` under ``name`` for ``ttl`` seconds (limits:
+        :mod:`coatcheck.stores.markers`); with ``only_if_absent``, only if no live marker has
+        that name, decided atomically across processes. Whether it was written."""
+
+    def get_marker(self, name: str) -> str | None:
+        """The live marker's value; None when there is none or it has expired."""
+
+    def delete_marker(self, name: str) -> bool:
+        """Delete the marker; whether a live one was there."""
+
     def token_key(self) -> bytes:
         """The store's own token key: generated and stored atomically on first use (or
         ``migrate``), so every process on one store agrees on it with no configuration."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...stores.redis.keys import SESSION, KeyLayout
-from ...stores.redis.lua import DELETE_LUA, PRUNE_INDEX_LUA
+from ...stores.redis.lua import DELETE_LUA, PRUNE_INDEX_LUA, PURGE_MARKER_LUA
 from .redis_connections import Client
 
 
@@ -28,17 +28,25 @@ def scan(client: Client, pattern: str, size: int) -> Iterator[list[bytes]]:
 
 
 def delete_all(client: Client, keys: KeyLayout, size: int) -> int:
-    """Deletes every session, index and public-id key under the prefix; how many sessions."""
+    """Deletes every session, index, public-id key and marker under the prefix; how many
+    sessions."""
     total = 0
     for batch in scan(client, keys.any_pattern, size):
-        pipe = client.pipeline(transaction=False)
-        for name in batch:
-            pipe.execute_command("UNLINK", name)  # ClusterPipeline.unlink is odd
-        done = pipe.execute()
+        done = unlink(client, batch)
         total += sum(
             1 for name, n in zip(batch, done, strict=True) if n and keys.kind_of(name) == SESSION
         )
+    for batch in scan(client, keys.marker_pattern, size):
+        unlink(client, batch)
     return total
+
+
+def unlink(client: Client, names: list[bytes]) -> list[int]:
+    """UNLINK each key (one pipeline); how many each call removed."""
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.execute_command("UNLINK", name)  # ClusterPipeline.unlink is odd
+    return list(pipe.execute())
 
 
 def purge_expired(client: Client, keys: KeyLayout, now: float, size: int) -> int:
@@ -79,10 +87,17 @@ def purge_expired(client: Client, keys: KeyLayout, now: float, size: int) -> int
         for name in batch:
             pipe.hget(name, "exp")
         expiries = pipe.execute()
+        expired = [
+            name
+            for name, exp in zip(batch, expiries, strict=True)
+            if exp is not None and float(exp) <= now
+        ]
+        unlink(client, expired)
+    # Markers too (by their TTL; a marker can be written again, so the script re-checks).
+    for batch in scan(client, keys.marker_pattern, size):
         pipe = client.pipeline(transaction=False)
-        for name, exp in zip(batch, expiries, strict=True):
-            if exp is not None and float(exp) <= now:
-                pipe.execute_command("UNLINK", name)
+        for name in batch:
+            pipe.execute_command("EVAL", PURGE_MARKER_LUA, 1, name, int(now * 1000))
         pipe.execute()
     return total
 

@@ -49,6 +49,10 @@ class Statements:
             "meta": sql.Identifier(f"{table}_meta"),
             "tomb": sql.Identifier(f"{table}_tombstones"),
             "tomb_idx": sql.Identifier(f"{table}_tomb_exp_idx"),
+            "mark": sql.Identifier(f"{table}_markers"),
+            "mark_idx": sql.Identifier(f"{table}_mark_exp_idx"),
+            # Markers live on the server's clock: one "now" for every process.
+            "clock": sql.SQL("extract(epoch FROM statement_timestamp())::float8"),
         }
         # Ends a delete that leaves tombstones: gone (the deleted rows) -> their tombstones.
         names["buried"] = sql.SQL(
@@ -78,6 +82,8 @@ class Statements:
                 "{public_idx}",
                 "{tomb}",
                 "{tomb_idx}",
+                "{mark}",
+                "{mark_idx}",
             )
         )
         # Every table and index, and every added column, is there (else migrate runs).
@@ -107,7 +113,9 @@ class Statements:
             " remember boolean NOT NULL DEFAULT false);"
             " CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL);"
             " CREATE TABLE IF NOT EXISTS {tomb} (id bytea PRIMARY KEY, reason text NOT NULL,"
-            " revoked_at double precision NOT NULL, expires_at double precision NOT NULL)"
+            " revoked_at double precision NOT NULL, expires_at double precision NOT NULL);"
+            " CREATE TABLE IF NOT EXISTS {mark} (name text PRIMARY KEY, value text NOT NULL,"
+            " expires_at double precision NOT NULL)"
         )
         # Columns added after the first release: a table made by an older version gets them
         # before any index is made (ALTER TABLE takes the strongest lock: asked for first,
@@ -122,7 +130,8 @@ class Statements:
             " CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_id, created_at)"
             " WHERE user_id IS NOT NULL;"
             " CREATE INDEX IF NOT EXISTS {public_idx} ON {t} (public_id);"
-            " CREATE INDEX IF NOT EXISTS {tomb_idx} ON {tomb} (expires_at)"
+            " CREATE INDEX IF NOT EXISTS {tomb_idx} ON {tomb} (expires_at);"
+            " CREATE INDEX IF NOT EXISTS {mark_idx} ON {mark} (expires_at)"
         )
         # Rows written before the public_id column existed get theirs, in batches.
         self.missing_public_ids = q("SELECT id, shard FROM {t} WHERE public_id IS NULL LIMIT %s")
@@ -196,7 +205,7 @@ class Statements:
         self.purge_tombstones = q(
             "DELETE FROM {tomb} WHERE id IN (SELECT id FROM {tomb} WHERE expires_at <= %s LIMIT %s)"
         )
-        self.delete_all = q("DELETE FROM {t}")
+        self.delete_all = q("WITH markers AS (DELETE FROM {mark}) DELETE FROM {t}")
         self.list_user = q(
             "SELECT id, shard, {record} FROM {t} WHERE user_id = %s AND expires_at > %s "
             "ORDER BY created_at, id"
@@ -205,6 +214,22 @@ class Statements:
         # concurrent touch just extended is not purged; SKIP LOCKED lets purgers run side by side.
         self.purge = q(
             "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= %s "
+            "LIMIT %s FOR UPDATE SKIP LOCKED) AND expires_at <= %s"
+        )
+        # Markers: parameters (name, value, ttl); the row count says whether it was written.
+        # Only if absent: a live marker stops the write, an expired one is replaced; racing
+        # writers of one name wait for the row lock, then re-check against the winner's row.
+        upsert = (
+            "INSERT INTO {mark} (name, value, expires_at) VALUES (%s, %s, {clock} + %s::float8)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+            " expires_at = excluded.expires_at"
+        )
+        self.put_marker = q(upsert)
+        self.put_marker_if_absent = q(upsert + " WHERE {mark}.expires_at <= {clock}")
+        self.get_marker = q("SELECT value FROM {mark} WHERE name = %s AND expires_at > {clock}")
+        self.delete_marker = q("DELETE FROM {mark} WHERE name = %s RETURNING expires_at > {clock}")
+        self.purge_markers = q(
+            "DELETE FROM {mark} WHERE name IN (SELECT name FROM {mark} WHERE expires_at <= %s "
             "LIMIT %s FOR UPDATE SKIP LOCKED) AND expires_at <= %s"
         )
         self.count_active = q(

@@ -7,6 +7,7 @@ Key layout (``{prefix}`` defaults to ``coatcheck:``)::
     {prefix}{<slot tag>}:p:<public id>      STRING  a session's key name, same TTL as the session
     {prefix}{<shard hex>}:t:<digest hex>    HASH    a revoked session's tombstone
     {prefix}token_key                       STRING  the store's own token key, no TTL
+    {prefix}m:<marker name>                 STRING  a marker (stores/markers.py), TTL = its own
 
 The ``{<shard hex>}`` part is a Redis Cluster hash tag. A logged-in session's shard is the
 user's keyed shard (``TokenCodec.user_shard``, under the manager's token key), so every session
@@ -18,6 +19,9 @@ A session's *public id* (what listings show, ``delete_by_public_id`` takes) begi
 Redis Cluster slot of its keys; its ``:p:`` key is tagged with a tag in that same slot
 (:func:`slot_tag`), named in the session's ``pk`` field, and written, extended and deleted by
 the same scripts as the session, so it lives exactly as long.
+
+A marker is one key, without a hash tag of its own (a ``{`` in its name may make one): every
+marker command is a single-key command, valid on a cluster wherever the key lands.
 
 Sessions of ``cc1_`` tokens (issued before token version 2) carry the unkeyed shard and are
 listed in the user's *legacy index*, named by that shard (docs/stores/redis.md).
@@ -45,6 +49,7 @@ class KeyLayout:
     __slots__ = (
         "any_pattern",
         "index_pattern",
+        "marker_pattern",
         "prefix",
         "prefix_len",
         "session_pattern",
@@ -62,12 +67,16 @@ class KeyLayout:
         self.index_pattern = glob + "{????????}:u:*"
         self.tomb_pattern = glob + "{????????}:t:*"
         self.any_pattern = glob + "{????????}:[sup]:*"
+        self.marker_pattern = glob + "m:*"
 
     def session(self, key: SessionKey) -> str:
         return f"{self.prefix}{{{key.shard.hex()}}}:s:{key.digest.hex()}"
 
     def tombstone(self, key: SessionKey) -> str:
         return f"{self.prefix}{{{key.shard.hex()}}}:t:{key.digest.hex()}"
+
+    def marker(self, name: str) -> str:
+        return f"{self.prefix}m:{name}"
 
     def public(self, public_id: bytes) -> str:
         tag = slot_tag(int.from_bytes(public_id[:2], "big"))

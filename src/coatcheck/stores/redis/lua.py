@@ -216,6 +216,14 @@ end
 return n
 """
 
+# KEYS[1] a marker.  ARGV: now in ms.  Deletes the marker if it expires at or before then;
+# checked and deleted in one step, so a marker written again meanwhile stays.
+PURGE_MARKER_LUA: Final = """
+local at = redis.call('PEXPIRETIME', KEYS[1])
+if at >= 0 and at <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 GONE, OK, REFUSED = 0, 1, 2  # the first element of the update and insert scripts' replies
 
 

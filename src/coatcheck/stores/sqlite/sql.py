@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS coatcheck_tombstones (
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS coatcheck_tombstones_expires ON coatcheck_tombstones (expires_at);
+CREATE TABLE IF NOT EXISTS coatcheck_markers (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coatcheck_markers_expires ON coatcheck_markers (expires_at);
 """
 # Columns added after the first release: a table made by an older version gets them on first
 # use (upgrade), then the indexes that need them.
@@ -49,6 +55,13 @@ INSERT = (
     f"INSERT INTO coatcheck_sessions ({SQL_COLUMNS}, public_id) "  # noqa: S608
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A marker write: parameters (name, value, expires at); only if absent, also (now): a live
+# marker stops it, an expired one is replaced. One statement, so the check cannot be split.
+PUT_MARKER = (
+    "INSERT INTO coatcheck_markers (name, value, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+)
+PUT_MARKER_IF_ABSENT = PUT_MARKER + " WHERE coatcheck_markers.expires_at <= ?"
 TOKEN_KEY_NAME = "token_key"  # noqa: S105  # the row's name in coatcheck_meta
 
 

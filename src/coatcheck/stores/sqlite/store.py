@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
@@ -36,8 +37,17 @@ from ...core.records import (
 from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_key
 from .. import forks
 from ..base import DEFAULT_PURGE_BATCH
+from ..markers import check_marker, check_name
 from .connections import DEFAULT_BUSY_TIMEOUT_MS, ThreadConnections
-from .sql import INSERT, SCHEMA, TOKEN_KEY_NAME, bury, upgrade
+from .sql import (
+    INSERT,
+    PUT_MARKER,
+    PUT_MARKER_IF_ABSENT,
+    SCHEMA,
+    TOKEN_KEY_NAME,
+    bury,
+    upgrade,
+)
 from .url import path_from_url
 
 _COLUMNS = SQL_COLUMNS
@@ -256,6 +266,7 @@ class SQLiteStore:
 
     def delete_all(self) -> int:
         with self._write() as conn:
+            conn.execute("DELETE FROM coatcheck_markers")
             return int(conn.execute("DELETE FROM coatcheck_sessions").rowcount)
 
     def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
@@ -281,15 +292,17 @@ class SQLiteStore:
             total += deleted
             if deleted < batch_size:
                 break
-        while True:
-            with self._write() as conn:
-                buried = conn.execute(
-                    "DELETE FROM coatcheck_tombstones WHERE id IN (SELECT id FROM "
-                    "coatcheck_tombstones WHERE expires_at <= ? LIMIT ?)",
-                    (now, batch_size),
-                ).rowcount
-            if buried < batch_size:
-                return total
+        for table, key in (("coatcheck_tombstones", "id"), ("coatcheck_markers", "name")):
+            while True:
+                with self._write() as conn:
+                    gone = conn.execute(
+                        f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} "  # noqa: S608
+                        "WHERE expires_at <= ? LIMIT ?)",
+                        (now, batch_size),
+                    ).rowcount
+                if gone < batch_size:
+                    break
+        return total
 
     def count_active(self, since: float, now: float) -> int:
         with self._read() as conn:
@@ -299,6 +312,38 @@ class SQLiteStore:
                 (since, now),
             ).fetchone()
         return int(count)
+
+    def put_marker(
+        self, name: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool:
+        ttl = check_marker(name, value, ttl)
+        now = time.time()
+        with self._write() as conn:
+            if only_if_absent:
+                written = conn.execute(PUT_MARKER_IF_ABSENT, (name, value, now + ttl, now))
+            else:
+                written = conn.execute(PUT_MARKER, (name, value, now + ttl))
+            return written.rowcount > 0
+
+    def get_marker(self, name: str) -> str | None:
+        check_name(name)
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT value FROM coatcheck_markers WHERE name = ? AND expires_at > ?",
+                (name, time.time()),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def delete_marker(self, name: str) -> bool:
+        check_name(name)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT expires_at FROM coatcheck_markers WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute("DELETE FROM coatcheck_markers WHERE name = ?", (name,))
+            return bool(row[0] > time.time())
 
     def close(self) -> None:
         self._connections.close()
