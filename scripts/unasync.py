@@ -53,6 +53,8 @@ NAMES = {
     "embedded_async_store": "embedded_store",  # memory, SQLite over threads: stores/kinds.py
     "refuse_unloaded": "load_unloaded",  # a session used before load(): web/unloaded.py
     "expect_async": "expect_sync",  # which manager a test login takes: testing/faces.py
+    "run_renewing": "run_renewing_sync",  # a call in flight, its lease renewed: oidc/renewing.py
+    "poll_pause": "poll_pause_sync",  # between two looks at a lease: oidc/renewing.py
 }
 
 MARKER = re.compile(r"#\s*unasync:")

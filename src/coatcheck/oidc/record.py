@@ -1,0 +1,182 @@
+"""What an OpenID Connect login keeps in the server-side session, and the pure decisions over it.
+
+Session data keys (JSON values, never in a cookie):
+
+* ``coatcheck.oidc``: the provider's tokens and who the user is there (:func:`token_record`).
+* ``coatcheck.oidc.lease``: the single-flight refresh lease, ``{"holder", "until"}``.
+* ``coatcheck.oidc.pending``: logins under way, by ``state``: ``{"nonce", "verifier",
+  "return_to", "prompt", "started"}`` (at most :data:`MAX_PENDING`).
+* ``coatcheck.oidc.logout``: the ``state`` of an RP-initiated logout, checked on return.
+
+No I/O and no clock of its own: every function is given ``now``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import CoatcheckError
+
+OIDC_KEY = "coatcheck.oidc"
+LEASE_KEY = "coatcheck.oidc.lease"
+PENDING_KEY = "coatcheck.oidc.pending"
+LOGOUT_KEY = "coatcheck.oidc.logout"
+KEYS = (OIDC_KEY, LEASE_KEY, PENDING_KEY, LOGOUT_KEY)
+
+MAX_PENDING = 4
+"""Logins one browser may have under way at once (several tabs); the oldest is dropped."""
+
+
+# -- tokens -------------------------------------------------------------------------------------
+
+
+def needs_refresh(oidc: Mapping[str, Any] | None, skew: float, now: float) -> bool:
+    """Has this access token expired, or will it within ``skew`` seconds?
+
+    The skew is cut to half the token's lifetime (when the record knows when the token came,
+    ``received_at``), so a provider whose tokens live shorter than the skew does not get a
+    refresh on every request. A token without an expiry is never refreshed.
+    """
+    if not isinstance(oidc, Mapping):
+        return False
+    expires_at = _number(oidc.get("expires_at"))
+    if expires_at is None:
+        return False
+    received_at = _number(oidc.get("received_at"))
+    if received_at is not None and expires_at > received_at:
+        skew = min(skew, (expires_at - received_at) / 2)
+    return now >= expires_at - skew
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+# -- the refresh lease --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who is refreshing this session's tokens, and until when (epoch seconds) unless renewed."""
+
+    holder: str
+    until: float
+
+    def live(self, now: float) -> bool:
+        """Still held: no one else may take it before ``until``."""
+        return now < self.until
+
+    def lapsed(self, now: float) -> bool:
+        """Not renewed in time: another request may take it over."""
+        return not self.live(now)
+
+    def value(self) -> dict[str, Any]:
+        """The JSON value kept under :data:`LEASE_KEY`."""
+        return {"holder": self.holder, "until": self.until}
+
+
+class RefreshWaitExpired(CoatcheckError):
+    """Another request's refresh of this session did not finish in time (``refresh_wait``)."""
+
+
+def new_lease(now: float, duration: float) -> Lease:
+    """A lease for a new holder (128 random bits), valid ``duration`` seconds from ``now``."""
+    return Lease(secrets.token_hex(16), now + duration)
+
+
+def read_lease(data: Mapping[str, Any]) -> Lease | None:
+    """The lease in a session's data, or None (absent, or not shaped like one: then anyone may
+    take it, as a lapsed one)."""
+    value = data.get(LEASE_KEY)
+    if not isinstance(value, Mapping):
+        return None
+    holder, until = value.get("holder"), _number(value.get("until"))
+    if not isinstance(holder, str) or until is None:
+        return None
+    return Lease(holder, until)
+
+
+def holds(data: Mapping[str, Any], holder: str) -> bool:
+    """Is ``holder`` the lease's holder in this data? (Compared in constant time.)"""
+    lease = read_lease(data)
+    return lease is not None and hmac.compare_digest(lease.holder, holder)
+
+
+# -- logins under way ---------------------------------------------------------------------------
+
+
+def add_pending(
+    pending: object, state: str, entry: Mapping[str, Any], now: float, timeout: float
+) -> dict[str, Any]:
+    """The pending logins with ``entry`` added under ``state``: expired ones dropped, then the
+    oldest beyond :data:`MAX_PENDING`."""
+    kept = {
+        k: v
+        for k, v in (pending.items() if isinstance(pending, Mapping) else ())
+        if isinstance(v, Mapping) and not pending_expired(v, now, timeout)
+    }
+    kept[state] = dict(entry)
+    oldest_first = sorted(kept.items(), key=lambda item: _number(item[1].get("started")) or 0.0)
+    return dict(oldest_first[-MAX_PENDING:])
+
+
+def take_pending(
+    pending: object, presented: str | None
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The pending login whose state equals ``presented`` (every stored state compared in
+    constant time) and the others; ``(None, all)`` when none matches."""
+    entries = dict(pending) if isinstance(pending, Mapping) else {}
+    found = None
+    if presented:
+        for state in list(entries):
+            if hmac.compare_digest(state.encode(), presented.encode()):
+                found = state
+    if found is None:
+        return None, entries
+    entry = entries.pop(found)
+    return (dict(entry) if isinstance(entry, Mapping) else None), entries
+
+
+def pending_expired(entry: Mapping[str, Any], now: float, timeout: float) -> bool:
+    """Started more than ``timeout`` seconds ago (or unreadable)."""
+    started = _number(entry.get("started"))
+    return started is None or now - started > timeout
+
+
+# -- back-channel logout markers ----------------------------------------------------------------
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def jti_marker(iss: str, jti: str) -> str:
+    """The marker that remembers a logout token was used (replay cache)."""
+    return f"oidc-jti:{_digest(iss, jti)}"
+
+
+def sid_marker(iss: str, sid: str) -> str:
+    """The marker that names the local user of a provider session."""
+    return f"oidc-sid:{_digest(iss, sid)}"
+
+
+def sub_marker(iss: str, sub: str) -> str:
+    """The marker that names the local user of a provider subject."""
+    return f"oidc-sub:{_digest(iss, sub)}"
+
+
+def logged_out_by(oidc: object, iss: str, sid: str | None, sub: str | None) -> bool:
+    """Does a logout token for ``iss`` and ``sid`` (or, without a sid, ``sub``) end the session
+    whose ``coatcheck.oidc`` value is ``oidc``?"""
+    if not isinstance(oidc, Mapping) or oidc.get("iss") != iss:
+        return False
+    if sid is not None:
+        return oidc.get("sid") == sid
+    return sub is not None and oidc.get("sub") == sub
