@@ -17,7 +17,7 @@ Needs ``pip install 'coatcheck[oidc]'`` (Authlib, joserfc, httpx).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._extras import missing_extra
 
@@ -37,18 +37,27 @@ from .errors import (
     ProviderRefused,
     ProviderUnavailable,
 )
+from .logouttoken import BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE
 from .models import Identity, LogoutClaims, TokenSet
 from .secrets import new_login_secrets
 from .settings import OIDCSettings, read_oidc_settings
 
+if TYPE_CHECKING:
+    from .._async.oidc.provider import AsyncOIDCProvider
+    from .._sync.oidc.provider import OIDCProvider
+
 __all__ = [
+    "BACKCHANNEL_LOGOUT_EVENT",
     "INTERACTION_ERRORS",
+    "LOGOUT_TOKEN_MAX_AGE",
+    "AsyncOIDCProvider",
     "Identity",
     "InvalidLogoutToken",
     "InvalidToken",
     "LogoutClaims",
     "OIDCConfigError",
     "OIDCError",
+    "OIDCProvider",
     "OIDCSettings",
     "ProviderRefused",
     "ProviderUnavailable",
@@ -59,7 +68,10 @@ __all__ = [
 
 # The two faces import this package's modules, so they are loaded on first use (importing
 # either face first, or this package first, then works alike).
-_FACES: dict[str, str] = {}
+_FACES = {
+    "AsyncOIDCProvider": "coatcheck._async.oidc.provider",
+    "OIDCProvider": "coatcheck._sync.oidc.provider",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ class Identity:
             iss=str(claims["iss"]),
             sub=str(claims["sub"]),
             sid=sid if isinstance(sid, str) and sid else None,
-            auth_time=_number(auth_time),
+            auth_time=json_number(auth_time),
             acr=acr if isinstance(acr, str) else None,
             amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
             claims=dict(claims),
@@ -64,6 +64,6 @@ class LogoutClaims:
     exp: float | None
 
 
-def _number(value: object) -> float | None:
+def json_number(value: object) -> float | None:
     """A JSON number as float; None for anything else (booleans included)."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
