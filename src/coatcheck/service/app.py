@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .api import ServiceApi, api_app, is_api_path
+from .api import ServiceApi, api_app, is_api_path, sessions
+from .api.fast_path import FastPath
 from .api.limits import BodyLimit
 from .context import ServiceContext
 from .pages import pages_app
@@ -57,4 +58,8 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     app = api_app(ctx, lifespan)
     app.add_middleware(PagesBeside, pages=pages_app(ctx))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, metrics=ctx.metrics)
+    # Introspect and refresh, most of the traffic, answered before FastAPI's stack (.api.fast_path)
+    app.fast_path = FastPath(
+        app, sessions.introspection.routes, limit=settings.max_body_bytes, metrics=ctx.metrics
+    )
     return app

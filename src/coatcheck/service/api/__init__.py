@@ -8,9 +8,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from ..context import ServiceContext
 from . import health, sessions, stream, tokens
+from .fast_path import FastPath
 from .openapi import service_openapi
 from .problems import install_problem_handlers
 from .remembered import RememberedKeys
@@ -23,7 +25,17 @@ API_PREFIXES = ("/v1/", "/healthz", "/metrics", "/openapi.json")
 class ServiceApi(FastAPI):
     """The API application; ``state.context`` is its :class:`ServiceContext`,
     ``state.remembered_keys`` the :class:`RememberedKeys` its calls' service keys are checked
-    with."""
+    with. ``fast_path`` (set by ``create_app``): the :class:`FastPath` that answers what it
+    serves before FastAPI's middleware stack and router; None: FastAPI answers everything."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and fast.serves(scope):
+            await fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         return service_openapi(self)
