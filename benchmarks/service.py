@@ -6,25 +6,29 @@
 
 For each store (SQLite, PostgreSQL, Redis) one uvicorn worker (uvloop + httptools when
 installed) serves the service as ``coatcheck serve`` builds it (``create_app(settings)``),
-plus two floors: routes added to the same app object, in front of the others, that touch no
-store and answer a tiny JSON (benchmarks/service_app.py). ``GET /v1/bench/floor`` has no
-body; ``POST /v1/bench/floor-post`` reads the whole body of the same requests as an
-introspection and checks nothing (what a POST with a body costs the server by itself). The
+plus three floors that touch no store and answer a tiny JSON (benchmarks/service_app.py):
+two routes added to the same app object, in front of the others, and a raw ASGI callable in
+front of the whole app. ``GET /v1/bench/floor`` has no body; ``POST /v1/bench/floor-post``
+reads the whole body of the same requests as an introspection and checks nothing (what a POST
+with a body costs the server by itself); ``GET /v1/bench/raw-floor`` is answered before any of
+the app's middleware, router or request objects, where the service's introspection fast path
+sits (what "nothing" costs on this server). The
 service key (scope ``introspect``) and the sessions are made through the service's own
 classes (``ServiceContext``) on that store before the server starts.
 
 wrk (``-t2 -c50``, benchmarks/service_introspect.lua) then sends ``POST
 /v1/sessions/introspect`` with ``{"token": ...}`` and ``Authorization: Bearer <service key>``,
 rotating over every session's token; the same requests to the POST floor; and ``GET
-/v1/bench/floor`` with the same header. ``--experiments`` adds two lean introspection routes
-(benchmarks/service_lean.py): what the changes docs/performance.md proposes would give, on the
-same server. Runs are interleaved (per store its routes back to back, their order rotated
-every round; the stores in turn), as PERFORMANCE-NOTES.md advises; the report gives medians
-with min-max over the rounds, wrk's latency percentiles, the ratios to both floors taken per
-round on the same server (target for introspection: >= 70 % of the floor on Redis and
-PostgreSQL) and the server time per request (one worker, saturated: 1 / throughput). Before
-and after the measured runs a sample of tokens is checked to introspect as active (the load
-measures the active path: ``touch`` is false, so nothing is written).
+/v1/bench/floor`` and ``GET /v1/bench/raw-floor`` with the same header. ``--experiments`` adds
+two lean introspection routes (benchmarks/service_lean.py): what the changes
+docs/performance.md proposes would give, on the same server. Runs are interleaved (per store
+its routes back to back, their order rotated every round; the stores in turn), as
+PERFORMANCE-NOTES.md advises; the report gives medians with min-max over the rounds, wrk's
+latency percentiles, the ratios to every floor taken per round on the same server (target for
+introspection: >= 70 % of the floor on Redis and PostgreSQL) and the server time per request
+(one worker, saturated: 1 / throughput). Before and after the measured runs a sample of tokens
+is checked to introspect as active (the load measures the active path: ``touch`` is false, so
+nothing is written).
 
 ``--cache SECONDS[,SECONDS...]`` serves every store once more per value (``<store>-cache<N>s``:
 the same store, key and sessions) with the service's introspection cache on
@@ -75,6 +79,7 @@ from typing import Any
 
 from service_app import FLOOR_PATH as FLOOR
 from service_app import FLOOR_POST_PATH as FLOOR_POST
+from service_app import RAW_FLOOR_PATH as RAW_FLOOR
 from service_lean import LEAN_CACHED_PATH as LEAN_CACHED
 from service_lean import LEAN_KEY_PATH as LEAN_KEY
 from service_lean import LEAN_PATH as LEAN
@@ -127,7 +132,13 @@ class Variant:
 
 FLOOR_VARIANT = Variant("floor", "GET", FLOOR)
 FLOOR_POST_VARIANT = Variant("floor, POST", "POST", FLOOR_POST)
-FLOORS = (FLOOR_VARIANT, FLOOR_POST_VARIANT)
+RAW_FLOOR_VARIANT = Variant("floor, raw", "GET", RAW_FLOOR)
+FLOORS = (FLOOR_VARIANT, FLOOR_POST_VARIANT, RAW_FLOOR_VARIANT)
+FLOOR_NAMES = {
+    FLOOR_VARIANT: "GET floor",
+    FLOOR_POST_VARIANT: "POST floor",
+    RAW_FLOOR_VARIANT: "raw floor",
+}
 INTROSPECT_VARIANT = Variant("introspect", "POST", INTROSPECT)
 EXPERIMENTS = (
     Variant("lean, key cached", "POST", LEAN),
@@ -371,12 +382,14 @@ def call(
 def check(target: Target, variants: list[Variant]) -> None:
     """The measured paths are what they claim: the sample introspects as active with the key
     (every experiment route answering exactly as the service), a request without the key is
-    refused, and an unknown token is inactive; the POST floor answers its tiny JSON."""
+    refused, and an unknown token is inactive; every floor answers its tiny JSON."""
     paths = [v.path for v in variants if v.method == "POST" and v not in FLOORS]
-    if FLOOR_POST_VARIANT in variants:
-        reply = call(target, "POST", FLOOR_POST, {"token": target.sample[0]}, target.key)
-        if reply != (200, {"ok": True}):
-            raise RuntimeError(f"{target.store}: {FLOOR_POST} answered {reply}")
+    for floor in FLOORS:
+        if floor in variants:
+            body = {"token": target.sample[0]} if floor.method == "POST" else None
+            reply = call(target, floor.method, floor.path, body, target.key)
+            if reply != (200, {"ok": True}):
+                raise RuntimeError(f"{target.store}: {floor.path} answered {reply}")
     for token in target.sample:
         status, answer = call(target, "POST", INTROSPECT, {"token": token}, target.key)
         if status != 200 or not isinstance(answer, dict) or answer.get("active") is not True:
@@ -492,7 +505,8 @@ def report(targets: list[Target], variants: list[Variant], runs: dict[str, list[
             f"{sum(r.non2xx for r in results):7d} {sum(r.errors for r in results):6d}"
         )
     print(
-        "\nthroughput / each floor of the same server (GET: no body; POST: reads the same body),"
+        "\nthroughput / each floor of the same server (GET: no body; POST: reads the same body;"
+        " raw GET: answered in front of the app),"
         f" per round (target for introspect: >= {TARGET:.0%} of the floor on Redis and "
         "PostgreSQL); server time per request = 1 / throughput (one worker, saturated), and its "
         "excess over each floor's, medians over the rounds:"
@@ -503,7 +517,7 @@ def report(targets: list[Target], variants: list[Variant], runs: dict[str, list[
             if v == FLOOR_VARIANT or not found:
                 continue
             against = [
-                f"{ratio_to(found, runs.get(name(target, floor), []))} of the {floor.method} floor"
+                f"{ratio_to(found, runs.get(name(target, floor), []))} of the {FLOOR_NAMES[floor]}"
                 for floor in FLOORS
                 if floor != v and name(target, floor) in runs
             ]
@@ -519,7 +533,7 @@ def report(targets: list[Target], variants: list[Variant], runs: dict[str, list[
         ]
         if len(medians) > 1:
             print(
-                f"  the {floor.method} floors of the {len(medians)} servers (the same code) "
+                f"  the {FLOOR_NAMES[floor]}s of the {len(medians)} servers (the same code) "
                 f"differ by up to {max(medians) / min(medians) - 1:.1%}"
             )
 
@@ -531,7 +545,7 @@ def ratio_to(found: list[Run], floor: list[Run]) -> str:
     extra = [1e6 / a.rps - 1e6 / b.rps for a, b in zip(found, floor, strict=True)]
     return (
         f"{statistics.median(ratios):6.1%} (per round {', '.join(f'{r:.0%}' for r in ratios)}, "
-        f"+{statistics.median(extra):.0f} µs)"
+        f"{statistics.median(extra):+.0f} µs)"
     )
 
 

@@ -1,6 +1,6 @@
 """The app that benchmarks/service.py runs under uvicorn: coatcheck's session service as
-``coatcheck serve`` builds it, plus two floors that touch no store: ``GET /v1/bench/floor``
-and ``POST /v1/bench/floor-post``.
+``coatcheck serve`` builds it, plus three floors that touch no store: ``GET /v1/bench/floor``,
+``POST /v1/bench/floor-post`` and ``GET /v1/bench/raw-floor``.
 
     python -m uvicorn --factory service_app:app --app-dir benchmarks ...
 
@@ -17,6 +17,12 @@ headers) and reads the whole body before it answers, but checks nothing: no key,
 type, no parsing. Beside the GET floor it shows what the server and the ASGI layers charge
 for a POST with a body (the request's ``http.request`` message, the body's bytes, the larger
 request), which every introspection pays and the GET floor does not.
+
+``GET /v1/bench/raw-floor`` is answered by :class:`RawFloor`, a raw ASGI callable put in front
+of the whole application, at the level where the service's own fast path sits (the first code
+uvicorn calls; ``coatcheck.service.api.fast_path``): no middleware, no router, no request or
+response object, the GET floor's exact answer written as two ASGI messages. The cost of
+"nothing" on this server: what uvicorn, httptools, the event loop and the kernel charge.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 
 FLOOR_PATH = "/v1/bench/floor"
 FLOOR_POST_PATH = "/v1/bench/floor-post"
+RAW_FLOOR_PATH = "/v1/bench/raw-floor"
 
 
 async def floor(request: Any) -> Any:
@@ -61,6 +68,28 @@ def add_floor(application: Any) -> Any:
     return application
 
 
+class RawFloor:
+    """``GET /v1/bench/raw-floor`` answered in front of ``app`` (the service), everything else
+    passed to it. ``app``: the service, for what needs its state (benchmarks/service_inprocess.py).
+    The answer is the GET floor's: the status, headers and body ``JSONResponse({"ok": True})``
+    sends, made once."""
+
+    def __init__(self, app: Any) -> None:
+        from starlette.responses import JSONResponse
+
+        self.app = app
+        answer = JSONResponse({"ok": True})
+        self.start = {"type": "http.response.start", "status": 200, "headers": answer.raw_headers}
+        self.body = {"type": "http.response.body", "body": answer.body}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == RAW_FLOOR_PATH and scope["method"] == "GET":
+            await send({**self.start, "headers": list(self.start["headers"])})
+            await send(self.body)
+        else:
+            await self.app(scope, receive, send)
+
+
 def settings() -> Any:
     """The service's settings from this process's ``COATCHECK_*`` environment."""
     from coatcheck.service.settings import load_service_settings
@@ -68,9 +97,10 @@ def settings() -> Any:
     return load_service_settings(None, os.environ, {})
 
 
-def app() -> Any:
+def app() -> RawFloor:
     """The service as ``coatcheck serve`` runs it, with the floor routes added (and, with
-    ``CCBENCH_EXPERIMENTS=1``, the routes of benchmarks/service_lean.py)."""
+    ``CCBENCH_EXPERIMENTS=1``, the routes of benchmarks/service_lean.py), behind the raw floor
+    (the service itself is its ``app``)."""
     from coatcheck.service.app import create_app
 
     application = add_floor(create_app(settings()))
@@ -80,4 +110,4 @@ def app() -> Any:
         from coatcheck.service.api.state import context_of
 
         application.router.routes[2:2] = lean_routes(context_of)
-    return application
+    return RawFloor(application)

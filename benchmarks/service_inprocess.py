@@ -2,15 +2,20 @@
 
     .venv/bin/python benchmarks/service_inprocess.py [--store memory] [--rounds 9] [--pin]
 
-The app of benchmarks/service_app.py (the service as ``create_app`` builds it, the floor route
-and the lean routes of benchmarks/service_lean.py) is called directly as an ASGI app, in this
-process, on uvloop, one request at a time: what remains is the Python work of each route, the
-part that benchmarks/service.py's wrk runs cannot separate from the kernel, the store server
-and wrk sharing two CPUs. With the default ``memory`` store a store call costs a dict
-look-up, so the differences between the routes are the service's own layers (``--store
-sqlite|postgres|redis`` adds each store's round trip, set up and removed as by service.py):
+The app of benchmarks/service_app.py (the service as ``create_app`` builds it, the floor
+routes, the raw floor in front of it and the lean routes of benchmarks/service_lean.py) is
+called directly as an ASGI app, in this process, on uvloop, one request at a time: what remains
+is the Python work of each route, the part that benchmarks/service.py's wrk runs cannot
+separate from the kernel, the store server and wrk sharing two CPUs. With the default
+``memory`` store a store call costs a dict look-up, so the differences between the routes are
+the service's own layers (``--store sqlite|postgres|redis`` adds each store's round trip, set
+up and removed as by service.py):
 
-- ``introspect`` - ``lean, key cached``: the FastAPI route around the same work (its
+- ``floor`` - ``raw floor``: what FastAPI's middleware stack, router and request/response
+  wrappers cost a trivial route; the introspection is served in front of them (the service's
+  fast path), as the raw floor is;
+- ``introspect`` - ``lean, key cached``: the service's route around the same work against a
+  plain Starlette route inside FastAPI's stack (before the fast path: FastAPI's
   request/response wrappers, dependencies, the body read), with the remembered key on both
   sides (before the API remembered keys: ``introspect`` - ``lean, key per call``);
 - ``lean, key per call`` - ``lean, key cached``: a service-key look-up in the store;
@@ -37,11 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from service import URLS, Skip
-from service_app import FLOOR_PATH
+from service_app import FLOOR_PATH, RAW_FLOOR_PATH
 from service_lean import LEAN_KEY_PATH, LEAN_PATH
 
 INTROSPECT = "/v1/sessions/introspect"
 ROUTES = (
+    ("raw floor", "GET", RAW_FLOOR_PATH),
     ("floor", "GET", FLOOR_PATH),
     ("introspect", "POST", INTROSPECT),
     ("lean, key per call", "POST", LEAN_KEY_PATH),
@@ -134,7 +140,7 @@ async def run(store_url: str, tmp: str, rounds: int, n: int, chunk: int, session
     os.environ["CCBENCH_EXPERIMENTS"] = "1"
     app = service_app.app()
     stop = await lifespan(app)
-    ctx = app.state.context  # the app's own: a memory store lives in this one object
+    ctx = app.app.state.context  # the service's own: a memory store lives in this one object
     try:
         await ctx.data.migrate()
         await ctx.sessions.store.migrate()
@@ -147,7 +153,7 @@ async def run(store_url: str, tmp: str, rounds: int, n: int, chunk: int, session
         reference = await call(app, "POST", INTROSPECT, key, bodies[0])
         if reference[0] != 200 or not json.loads(reference[1]).get("active"):
             raise RuntimeError(f"introspection answered {reference}")
-        for label, method, path in ROUTES[2:]:
+        for label, method, path in ROUTES[3:]:
             got = await call(app, method, path, key, bodies[0])
             if got != reference:
                 raise RuntimeError(f"{label} answered {got}, not {reference}")
@@ -179,7 +185,9 @@ async def run(store_url: str, tmp: str, rounds: int, n: int, chunk: int, session
         print(f"{label:22} {med:30.1f} ({min(values):.1f}-{max(values):.1f}) {extra:>15}")
     medians = {label: statistics.median(v) for label, v in per_round.items()}
     print(
-        "\nthe FastAPI route around the same work (introspect - lean, key cached): "
+        "\nFastAPI's stack around a trivial route (floor - raw floor): "
+        f"{medians['floor'] - medians['raw floor']:.1f} µs\n"
+        "the service's route around the same work (introspect - lean, key cached): "
         f"{medians['introspect'] - medians['lean, key cached']:.1f} µs\n"
         "a service-key look-up in the store (lean, key per call - lean, key cached): "
         f"{medians['lean, key per call'] - medians['lean, key cached']:.1f} µs\n"
