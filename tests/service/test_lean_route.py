@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from coatcheck.service.api.lean import LeanRoute
 from coatcheck.service.api.models import Introspection, Refreshed
+from coatcheck.service.api.replies import encode, json_reply, reply
 
 from .conftest import ApiService
 
@@ -103,3 +104,11 @@ def test_a_lean_route_refuses_what_it_would_not_run() -> None:
         with pytest.raises(TypeError, match="LeanRoute"):
             router.add_api_route("/x", endpoint, methods=["POST"])
     APIRouter(route_class=LeanRoute).add_api_route("/x", fine, methods=["POST"])
+
+
+@pytest.mark.parametrize("content", [{"active": False}, {"active": True, "sub": "é€", "n": 1.5}])
+def test_an_encoded_answer_is_what_reply_sends(content: dict[str, Any]) -> None:
+    encoded, replied = json_reply(encode(content)), reply(content)
+    assert encoded.status_code == replied.status_code == 200
+    assert encoded.raw_headers == replied.raw_headers  # the same headers in the same order
+    assert encoded.body == replied.body

@@ -13,6 +13,8 @@ from .problems import MEDIA_TYPE, STATUS_OF, TITLES
 
 NO_STORE: Final = {"cache-control": "no-store"}
 JSON_MEDIA_TYPE: Final = "application/json"
+NO_STORE_HEADER: Final = (b"cache-control", b"no-store")
+JSON_CONTENT_TYPE: Final = (b"content-type", JSON_MEDIA_TYPE.encode("latin-1"))
 
 # What any /v1 call may meet: a bad key, a body refused, the store down.
 COMMON: Final = (
@@ -36,9 +38,26 @@ def encode(content: Mapping[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
+class EncodedJson(Response):
+    """A 200 answer of JSON already encoded (:func:`encode`), with the headers :func:`reply`
+    sends, in its order. Made for every introspection: :meth:`Response.init_headers` (a
+    public method, meant to be overridden) writes the three headers directly instead of
+    normalising a header mapping per answer (about 1.2 µs of the 1.7 µs a ``Response``
+    took)."""
+
+    media_type = JSON_MEDIA_TYPE
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        self.raw_headers = [
+            NO_STORE_HEADER,
+            (b"content-length", str(len(self.body)).encode("latin-1")),
+            JSON_CONTENT_TYPE,
+        ]
+
+
 def json_reply(body: bytes) -> Response:
     """A 200 answer of JSON already encoded (:func:`encode`): what :func:`reply` sends."""
-    return Response(body, media_type=JSON_MEDIA_TYPE, headers=NO_STORE)
+    return EncodedJson(body)
 
 
 def problems(*slugs: str) -> dict[int | str, dict[str, Any]]:
