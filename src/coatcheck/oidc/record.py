@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import CoatcheckError
+from .models import Identity, TokenSet
 
 OIDC_KEY = "coatcheck.oidc"
 LEASE_KEY = "coatcheck.oidc.lease"
@@ -33,6 +34,61 @@ MAX_PENDING = 4
 
 
 # -- tokens -------------------------------------------------------------------------------------
+
+
+def token_record(tokens: TokenSet, identity: Identity, now: float) -> dict[str, Any]:
+    """The ``coatcheck.oidc`` value after a login: who the user is at the provider (with the ID
+    token's ``aud`` and ``nonce``, which a refreshed ID token must repeat) and the tokens
+    (``received_at``: when they came, on this server's clock)."""
+    return {
+        "iss": identity.iss,
+        "sub": identity.sub,
+        "sid": identity.sid,
+        "auth_time": identity.auth_time,
+        "acr": identity.acr,
+        "amr": list(identity.amr),
+        "aud": identity.claims.get("aud"),
+        "nonce": identity.claims.get("nonce"),
+        **_tokens(tokens, None, now),
+    }
+
+
+def refreshed_record(oidc: Mapping[str, Any], tokens: TokenSet, now: float) -> dict[str, Any]:
+    """The ``coatcheck.oidc`` value after a refresh: the identity kept, the tokens replaced
+    (a refresh token or ID token the answer lacks stays as it was)."""
+    return {**oidc, **_tokens(tokens, oidc, now)}
+
+
+def _tokens(tokens: TokenSet, old: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
+    before = old or {}
+    return {
+        "access_token": tokens.access_token,
+        "token_type": tokens.token_type,
+        "expires_at": tokens.expires_at,
+        "refresh_token": tokens.refresh_token or before.get("refresh_token"),
+        "id_token": tokens.id_token or before.get("id_token"),
+        "scope": tokens.scope or before.get("scope"),
+        "received_at": now,
+    }
+
+
+def identity_of(oidc: Mapping[str, Any]) -> Identity:
+    """The identity a ``coatcheck.oidc`` value records (what a refreshed ID token must match)."""
+    amr = oidc.get("amr")
+    iss, sub = str(oidc.get("iss") or ""), str(oidc.get("sub") or "")
+    return Identity(
+        iss=iss,
+        sub=sub,
+        sid=oidc.get("sid") if isinstance(oidc.get("sid"), str) else None,
+        auth_time=_number(oidc.get("auth_time")),
+        acr=oidc.get("acr") if isinstance(oidc.get("acr"), str) else None,
+        amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
+        claims={
+            "iss": iss,
+            "sub": sub,
+            **{name: oidc[name] for name in ("aud", "nonce") if oidc.get(name) is not None},
+        },
+    )
 
 
 def needs_refresh(oidc: Mapping[str, Any] | None, skew: float, now: float) -> bool:
@@ -172,11 +228,19 @@ def sub_marker(iss: str, sub: str) -> str:
     return f"oidc-sub:{_digest(iss, sub)}"
 
 
+def ended_marker(public_id: str) -> str:
+    """The marker left for a session a back-channel logout ended, so that the browser's next
+    request (its cookie now names no session) gets the "session ended" page, once."""
+    return f"oidc-ended:{public_id}"
+
+
 def logged_out_by(oidc: object, iss: str, sid: str | None, sub: str | None) -> bool:
     """Does a logout token for ``iss`` and ``sid`` (or, without a sid, ``sub``) end the session
-    whose ``coatcheck.oidc`` value is ``oidc``?"""
+    whose ``coatcheck.oidc`` value is ``oidc``? A token with both must match both."""
     if not isinstance(oidc, Mapping) or oidc.get("iss") != iss:
+        return False
+    if sub is not None and oidc.get("sub") != sub:
         return False
     if sid is not None:
         return oidc.get("sid") == sid
-    return sub is not None and oidc.get("sub") == sub
+    return sub is not None
