@@ -14,6 +14,7 @@ import pytest
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from coatcheck.service.api.headers import header
 from coatcheck.service.api.lean import LeanRoute
 from coatcheck.service.api.models import Introspection, Refreshed
 from coatcheck.service.api.replies import encode, json_reply, reply
@@ -112,3 +113,15 @@ def test_an_encoded_answer_is_what_reply_sends(content: dict[str, Any]) -> None:
     assert encoded.status_code == replied.status_code == 200
     assert encoded.raw_headers == replied.raw_headers  # the same headers in the same order
     assert encoded.body == replied.body
+
+
+def test_a_header_read_from_the_scope_is_what_request_headers_give() -> None:
+    raw = [
+        (b"content-type", b"application/json; charset=caf\xe9"),
+        (b"authorization", b"Bearer first"),
+        (b"authorization", b"Bearer second"),
+        (b"x-empty", b""),
+    ]
+    request = Request({"type": "http", "headers": raw})
+    for name in ("content-type", "authorization", "x-empty", "absent"):
+        assert header(request, name.encode()) == request.headers.get(name)

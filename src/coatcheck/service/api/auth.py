@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
 from ..keys import ServiceKeyInfo
+from .headers import header
 from .problems import Problem, unauthorized
 from .remembered import RememberedKeys
 
@@ -35,7 +36,7 @@ async def authenticated(request: Request) -> ServiceKeyInfo:
 
     A plain function: the introspection routes call it directly, because FastAPI's dependency
     machinery cost about as much as a store look-up on that path (docs/performance.md)."""
-    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    scheme, key = get_authorization_scheme_param(header(request, b"authorization"))
     if scheme.lower() != "bearer" or not key:
         raise unauthorized()
     keys: RememberedKeys = request.app.state.remembered_keys

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from .headers import header
 from .problems import Problem, validation_problem
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,7 +44,7 @@ async def read_body(request: Request, model: type[M], *, optional: bool = False)
     raw = await request.body()
     if optional and not raw.strip():
         return model()
-    return parse_body(raw, request.headers.get("content-type", ""), model)
+    return parse_body(raw, header(request, b"content-type") or "", model)
 
 
 def parse_body(raw: bytes, content_type: str, model: type[M]) -> M:
