@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx
@@ -58,6 +58,60 @@ class AppUrls:
         return self.base + self.backchannel_path
 
 
+# What the provider can get wrong in the ID tokens it returns (provider.mjs, TAMPERS): a claim
+# (re-signed with its own key) or the signature.
+Tamper = Literal[
+    "",
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "nonce",
+    "missing-sub",
+    "missing-aud",
+    "missing-iat",
+    "expired",
+    "iat-future",
+    "kid-absent",
+    "sig-forged",
+    "sig-none",
+    "sig-hs256",
+    "sig-es256",
+]
+SigningKey = Literal["provider", "rotated", "forged", "forged-ec", "client-secret"]
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The provider's counts (`OidcProvider.counters()`); compare two readings in a test."""
+
+    token_requests: int
+    grants: dict[str, int]
+    errors: dict[str, int]
+    refresh_replays: int
+    discovery_requests: int
+    jwks_requests: int
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Counters:
+        return cls(
+            token_requests=int(body["token_requests"]),
+            grants={str(k): int(v) for k, v in body["grants"].items()},
+            errors={str(k): int(v) for k, v in body["errors"].items()},
+            refresh_replays=int(body["refresh_replays"]),
+            discovery_requests=int(body["discovery_requests"]),
+            jwks_requests=int(body["jwks_requests"]),
+        )
+
+    def grant(self, grant_type: str) -> int:
+        """Successful grants of `grant_type` (`authorization_code`, `refresh_token`)."""
+        return self.grants.get(grant_type, 0)
+
+    def error(self, grant_type: str, error: str) -> int:
+        """Token-endpoint errors `error` (e.g. `invalid_grant`) for `grant_type`."""
+        return self.errors.get(f"{grant_type}:{error}", 0)
+
+
 @dataclass
 class OidcProvider:
     """A running provider: its issuer, the one confidential client, and test controls."""
@@ -80,22 +134,59 @@ class OidcProvider:
 
     @contextmanager
     def configured(
-        self, *, token_delay_ms: int | None = None, outage: bool | None = None
+        self,
+        *,
+        token_delay_ms: int | None = None,
+        outage: bool | None = None,
+        id_token_tamper: Tamper | None = None,
+        refresh_id_token_tamper: Tamper | None = None,
     ) -> Iterator[None]:
-        """Within the block, slow the token endpoint down (ms before it handles a request) or
+        """Within the block, slow the token endpoint down (ms before it handles a request),
         answer every protocol request with 503 (`outage=True`) while the provider keeps its
-        state; both are back to the start values afterwards."""
+        state, or spoil the ID token of every code answer (`id_token_tamper`) or refresh
+        answer (`refresh_id_token_tamper`): a claim made wrong and re-signed with the
+        provider's own key (`iss`, `sub`, `aud`, `azp` naming another client, `nonce`,
+        `missing-*`, `expired`, `iat-future`, `kid-absent`) or a bad signature (`sig-forged`,
+        `sig-none`, `sig-hs256` with the client secret, `sig-es256` with an unpublished key).
+        All are back to the start values afterwards."""
         changes: dict[str, Any] = {}
         if token_delay_ms is not None:
             changes["token_delay_ms"] = token_delay_ms
         if outage is not None:
             changes["outage"] = outage
+        if id_token_tamper is not None:
+            changes["id_token_tamper"] = id_token_tamper
+        if refresh_id_token_tamper is not None:
+            changes["refresh_id_token_tamper"] = refresh_id_token_tamper
         before = self._admin("/__harness/settings", {})
         self._admin("/__harness/settings", changes)
         try:
             yield
         finally:
             self._admin("/__harness/settings", before)
+
+    def counters(self, *, reset: bool = False) -> Counters:
+        """What the provider counted since it started (or the last reset): token requests,
+        successful grants and errors by grant type, refresh-token replays, discovery and JWKS
+        fetches. `reset=True` zeroes them after reading."""
+        seen = Counters.from_json(self._admin("/__harness/counters", {}))
+        if reset:
+            self._admin("/__harness/counters", {"reset": True})
+        return seen
+
+    def sign(self, claims: dict[str, Any], *, key: SigningKey = "provider", **header: Any) -> str:
+        """`claims` as a compact JWS, exactly as given (nothing added). `key`: the provider's
+        own (`provider`), the newest published by `rotate_key` (`rotated`), one never
+        published (`forged`, RSA; `forged-ec`, P-256) or the client secret (`client-secret`,
+        HS256). The header is the key's alg and the provider key's kid (forged keys claim it
+        too) updated with `header` (`typ="logout+jwt"`, `alg="none"`, `kid=None` drops it)."""
+        body = {"claims": claims, "key": key, "header": header}
+        return str(self._admin("/__harness/sign", body)["token"])
+
+    def rotate_key(self) -> str:
+        """Publish a new signing key in the JWKS (beside the provider's own); returns its kid.
+        `sign(..., key="rotated")` signs with it."""
+        return str(self._admin("/__harness/keys/rotate", {})["kid"])
 
     def _admin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(
@@ -118,6 +209,22 @@ class OidcProvider:
         if not response.is_redirect:
             raise AssertionError(f"login at the provider did not finish: {response.status_code}")
         return str(response.headers["location"])
+
+    def logout(self, client: httpx.Client, end_session_url: str) -> str:
+        """Confirm an RP-initiated logout as a browser would, with the `client` that logged
+        in: GET the end-session URL (a confirm form), POST the confirmation; returns where the
+        provider sends the browser back (the post-logout redirect URI with `state`). The
+        provider posts the logout token to the back-channel URI before answering."""
+        page = client.get(end_session_url)
+        if page.status_code != 200 or 'name="xsrf" value="' not in page.text:
+            raise AssertionError(f"no logout confirmation form: {page.status_code}")
+        xsrf = page.text.split('name="xsrf" value="', 1)[1].split('"', 1)[0]
+        done = client.post(
+            f"{self.issuer}/session/end/confirm", data={"xsrf": xsrf, "logout": "yes"}
+        )
+        if not done.is_redirect:
+            raise AssertionError(f"logout at the provider did not finish: {done.status_code}")
+        return str(done.headers["location"])
 
     def _follow(self, client: httpx.Client, response: httpx.Response) -> httpx.Response:
         """Follow redirects within the provider; stop at one that leaves it (to the app)."""
@@ -161,9 +268,11 @@ def start_provider(
     session_ttl: int = 3600,
     rotate_refresh_tokens: bool = True,
     token_delay_ms: int = 0,
+    rp_initiated_logout: bool = True,
     app: AppUrls | None = None,
 ) -> Iterator[OidcProvider]:
-    """A provider of its own (TTLs in whole seconds), stopped when the block ends."""
+    """A provider of its own (TTLs in whole seconds), stopped when the block ends; without
+    `rp_initiated_logout` it advertises no end_session_endpoint."""
     ensure_installed()
     app = app or AppUrls(port=free_port())
     client_id, client_secret = "coatcheck-test", secrets.token_urlsafe(32)
@@ -181,6 +290,7 @@ def start_provider(
         "OIDC_ROTATE_REFRESH_TOKENS": "1" if rotate_refresh_tokens else "0",
         "OIDC_TOKEN_DELAY_MS": str(token_delay_ms),
         "OIDC_ADMIN_TOKEN": admin_token,
+        "OIDC_RP_INITIATED_LOGOUT": "1" if rp_initiated_logout else "0",
     }
     with tempfile.TemporaryDirectory(prefix="coatcheck-oidc-") as tmp:
         log_path = Path(tmp) / "provider.log"

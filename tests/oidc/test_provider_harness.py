@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import queue
 import secrets
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
+from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
 from .provider_harness import OidcProvider, start_provider
@@ -21,15 +21,40 @@ from .provider_harness import OidcProvider, start_provider
 POLL_LIMIT = 100  # introspection polls, 0.1 s apart, before a 1-s token must have expired
 
 
-def rp_client(provider: OidcProvider) -> OAuth2Client:
-    return OAuth2Client(
-        provider.client_id,
-        provider.client_secret,
-        scope="openid profile email",
-        redirect_uri=provider.app.redirect_uri,
-        token_endpoint_auth_method="client_secret_basic",
-        code_challenge_method="S256",
+def authorization_url(
+    provider: OidcProvider, *, nonce: str, verifier: str, prompt: str | None = None
+) -> str:
+    """The code flow with PKCE (S256), written out by hand: the harness is checked on its own,
+    apart from coatcheck's relying party."""
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    query = {
+        "client_id": provider.client_id,
+        "response_type": "code",
+        "scope": "openid profile email",
+        "redirect_uri": provider.app.redirect_uri,
+        "state": secrets.token_urlsafe(16),
+        "nonce": nonce,
+        "code_challenge": challenge.rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+        **({"prompt": prompt} if prompt else {}),
+    }
+    return f"{provider.discovery()['authorization_endpoint']}?{urlencode(query)}"
+
+
+def fetch_token(provider: OidcProvider, callback: str, verifier: str) -> dict[str, Any]:
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    response = httpx.post(
+        provider.discovery()["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": provider.app.redirect_uri,
+            "code_verifier": verifier,
+        },
+        auth=(provider.client_id, provider.client_secret),
     )
+    response.raise_for_status()
+    return dict(response.json())
 
 
 def log_in(
@@ -40,17 +65,11 @@ def log_in(
     if browser is None:
         with httpx.Client() as throwaway:
             return log_in(provider, user, throwaway)
-    meta = provider.discovery()
     verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
-    with rp_client(provider) as rp:
-        url, _state = rp.create_authorization_url(
-            meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce
-        )
-        callback = provider.login(browser, url, user)
-        token = rp.fetch_token(
-            meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
-        )
-    return dict(token), nonce
+    callback = provider.login(
+        browser, authorization_url(provider, nonce=nonce, verifier=verifier), user
+    )
+    return fetch_token(provider, callback, verifier), nonce
 
 
 def introspect(provider: OidcProvider, token: str) -> dict[str, Any]:
@@ -158,14 +177,10 @@ def test_access_token_expires_after_its_ttl_by_the_providers_clock() -> None:
 def test_ended_provider_sessions_refuse_refresh_and_silent_login(
     oidc_provider: OidcProvider,
 ) -> None:
-    meta = oidc_provider.discovery()
-    with rp_client(oidc_provider) as rp, httpx.Client() as browser:
-        url, _ = rp.create_authorization_url(meta["authorization_endpoint"], nonce="n")
-        callback = oidc_provider.login(browser, url, "carol")
-        token = rp.fetch_token(meta["token_endpoint"], authorization_response=callback)
-        silent, _ = rp.create_authorization_url(
-            meta["authorization_endpoint"], nonce="n2", prompt="none"
-        )
+    verifier = secrets.token_urlsafe(48)
+    with httpx.Client() as browser:
+        token, _ = log_in(oidc_provider, "carol", browser)
+        silent = authorization_url(oidc_provider, nonce="n2", verifier=verifier, prompt="none")
         assert "code" in parse_qs(urlsplit(oidc_provider.login(browser, silent, "-")).query)
 
         assert oidc_provider.end_sessions() >= 1
@@ -175,31 +190,6 @@ def test_ended_provider_sessions_refuse_refresh_and_silent_login(
         assert refused.json()["error"] == "invalid_grant"
         after = parse_qs(urlsplit(oidc_provider.login(browser, silent, "-")).query)
         assert after["error"] == ["login_required"]
-
-
-@pytest.fixture
-def backchannel(oidc_provider: OidcProvider) -> Iterator[queue.Queue[dict[str, list[str]]]]:
-    """A listener at the client's back-channel logout URI: the app under test's stand-in."""
-    received: queue.Queue[dict[str, list[str]]] = queue.Queue()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            received.put(parse_qs(self.rfile.read(length).decode()))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", oidc_provider.app.port), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_rp_initiated_logout_delivers_the_logout_token_to_loopback(
@@ -258,3 +248,77 @@ def test_token_delay_holds_token_requests_only(oidc_provider: OidcProvider) -> N
         slow.join()
     assert finished[0] == "introspection"
     assert finished[1] == "<Response [200 OK]>"
+
+
+def test_counters_count_grants_replays_and_fetches(oidc_provider: OidcProvider) -> None:
+    before = oidc_provider.counters()
+    token, _ = log_in(oidc_provider)
+    assert refresh(oidc_provider, token["refresh_token"]).status_code == 200
+    assert refresh(oidc_provider, token["refresh_token"]).status_code == 400  # a replay
+    httpx.get(oidc_provider.discovery()["jwks_uri"])
+    after = oidc_provider.counters()
+    assert after.grant("authorization_code") == before.grant("authorization_code") + 1
+    assert after.grant("refresh_token") == before.grant("refresh_token") + 1
+    assert after.error("refresh_token", "invalid_grant") == (
+        before.error("refresh_token", "invalid_grant") + 1
+    )
+    assert after.refresh_replays == before.refresh_replays + 1
+    assert after.token_requests == before.token_requests + 3
+    assert after.jwks_requests == before.jwks_requests + 1
+    assert after.discovery_requests > before.discovery_requests
+
+
+def test_counters_reset() -> None:
+    with start_provider() as provider:
+        provider.discovery()
+        assert provider.counters(reset=True).discovery_requests == 1
+        assert provider.counters().discovery_requests == 0
+
+
+def test_sign_signs_exactly_the_claims_given(oidc_provider: OidcProvider) -> None:
+    jwks = KeySet.import_key_set(httpx.get(oidc_provider.discovery()["jwks_uri"]).json())
+    claims = {"iss": "anyone", "nonce": "n", "nested": {"a": [1, 2]}}
+    signed = jwt.decode(oidc_provider.sign(claims, typ="logout+jwt"), jwks)
+    assert signed.claims == claims
+    assert signed.header == {"alg": "RS256", "kid": jwks.keys[0].kid, "typ": "logout+jwt"}
+    assert "kid" not in jwt.decode(oidc_provider.sign(claims, kid=None), jwks).header
+    with pytest.raises(BadSignatureError):
+        jwt.decode(oidc_provider.sign(claims, key="forged"), jwks)
+    unsigned = oidc_provider.sign(claims, alg="none")
+    assert unsigned.endswith(".") and unsigned.count(".") == 2
+
+
+def test_a_rotated_key_is_published_beside_the_providers_own() -> None:
+    with start_provider() as provider:
+        jwks_uri = provider.discovery()["jwks_uri"]
+        first = [key["kid"] for key in httpx.get(jwks_uri).json()["keys"]]
+        kid = provider.rotate_key()
+        assert [key["kid"] for key in httpx.get(jwks_uri).json()["keys"]] == [*first, kid]
+        jwks = KeySet.import_key_set(httpx.get(jwks_uri).json())
+        assert jwt.decode(provider.sign({"a": 1}, key="rotated"), jwks).header["kid"] == kid
+        # Tokens the provider itself issues still verify against the grown key set.
+        token, _ = log_in(provider)
+        assert jwt.decode(token["id_token"], jwks).claims["sub"] == "alice"
+
+
+def test_the_refresh_tamper_spoils_only_refreshed_id_tokens(oidc_provider: OidcProvider) -> None:
+    jwks = KeySet.import_key_set(httpx.get(oidc_provider.discovery()["jwks_uri"]).json())
+    with oidc_provider.configured(refresh_id_token_tamper="iss"):
+        token, _ = log_in(oidc_provider)
+        assert jwt.decode(token["id_token"], jwks).claims["iss"] == oidc_provider.issuer
+        renewed = refresh(oidc_provider, token["refresh_token"]).json()
+    claims = jwt.decode(renewed["id_token"], jwks).claims  # still the provider's signature
+    assert claims["iss"] == "https://other-issuer.example"
+    assert claims["sub"] == "alice"
+
+
+def test_admin_endpoints_need_the_admin_token(oidc_provider: OidcProvider) -> None:
+    for path in ("/__harness/sign", "/__harness/counters", "/__harness/keys/rotate"):
+        answer = httpx.post(oidc_provider.issuer + path, json={"claims": {}})
+        assert answer.status_code == 401
+    wrong = httpx.post(
+        oidc_provider.issuer + "/__harness/settings",
+        json={"id_token_tamper": "everything"},
+        headers={"Authorization": f"Bearer {oidc_provider.admin_token}"},
+    )
+    assert wrong.status_code == 400

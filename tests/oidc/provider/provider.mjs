@@ -1,7 +1,9 @@
 // A real OpenID Provider (the npm package oidc-provider) on loopback, for coatcheck's OIDC tests.
 // Configured entirely from the environment (see docs/development.md); prints one line
 // `READY <issuer>` on stdout once it accepts connections. Never use it outside tests.
-import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  constants, createHmac, generateKeyPairSync, randomBytes, sign, timingSafeEqual,
+} from 'node:crypto';
 import http from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -32,10 +34,33 @@ function words(name) {
 }
 
 // Settings the tests may change while the provider runs (through the admin endpoint).
+// id_token_tamper / refresh_id_token_tamper: '' or what goes wrong in the ID token of every
+// code / refresh answer (TAMPERS), the OpenID conformance suite's RP tests from a real OP
+// (oidcc-client-test-invalid-iss, ...-refresh-token-invalid-sub, ...).
 const settings = {
   token_delay_ms: Number(env.OIDC_TOKEN_DELAY_MS ?? 0),
   outage: false,
+  id_token_tamper: '',
+  refresh_id_token_tamper: '',
 };
+
+// What the tests count: token-endpoint grants by grant_type, their errors, refresh-token
+// replays (a consumed refresh token presented again), discovery and JWKS fetches.
+function zeroCounters() {
+  return {
+    token_requests: 0,
+    grants: {},
+    errors: {},
+    refresh_replays: 0,
+    discovery_requests: 0,
+    jwks_requests: 0,
+  };
+}
+let counters = zeroCounters();
+
+function bump(map, key) {
+  map[key] = (map[key] ?? 0) + 1;
+}
 
 // A plain Map adapter: unlike the bundled LRU memory adapter it never evicts live entries
 // (a long test session makes thousands) and it lets the admin endpoint end every session.
@@ -127,10 +152,108 @@ function loopbackFetch(url, options) {
   return globalThis.fetch(url, options);
 }
 
+// Signing keys. `provider` is the one oidc-provider signs with; `rotated` keys are published
+// in the JWKS after a rotation (the admin endpoint); `forged` and `forged-ec` are never
+// published; `client-secret` is the HMAC key an attacker might hope the client accepts.
+function newKey(type) {
+  const options = type === 'rsa' ? { modulusLength: 2048 } : { namedCurve: 'P-256' };
+  const { privateKey, publicKey } = generateKeyPairSync(type, options);
+  return { privateKey, publicKey, kid: randomBytes(8).toString('hex') };
+}
+
+const keys = { provider: newKey('rsa'), forged: newKey('rsa'), 'forged-ec': newKey('ec') };
+const published = [keys.provider];
+const DEFAULT_ALG = { provider: 'RS256', rotated: 'RS256', forged: 'RS256', 'forged-ec': 'ES256' };
+
+function publicJwk(key) {
+  return { ...key.publicKey.export({ format: 'jwk' }), kid: key.kid, use: 'sig', alg: 'RS256' };
+}
+
 function signingKeys() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const kid = randomBytes(8).toString('hex');
-  return { keys: [{ ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' }] };
+  const jwk = keys.provider.privateKey.export({ format: 'jwk' });
+  return { keys: [{ ...jwk, kid: keys.provider.kid, use: 'sig', alg: 'RS256' }] };
+}
+
+function base64url(value) {
+  return Buffer.from(value).toString('base64url');
+}
+
+// A compact JWS over any JSON claims, synchronously (node:crypto), so an event handler can
+// re-sign a token before the answer leaves. alg: RS256, PS256, ES256, HS256 or none.
+function signJws(header, claims, keyName) {
+  const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
+  const data = Buffer.from(input);
+  const key = keyName === 'rotated' ? published[published.length - 1] : keys[keyName];
+  let signature;
+  switch (header.alg) {
+    case 'none':
+      signature = Buffer.alloc(0);
+      break;
+    case 'HS256':
+      signature = createHmac('sha256', required('OIDC_CLIENT_SECRET')).update(data).digest();
+      break;
+    case 'RS256':
+      signature = sign('sha256', data, key.privateKey);
+      break;
+    case 'PS256':
+      signature = sign('sha256', data, {
+        key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32,
+      });
+      break;
+    case 'ES256':
+      signature = sign('sha256', data, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+      break;
+    default:
+      throw new Error(`unsupported alg ${header.alg}`);
+  }
+  return `${input}.${base64url(signature)}`;
+}
+
+// POST /__harness/sign {claims, key?, header?}: the claims signed as given. The header
+// defaults to the key's algorithm and the kid of the provider's key (forged keys claim it
+// too); a header member set to null is left out.
+function signRequest(body) {
+  const keyName = body.key ?? 'provider';
+  if (!(keyName in DEFAULT_ALG) && keyName !== 'client-secret') throw new Error(`unknown key ${keyName}`);
+  if (typeof body.claims !== 'object' || body.claims === null) throw new Error('claims must be an object');
+  const kid = keyName === 'rotated' ? published[published.length - 1].kid : keys.provider.kid;
+  const defaults = { alg: DEFAULT_ALG[keyName] ?? 'HS256', kid };
+  const header = Object.fromEntries(
+    Object.entries({ ...defaults, ...(body.header ?? {}) }).filter(([, value]) => value !== null),
+  );
+  return { token: signJws(header, body.claims, keyName) };
+}
+
+function decodePart(part) {
+  return JSON.parse(Buffer.from(part, 'base64url').toString());
+}
+
+// What a tamper does to an ID token's header and claims, and which key signs it again: the
+// claim changes keep the provider's own key, so only the RP's claim checks can catch them.
+const TAMPERS = {
+  iss: (h, c) => { c.iss = 'https://other-issuer.example'; },
+  sub: (h, c) => { c.sub = `${c.sub}-someone-else`; },
+  aud: (h, c) => { c.aud = 'another-client'; },
+  azp: (h, c) => { c.aud = [c.aud, 'another-client']; c.azp = 'another-client'; },
+  nonce: (h, c) => { c.nonce = 'not-the-nonce-sent'; },
+  'missing-sub': (h, c) => { delete c.sub; },
+  'missing-aud': (h, c) => { delete c.aud; },
+  'missing-iat': (h, c) => { delete c.iat; },
+  expired: (h, c) => { c.iat -= 7200; c.exp = c.iat + 3600; },
+  'iat-future': (h, c) => { c.iat += 3600; c.exp += 3600; },
+  'kid-absent': (h) => { delete h.kid; },
+  'sig-forged': () => 'forged',
+  'sig-none': (h) => { h.alg = 'none'; },
+  'sig-hs256': (h) => { h.alg = 'HS256'; return 'client-secret'; },
+  'sig-es256': (h) => { h.alg = 'ES256'; return 'forged-ec'; },
+};
+
+function tamperIdToken(idToken, tamper) {
+  const [headerPart, claimsPart] = idToken.split('.');
+  const header = decodePart(headerPart);
+  const claims = decodePart(claimsPart);
+  const keyName = TAMPERS[tamper](header, claims) ?? 'provider';
+  return signJws(header, claims, keyName);
 }
 
 function configuration() {
@@ -159,7 +282,7 @@ function configuration() {
     features: {
       devInteractions: { enabled: true },
       backchannelLogout: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: (env.OIDC_RP_INITIATED_LOGOUT ?? '1') !== '0' },
       revocation: { enabled: true },
       introspection: { enabled: true },
     },
@@ -225,34 +348,73 @@ function reply(response, status, body) {
   response.end(JSON.stringify(body));
 }
 
-// POST /__harness/sessions/end and POST /__harness/settings (JSON, any subset of `settings`).
+// The test-only endpoints, all POST with a JSON body and the admin token:
+//   /__harness/sessions/end   end every provider session silently
+//   /__harness/settings       change any subset of `settings`; answers them all
+//   /__harness/counters       the counters; {"reset": true} zeroes them first
+//   /__harness/sign           sign claims (signRequest)
+//   /__harness/keys/rotate    publish a new signing key for /__harness/sign's key "rotated"
 async function admin(request, response) {
   if (!authorized(request)) return reply(response, 401, { error: 'admin token required' });
   if (request.method !== 'POST') return reply(response, 405, { error: 'POST only' });
-  if (request.url === '/__harness/sessions/end') return reply(response, 200, { ended: endAllSessions() });
-  if (request.url !== '/__harness/settings') return reply(response, 404, { error: 'no such endpoint' });
-  let changes;
+  let body;
   try {
-    changes = await readJson(request);
+    body = await readJson(request);
   } catch {
     return reply(response, 400, { error: 'body must be JSON' });
   }
-  for (const [name, value] of Object.entries(changes)) {
+  switch (request.url) {
+    case '/__harness/sessions/end':
+      return reply(response, 200, { ended: endAllSessions() });
+    case '/__harness/counters':
+      if (body.reset === true) counters = zeroCounters();
+      return reply(response, 200, counters);
+    case '/__harness/keys/rotate': {
+      const key = newKey('rsa');
+      published.push(key);
+      return reply(response, 200, { kid: key.kid });
+    }
+    case '/__harness/sign':
+      try {
+        return reply(response, 200, signRequest(body));
+      } catch (error) {
+        return reply(response, 400, { error: error.message });
+      }
+    case '/__harness/settings':
+      break;
+    default:
+      return reply(response, 404, { error: 'no such endpoint' });
+  }
+  for (const [name, value] of Object.entries(body)) {
     if (!(name in settings) || typeof value !== typeof settings[name]) {
       return reply(response, 400, { error: `unknown setting or wrong type: ${name}` });
     }
   }
-  Object.assign(settings, changes);
+  for (const name of ['id_token_tamper', 'refresh_id_token_tamper']) {
+    if (name in body && body[name] !== '' && !(body[name] in TAMPERS)) {
+      return reply(response, 400, { error: `${name}: "" or one of ${Object.keys(TAMPERS)}` });
+    }
+  }
+  Object.assign(settings, body);
   return reply(response, 200, settings);
+}
+
+// GET /jwks: the provider's own key set, plus the keys published by rotations.
+function answerJwks(response) {
+  response.writeHead(200, { 'content-type': 'application/jwk-set+json' });
+  response.end(JSON.stringify({ keys: published.map(publicJwk) }));
 }
 
 let handle = null;
 const server = http.createServer((request, response) => {
   if (request.url.startsWith('/__harness/')) return void admin(request, response);
+  const path = request.url.split('?')[0];
+  if (path === '/.well-known/openid-configuration') counters.discovery_requests += 1;
+  if (path === '/jwks') counters.jwks_requests += 1;
+  if (path === '/token') counters.token_requests += 1;
   if (settings.outage) return reply(response, 503, { error: 'temporarily_unavailable' });
-  const delay = request.url.startsWith('/token') && !request.url.startsWith('/token/')
-    ? settings.token_delay_ms
-    : 0;
+  if (path === '/jwks' && published.length > 1) return answerJwks(response);
+  const delay = path === '/token' ? settings.token_delay_ms : 0;
   if (delay > 0) return void setTimeout(() => handle(request, response), delay);
   return handle(request, response);
 });
@@ -263,6 +425,23 @@ server.listen(Number(env.OIDC_PORT ?? 0), '127.0.0.1', () => {
   // Failed deliveries are otherwise silent: the log the fixture keeps shows them.
   provider.on('backchannel.error', (_ctx, error, client, accountId, sid) => {
     console.error(`backchannel.error client=${client.clientId} sid=${sid}: ${error.message}`);
+  });
+  // Emitted after the grant handler set the answer and before it is sent, so the tamper
+  // switch can still change the ID token.
+  provider.on('grant.success', (ctx) => {
+    const grantType = ctx.oidc.params.grant_type;
+    bump(counters.grants, grantType);
+    const tamper = grantType === 'refresh_token'
+      ? settings.refresh_id_token_tamper
+      : grantType === 'authorization_code' && settings.id_token_tamper;
+    if (tamper && ctx.body?.id_token) ctx.body.id_token = tamperIdToken(ctx.body.id_token, tamper);
+  });
+  provider.on('grant.error', (ctx, error) => {
+    const grantType = ctx.oidc?.params?.grant_type ?? 'unknown';
+    bump(counters.errors, `${grantType}:${error.error}`);
+    if (grantType === 'refresh_token' && /already used/.test(error.error_detail ?? '')) {
+      counters.refresh_replays += 1;
+    }
   });
   handle = provider.callback();
   console.log(`READY ${issuer}`);
