@@ -166,6 +166,19 @@ async def test_live_inactive_and_malformed_tokens(make_api: MakeApi, cache: int)
             assert inactive.counted[f"coatcheck_validations_total{{result={result}}}"] == 1
 
 
+async def test_a_body_sent_in_chunks(api_service: ApiService) -> None:
+    pair = Pair.of(api_service)
+    token = await new_session(api_service)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length; an empty chunk inside
+        body = body_of(token)
+        for piece in (body[:5], b"", body[5:20], body[20:]):
+            yield piece
+
+    answer = await pair.same(Call(api_service.introspect_key, chunks))
+    assert answer.status == 200 and b'"active":true' in answer.body
+
+
 async def test_bad_keys_are_401(api_service: ApiService) -> None:
     ctx = api_service.context
     revoked, _ = await ctx.service_keys.create("gone", "admin")
