@@ -54,11 +54,15 @@ from .settings import WebSettings
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from .._async.oidc.provider import AsyncOIDCProvider
+    from ..oidc import OIDCSettings
+
 __all__ = [
     "EXCEPTION_HANDLERS",
     "AsyncRequestSession",
     "AuthenticatedSession",
     "Session",
+    "add_oidc",
     "add_sessions",
     "cacheable",
     "csrf_input",
@@ -142,6 +146,65 @@ def add_sessions(
         loopback_development=loopback_development,
         bearer=bearer,
     )
+    for exc_class, handler in EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+    if owned:
+        app.router.lifespan_context = _closing(app.router.lifespan_context, manager)
+    return manager
+
+
+def add_oidc(
+    app: Starlette,
+    oidc: OIDCSettings | None = None,
+    *,
+    store_url: str | None = None,
+    manager: AsyncSessionBackend | None = None,
+    policy: Policy | None = None,
+    settings: WebSettings | None = None,
+    config: Mapping[str, Any] | None = None,
+    provider: AsyncOIDCProvider | None = None,
+    bearer: AsyncBearerVerifier | bool = True,
+) -> AsyncSessionBackend:
+    """Install server-side sessions and OpenID Connect login on a Starlette or FastAPI app,
+    in place of :func:`add_sessions` (docs/oidc.md); returns the manager.
+
+    ``oidc``: the relying party's settings, else the ``COATCHECK_OIDC_*`` names in ``config``
+    (default: the environment). The manager, policy and web ``settings`` as for
+    :func:`add_sessions` (``settings.cookie`` is used as given); web settings read here send
+    the login guards to ``oidc.login_path`` unless ``COATCHECK_LOGIN_URL`` says otherwise.
+    ``provider``: an :class:`~coatcheck.oidc.AsyncOIDCProvider` of your own. The stack is
+    :func:`coatcheck.web.oidc.with_oidc`'s; a sealed-cookie backend raises ``OIDCConfigError``.
+    """
+    from .._async.manager import AsyncSessionManager
+    from .._async.oidc.flow import SEALED_REFUSAL
+    from ..config.settings import LOGIN_URL
+    from ..oidc import OIDCConfigError, read_oidc_settings
+    from .oidc import with_oidc
+
+    if manager is not None and (store_url is not None or policy is not None):
+        raise ConfigError("add_oidc takes either manager= or store_url=/policy=, not both")
+    source = os.environ if config is None else config
+    oidc = oidc or read_oidc_settings(source)
+    if oidc is None:
+        raise OIDCConfigError("add_oidc needs OIDCSettings or COATCHECK_OIDC_ISSUER (and client)")
+    owned = manager is None
+    read = read_settings(source) if settings is None or manager is None else Settings()
+    if settings is None:
+        settings = WebSettings.from_settings(read)
+        if not source.get(LOGIN_URL):  # the login guards send browsers to the OIDC login
+            settings = replace(settings, login_url=oidc.login_path)
+    if manager is None:
+        manager = build_async_backend(
+            read, store_url=store_url, policy=policy, cookie=settings.cookie
+        )
+    if not isinstance(manager, AsyncSessionManager):
+        raise OIDCConfigError(SEALED_REFUSAL)
+    backend, relying_party = manager, oidc
+
+    def oidc_stack(inner: ASGIApp) -> ASGIApp:
+        return with_oidc(inner, backend, relying_party, settings, provider=provider, bearer=bearer)
+
+    app.add_middleware(oidc_stack)
     for exc_class, handler in EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     if owned:
