@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +135,21 @@ def test_login_secrets_are_fresh_urlsafe_and_long() -> None:
 def test_a_misspelt_oidc_name_gets_the_closest_one() -> None:
     with pytest.warns(UserWarning, match="did you mean COATCHECK_OIDC_ISSUER"):
         read_settings({"COATCHECK_OIDC_ISUER": ISSUER}, environ={})
+
+
+@pytest.mark.parametrize("missing", ["authlib", "joserfc", "httpx"])
+def test_without_the_extra_the_import_says_what_to_install(missing: str) -> None:
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None\n"
+        "try:\n    import coatcheck.oidc\n"
+        "except ModuleNotFoundError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "coatcheck.oidc needs Authlib, joserfc and httpx" in done.stdout
+    assert "pip install 'coatcheck[oidc]'" in done.stdout
+
+
+def test_the_protocol_docs_list_every_name_and_no_other() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "oidc.md").read_text()
+    section = docs.split("### Settings", 1)[1].split("\n### ", 1)[0]
+    assert set(re.findall(r"COATCHECK_OIDC_[A-Z_]+", section)) == set(OIDC_NAMES.values())
