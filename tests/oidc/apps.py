@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 import uvicorn
@@ -34,6 +37,7 @@ from coatcheck import AsyncSessionManager, SessionManager, open_async_store, ope
 from coatcheck.cookies import development
 from coatcheck.oidc import OIDCSettings
 from coatcheck.oidc.record import OIDC_KEY
+from coatcheck.web import oidc_wsgi
 from coatcheck.web.oidc import with_oidc
 from coatcheck.web.settings import WebSettings
 from coatcheck.web.starlette import get_session
@@ -110,6 +114,17 @@ def starlette_app(manager: AsyncSessionManager) -> Starlette:
     )
 
 
+def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """The same routes as :func:`starlette_app` (but ``/page``), as a plain WSGI app."""
+    session = environ["coatcheck.session"]  # loads on first use
+    if environ["PATH_INFO"] == "/csrf":
+        answer: dict[str, Any] = {"csrf": session.csrf_token()}
+    else:
+        answer = whoami(session.user_id, session)
+    start_response("200 OK", [("content-type", "application/json")])
+    return [json.dumps(answer).encode()]
+
+
 def rp_settings(provider: OidcProvider, **changes: Any) -> OIDCSettings:
     """The relying party's settings for the provider's one client, on the app's port: tokens
     refreshed a second before they expire (the provider's live five)."""
@@ -144,16 +159,34 @@ class Site:
 
 @contextmanager
 def serve(app: Any, port: int) -> Iterator[str]:
-    """Serve an ASGI app (or WSGI with ``interface="wsgi"`` set on the config) with uvicorn
-    in a thread on 127.0.0.1:``port``; its base URL."""
+    """Serve an ASGI app with uvicorn in a thread on 127.0.0.1:``port``; its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     yield from _run(uvicorn.Server(config), port)
 
 
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @contextmanager
 def serve_wsgi(app: Any, port: int) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", interface="wsgi")
-    yield from _run(uvicorn.Server(config), port)
+    """Serve a WSGI app with the standard library's server, a thread per request."""
+    server = make_server(
+        "127.0.0.1", port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{port}", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(SERVER_START)
 
 
 def _run(server: uvicorn.Server, port: int) -> Iterator[str]:
@@ -186,6 +219,20 @@ def asgi_site(
             yield Site(url, provider, settings, store_url, sessions)
     finally:
         sessions.close()
+
+
+@contextmanager
+def wsgi_site(provider: OidcProvider, store_url: str, **changes: Any) -> Iterator[Site]:
+    """:func:`wsgi_app` behind the WSGI ``with_oidc`` (the synchronous face throughout)."""
+    settings = rp_settings(provider, **changes)
+    manager = SessionManager(open_store(store_url))
+    app = oidc_wsgi.with_oidc(wsgi_app, manager, settings, WebSettings.build(cookie=development()))
+    try:
+        with serve_wsgi(app, provider.app.port) as url:
+            yield Site(url, provider, settings, store_url, manager)
+    finally:
+        app.close()
+        manager.close()
 
 
 def default_stack(manager: AsyncSessionManager, settings: OIDCSettings) -> Any:
