@@ -50,6 +50,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "coatcheck._async.client",
             "coatcheck._sync.client",
             "coatcheck.oidc",
+            "coatcheck._async.oidc",
+            "coatcheck._sync.oidc",
         ),
     ),
     ("cli", ("coatcheck.cli", "coatcheck.__main__", "coatcheck")),
