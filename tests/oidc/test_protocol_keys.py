@@ -1,13 +1,17 @@
-"""Which keys of a JWKS document are used, and which key a token's header picks: the pure
-rules under every signature check (joserfc keys, no provider needed)."""
+"""Which keys of a JWKS document are used, which key a token's header picks, and the claim
+rules that need no provider: the pure parts under every check (joserfc keys)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 import pytest
 from joserfc.jwk import ECKey, RSAKey
 
+from coatcheck.oidc import Identity, InvalidToken
+from coatcheck.oidc.idtoken import check_access_token_hash, check_refreshed_claims
 from coatcheck.oidc.jwks import allowed_algorithms, find_key, parse_key_set
 
 
@@ -58,3 +62,53 @@ def test_only_asymmetric_advertised_algorithms_are_allowed() -> None:
     advertised = {"id_token_signing_alg_values_supported": ["RS256", "HS256", "none", "ES256"]}
     assert allowed_algorithms(advertised) == {"RS256", "ES256"}
     assert allowed_algorithms({}) == {"RS256"}
+
+
+def test_at_hash_binds_the_id_token_to_its_access_token() -> None:
+    digest = hashlib.sha256(b"the-access-token").digest()
+    at_hash = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    check_access_token_hash({"at_hash": at_hash}, "RS256", "the-access-token")
+    check_access_token_hash({}, "RS256", "anything")  # optional in the code flow
+    with pytest.raises(InvalidToken, match="at_hash"):
+        check_access_token_hash({"at_hash": at_hash}, "RS256", "another-access-token")
+
+
+def test_a_refreshed_id_token_keeps_what_it_leaves_out() -> None:
+    now = 1_800_000_000
+    login = {
+        "iss": "https://id.example",
+        "sub": "u1",
+        "aud": "app",
+        "sid": "s1",
+        "auth_time": now - 60,
+        "amr": ["pwd"],
+        "acr": "1",
+        "iat": now - 60,
+        "exp": now + 600,
+        "nonce": "n",
+    }
+    original = Identity.from_claims(login)
+    refreshed = {
+        "iss": "https://id.example",
+        "sub": "u1",
+        "aud": "app",
+        "iat": now,
+        "exp": now + 600,
+    }
+    identity = check_refreshed_claims(
+        refreshed, original=original, client_id="app", now=now, leeway=0
+    )
+    assert (identity.sid, identity.auth_time, identity.amr, identity.acr) == (
+        "s1",
+        now - 60,
+        ("pwd",),
+        "1",
+    )
+    with pytest.raises(InvalidToken, match="auth_time"):
+        check_refreshed_claims(
+            {**refreshed, "auth_time": now}, original=original, client_id="app", now=now, leeway=0
+        )
+    with pytest.raises(InvalidToken, match="nonce"):
+        check_refreshed_claims(
+            {**refreshed, "nonce": "m"}, original=original, client_id="app", now=now, leeway=0
+        )

@@ -81,7 +81,7 @@ def check_access_token_hash(claims: Mapping[str, Any], alg: str, access_token: s
     digest = _AT_HASH.get(alg[-3:]) if alg[:2] in ("RS", "PS", "ES") else None
     if at_hash is None or digest is None:
         return
-    full = digest(access_token.encode("ascii")).digest()
+    full = digest(access_token.encode()).digest()
     expected = base64.urlsafe_b64encode(full[: len(full) // 2]).rstrip(b"=")
     if not isinstance(at_hash, str) or not hmac.compare_digest(at_hash.encode(), expected):
         raise InvalidToken("at_hash does not match the access token")

@@ -9,12 +9,13 @@ OAuth error answer becomes :class:`ProviderRefused`. Tokens never appear in mess
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc.jwk import KeySet
 
 from ...core.clock import Clock, system_clock
 from ...oidc.answers import (
@@ -206,7 +207,7 @@ class AsyncOIDCProvider:
     async def validate_logout_token(self, token: str) -> LogoutClaims:
         """A back-channel logout token, checked completely but for ``jti`` replay (the
         caller's, with a store): :class:`InvalidLogoutToken` saying which check failed."""
-        claims, _alg = await self._verified(token, InvalidLogoutToken)
+        claims, _alg = await self._verified(token, InvalidLogoutToken, check_logout_header)
         return check_logout_claims(
             claims,
             issuer=self.settings.issuer,
@@ -215,11 +216,16 @@ class AsyncOIDCProvider:
             leeway=self.settings.clock_leeway,
         )
 
-    async def _verified(self, token: str, reject: Reject) -> tuple[dict[str, Any], str]:
+    async def _verified(
+        self,
+        token: str,
+        reject: Reject,
+        check_header: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> tuple[dict[str, Any], str]:
         """The claims of a token the provider signed, and the algorithm it used."""
         header = read_header(token, reject)
-        if reject is InvalidLogoutToken:
-            check_logout_header(header)
+        if check_header is not None:
+            check_header(header)
         alg = check_algorithm(header, allowed_algorithms(await self.metadata()), reject)
         keys = self._keys.fresh() or await self._fetch_keys()
         key = find_key(keys, header, alg)
@@ -229,7 +235,7 @@ class AsyncOIDCProvider:
             raise reject("no key of the provider fits the token's key id (kid) and algorithm")
         return verified_claims(token, key, alg, reject), alg
 
-    async def _fetch_keys(self) -> Any:
+    async def _fetch_keys(self) -> KeySet:
         self._keys.attempt()
         document = await self._get_json((await self.metadata())["jwks_uri"], "JWKS")
         try:
