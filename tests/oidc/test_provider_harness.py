@@ -163,9 +163,8 @@ def test_rotation_can_be_switched_off() -> None:
 def test_access_token_expires_after_its_ttl_by_the_providers_clock() -> None:
     with start_provider(access_token_ttl=1) as provider:
         token, _ = log_in(provider)
-        seen = introspect(provider, token["access_token"])
-        assert seen["active"] is True
-        assert seen["exp"] - seen["iat"] == 1
+        # Not "active at first": on a loaded machine one second may be gone before a look.
+        assert token["expires_in"] == 1
         for _ in range(POLL_LIMIT):
             if not introspect(provider, token["access_token"])["active"]:
                 break
