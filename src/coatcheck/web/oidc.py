@@ -59,6 +59,7 @@ class OIDCApp:
         self.app = app
         self.flow = AsyncOIDCFlow(backend, settings, provider=provider)
         self.backchannel_path = settings.backchannel_logout_path
+        web_settings = web_settings or WebSettings(login_url=settings.login_path)
         self.sessions = SessionMiddleware(self._relying_party, backend, web_settings, bearer=bearer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,7 +115,8 @@ def with_oidc(
     """``app`` behind sessions and OpenID Connect login, refresh and logouts (see the module).
 
     ``backend``: server-side sessions (an ``AsyncSessionManager``); ``web_settings``: the
-    session middleware's (cookie, CSRF, exempt paths); ``provider``: an
+    session middleware's (cookie, CSRF, exempt paths; default: the defaults, with the login
+    guards sending browsers to ``settings.login_path``); ``provider``: an
     :class:`AsyncOIDCProvider` of your own (you close it), else one is made from ``settings``;
     ``bearer`` as for the session middleware.
     """

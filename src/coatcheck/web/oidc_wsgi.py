@@ -44,6 +44,7 @@ class OIDCWSGIApp:
         self.app = app
         self.flow = OIDCFlow(backend, settings, provider=provider)
         self.backchannel_path = settings.backchannel_logout_path
+        web_settings = web_settings or WebSettings(login_url=settings.login_path)
         self.sessions = SessionMiddleware(self._relying_party, backend, web_settings, bearer=bearer)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
