@@ -153,6 +153,12 @@ class Site:
     def browser(self) -> Browser:
         return Browser(self)
 
+    def logged_in(self, user: str = "alice") -> tuple[Browser, dict[str, Any]]:
+        """A new browser logged in as ``user``, and what the app says about it."""
+        browser = Browser(self)
+        browser.log_in(user)
+        return browser, browser.me()
+
     def user_sessions(self, user_id: str) -> list[Any]:
         return list(self.sessions.list_user(user_id))
 

@@ -26,12 +26,6 @@ def site(oidc_provider: OidcProvider, tmp_path: Path) -> Iterator[Site]:
         yield site
 
 
-def logged_in(site: Site, user: str = "alice") -> tuple[Browser, dict[str, object]]:
-    browser = site.browser()
-    browser.log_in(user)
-    return browser, browser.me()
-
-
 def assert_ended_page_logs_in_again(browser: Browser, answer: object, page: str) -> None:
     """``answer`` sends the browser to the ended page, whose link leads back to ``page``
     through a new login."""
@@ -56,7 +50,7 @@ def assert_ended_page_logs_in_again(browser: Browser, answer: object, page: str)
 
 
 def test_provider_session_killed_lands_on_the_ended_page(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     browser.wait_until_expired(float(before["expires_at"]))
     assert site.provider.end_sessions() >= 1
     answer = browser.get("/page?tab=2", html=True)
@@ -65,7 +59,7 @@ def test_provider_session_killed_lands_on_the_ended_page(site: Site) -> None:
 
 
 def test_an_api_client_gets_401_with_the_reason(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     browser.wait_until_expired(float(before["expires_at"]))
     site.provider.end_sessions()
     answer = browser.get("/")
@@ -88,7 +82,7 @@ def test_natural_provider_session_expiry_lands_on_the_ended_page(
         asgi_site(short, f"sqlite:///{tmp_path}/sessions.db") as site,
     ):
         started = time.time()
-        browser, _ = logged_in(site)
+        browser, _ = site.logged_in()
         time.sleep(max(0.0, started + 7 - time.time()))  # past the provider's session
         answer = browser.get("/page", html=True)
         assert_ended_page_logs_in_again(browser, answer, "/page")
@@ -105,7 +99,7 @@ def drop_refresh_token(site: Site, user: str) -> None:
 
 
 def test_without_a_refresh_token_a_page_load_goes_through_prompt_none(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     drop_refresh_token(site, "alice")
     browser.wait_until_expired(float(before["expires_at"]))
     answer = browser.get("/page", html=True)
@@ -121,7 +115,7 @@ def test_without_a_refresh_token_a_page_load_goes_through_prompt_none(site: Site
 
 
 def test_without_a_refresh_token_a_script_gets_401_with_a_login_url(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     drop_refresh_token(site, "alice")
     browser.wait_until_expired(float(before["expires_at"]))
     answer = browser.get("/")
@@ -137,7 +131,7 @@ def test_without_a_refresh_token_a_script_gets_401_with_a_login_url(site: Site) 
 def test_prompt_none_after_the_provider_session_ended_lands_on_the_ended_page(
     site: Site,
 ) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     drop_refresh_token(site, "alice")
     browser.wait_until_expired(float(before["expires_at"]))
     site.provider.end_sessions()
@@ -151,7 +145,7 @@ def test_prompt_none_after_the_provider_session_ended_lands_on_the_ended_page(
 
 
 def test_the_ended_page_is_never_refreshed_or_redirected(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     browser.wait_until_expired(float(before["expires_at"]))
     site.provider.end_sessions()
     for path in ("/oidc/ended?next=/", "/oidc/logged-out"):

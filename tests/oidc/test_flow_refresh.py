@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .apps import Browser, Site, asgi_site
+from .apps import Site, asgi_site
 from .provider_harness import OidcProvider
 
 
@@ -20,14 +20,8 @@ def site(oidc_provider: OidcProvider, tmp_path: Path) -> Iterator[Site]:
         yield site
 
 
-def logged_in(site: Site, user: str = "alice") -> tuple[Browser, dict[str, object]]:
-    browser = site.browser()
-    browser.log_in(user)
-    return browser, browser.me()
-
-
 def test_oidcc_client_test_refresh_token_on_a_get(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     counted = site.provider.counters(reset=True)
     browser.wait_until_expired(float(before["expires_at"]))
     after = browser.me()
@@ -40,7 +34,7 @@ def test_oidcc_client_test_refresh_token_on_a_get(site: Site) -> None:
 
 
 def test_a_post_is_refreshed_too_without_a_redirect(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     token = browser.csrf()
     browser.wait_until_expired(float(before["expires_at"]))
     answer = browser.client.post(
@@ -54,7 +48,7 @@ def test_a_post_is_refreshed_too_without_a_redirect(site: Site) -> None:
 def test_two_concurrent_requests_on_an_expired_token_refresh_once(site: Site) -> None:
     """Rotation is on: a second refresh with the same token would make the provider revoke
     the chain and log the user out. One refresh at the provider, both requests answered."""
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     browser.wait_until_expired(float(before["expires_at"]))
     site.provider.counters(reset=True)
     with ThreadPoolExecutor(2) as pool:
@@ -70,7 +64,7 @@ def test_two_concurrent_requests_on_an_expired_token_refresh_once(site: Site) ->
 
 
 def test_many_tabs_at_once_still_refresh_once(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     browser.wait_until_expired(float(before["expires_at"]))
     site.provider.counters(reset=True)
     with ThreadPoolExecutor(8) as pool:
@@ -87,7 +81,7 @@ def test_a_provider_slower_than_the_lease_still_refreshes_once(
     with asgi_site(
         oidc_provider, f"sqlite:///{tmp_path}/sessions.db", refresh_lease=1.0
     ) as slow_site:
-        browser, before = logged_in(slow_site)
+        browser, before = slow_site.logged_in()
         browser.wait_until_expired(float(before["expires_at"]))
         oidc_provider.counters(reset=True)
         with oidc_provider.configured(token_delay_ms=3000), ThreadPoolExecutor(3) as pool:
@@ -100,7 +94,7 @@ def test_a_provider_slower_than_the_lease_still_refreshes_once(
 
 
 def test_provider_down_gives_503_and_keeps_the_session(site: Site) -> None:
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     browser.wait_until_expired(float(before["expires_at"]))
     with site.provider.configured(outage=True):
         down = browser.get("/")
@@ -129,7 +123,7 @@ def test_oidcc_client_test_refresh_token_invalid_claims(
 ) -> None:
     """A refreshed ID token for another issuer, subject or audience is not trusted: the
     session ends (its refresh token was spent on an answer that cannot be used)."""
-    browser, before = logged_in(site)
+    browser, before = site.logged_in()
     browser.wait_until_expired(float(before["expires_at"]))
     with site.provider.configured(refresh_id_token_tamper=tamper):  # type: ignore[arg-type]
         answer = browser.get("/")

@@ -117,31 +117,38 @@ def test_concurrent_tasks_refresh_once(store_url: str) -> None:
     run_async(store_url, scenario)
 
 
-def test_concurrent_threads_refresh_once(sync_stores: Stores) -> None:
-    store = sync_stores.open()
-    _, record = open_manager(store).create("alice", data={OIDC_KEY: expired_tokens()})
-    key = record.key
-    calls: list[str] = []
+def threads_refreshing(
+    stores: Stores, callers: int, refresh: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[Any]:
+    """``callers`` threads over three store objects refresh one expired session at once;
+    their records."""
+    _, record = open_manager(stores.open()).create("alice", data={OIDC_KEY: expired_tokens()})
+    leases = [RefreshLease(stores.open(), lease=1, wait=30) for _ in range(3)]
     results: list[Any] = []
     errors: list[BaseException] = []
-    start = threading.Barrier(CALLERS)
+    start = threading.Barrier(callers)
+
+    def caller(i: int) -> None:
+        try:
+            start.wait()
+            results.append(leases[i % 3].refresh(record.key, needed, refresh))
+        except BaseException as exc:
+            errors.append(exc)
+
+    run_threads(caller, callers)
+    assert errors == []
+    return results
+
+
+def test_concurrent_threads_refresh_once(sync_stores: Stores) -> None:
+    calls: list[str] = []
 
     def slow_refresh(oidc: dict[str, Any]) -> dict[str, Any]:
         calls.append(oidc["refresh_token"])
         time.sleep(0.3)
         return refreshed(oidc, "2")
 
-    leases = [RefreshLease(sync_stores.open(), lease=5, wait=30) for _ in range(3)]
-
-    def caller(i: int) -> None:
-        try:
-            start.wait()
-            results.append(leases[i % 3].refresh(key, needed, slow_refresh))
-        except BaseException as exc:
-            errors.append(exc)
-
-    run_threads(caller, CALLERS)
-    assert errors == []
+    results = threads_refreshing(sync_stores, CALLERS, slow_refresh)
     assert calls == ["rt-1"]
     assert {r.data[OIDC_KEY]["access_token"] for r in results} == {"at-2"}
 
@@ -184,22 +191,15 @@ def test_provider_slower_than_the_lease_still_refreshes_once(store_url: str) -> 
 
 
 def test_threads_renew_the_lease_too(sync_stores: Stores) -> None:
-    store = sync_stores.open()
-    _, record = open_manager(store).create("alice", data={OIDC_KEY: expired_tokens()})
+    """The blocking face renews from a helper thread: a refresh three times the lease."""
     calls: list[str] = []
-    results: list[Any] = []
 
     def slower_than_lease(oidc: dict[str, Any]) -> dict[str, Any]:
         calls.append(oidc["refresh_token"])
         time.sleep(3)
         return refreshed(oidc, "2")
 
-    leases = [RefreshLease(sync_stores.open(), lease=1, wait=30) for _ in range(2)]
-
-    def caller(i: int) -> None:
-        results.append(leases[i % 2].refresh(record.key, needed, slower_than_lease))
-
-    run_threads(caller, 3)
+    results = threads_refreshing(sync_stores, 3, slower_than_lease)
     assert calls == ["rt-1"]
     assert {r.data[OIDC_KEY]["refresh_token"] for r in results} == {"rt-2"}
 

@@ -43,8 +43,16 @@ MAX_BACKCHANNEL_BODY = 64 * 1024  # a logout token is a few kilobytes
 
 
 class OIDCApp:
-    """The whole stack :func:`with_oidc` builds; ``flow`` is the relying party, closed with
-    :meth:`aclose` or at the end of the application's lifespan."""
+    """``app`` behind sessions and OpenID Connect login, refresh and logouts (see the module);
+    ``flow`` is the relying party, closed with :meth:`aclose` or at the end of the
+    application's lifespan.
+
+    ``backend``: server-side sessions (an ``AsyncSessionManager``); ``web_settings``: the
+    session middleware's (cookie, CSRF, exempt paths; default: the defaults, with the login
+    guards sending browsers to ``settings.login_path``); ``provider``: an
+    :class:`AsyncOIDCProvider` of your own (you close it), else one is made from ``settings``;
+    ``bearer`` as for the session middleware.
+    """
 
     def __init__(
         self,
@@ -103,24 +111,9 @@ class OIDCApp:
         await send_reply(send, reply)
 
 
-def with_oidc(
-    app: ASGIApp,
-    backend: AsyncSessionBackend,
-    settings: OIDCSettings,
-    web_settings: WebSettings | None = None,
-    *,
-    provider: AsyncOIDCProvider | None = None,
-    bearer: AsyncBearerVerifier | bool = True,
-) -> OIDCApp:
-    """``app`` behind sessions and OpenID Connect login, refresh and logouts (see the module).
-
-    ``backend``: server-side sessions (an ``AsyncSessionManager``); ``web_settings``: the
-    session middleware's (cookie, CSRF, exempt paths; default: the defaults, with the login
-    guards sending browsers to ``settings.login_path``); ``provider``: an
-    :class:`AsyncOIDCProvider` of your own (you close it), else one is made from ``settings``;
-    ``bearer`` as for the session middleware.
-    """
-    return OIDCApp(app, backend, settings, web_settings, provider=provider, bearer=bearer)
+with_oidc = OIDCApp
+"""``with_oidc(app, backend, settings, web_settings=None, *, provider=None, bearer=True)``:
+the whole stack (:class:`OIDCApp`)."""
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

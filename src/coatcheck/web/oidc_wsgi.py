@@ -28,8 +28,10 @@ from .wsgi import request_from_environ as request_of
 
 
 class OIDCWSGIApp:
-    """The whole stack :func:`with_oidc` builds; ``flow`` is the relying party (:meth:`close`
-    closes the provider's HTTP client if it was made here)."""
+    """``app`` behind sessions and OpenID Connect login, refresh and logouts (see the module);
+    the arguments as for :class:`coatcheck.web.oidc.OIDCApp`, on the synchronous face.
+    ``flow`` is the relying party (:meth:`close` closes the provider's HTTP client if it was
+    made here)."""
 
     def __init__(
         self,
@@ -69,18 +71,9 @@ class OIDCWSGIApp:
         return respond(start_response, reply)
 
 
-def with_oidc(
-    app: WSGIApp,
-    backend: SessionBackend,
-    settings: OIDCSettings,
-    web_settings: WebSettings | None = None,
-    *,
-    provider: OIDCProvider | None = None,
-    bearer: BearerVerifier | bool = True,
-) -> OIDCWSGIApp:
-    """``app`` behind sessions and OpenID Connect login, refresh and logouts (see the module);
-    the arguments as for :func:`coatcheck.web.oidc.with_oidc`, on the synchronous face."""
-    return OIDCWSGIApp(app, backend, settings, web_settings, provider=provider, bearer=bearer)
+with_oidc = OIDCWSGIApp
+"""``with_oidc(app, backend, settings, web_settings=None, *, provider=None, bearer=True)``:
+the whole stack (:class:`OIDCWSGIApp`)."""
 
 
 def read_body(environ: Environ, limit: int) -> bytes | None:
