@@ -96,6 +96,7 @@ from .lease import AsyncRefreshLease
 from .provider import AsyncOIDCProvider
 
 MAX_MARKER_TTL = 400 * 24 * 3600.0  # the stores' limit for a marker's lifetime
+MAX_USER_ID_CHARS = 1024  # a longer claim is no user id (and would not fit a marker)
 ENDS_SESSION = frozenset({"invalid_grant"}) | INTERACTION_ERRORS
 """Refresh refusals that mean the session at the provider is over."""
 SEALED_REFUSAL = (
@@ -338,7 +339,8 @@ class AsyncOIDCFlow:
         if isinstance(value, bool) or not isinstance(value, str | int):
             return None
         text = str(value)
-        return text if text.strip() and text.isprintable() else None
+        usable = text.strip() and text.isprintable() and len(text) <= MAX_USER_ID_CHARS
+        return text if usable else None
 
     async def _remember_user(self, identity: Identity, user_id: str) -> None:
         """Index the provider's subject and session to the local user, for back-channel
