@@ -315,7 +315,7 @@ class AsyncOIDCFlow:
         except OIDCError as exc:
             return provider_misconfigured(request, exc)
         identity = tokens.identity
-        user_id = None if identity is None else self._user_id(identity)
+        user_id = None if identity is None else self.user_id_for(identity)
         if identity is None or user_id is None:
             return problem(
                 request,
@@ -333,7 +333,10 @@ class AsyncOIDCFlow:
         state.session[OIDC_KEY] = token_record(tokens, identity, self.clock())
         return redirect(target)
 
-    def _user_id(self, identity: Identity) -> str | None:
+    def user_id_for(self, identity: Identity) -> str | None:
+        """The local user id of a validated login: the ``user_id_claim`` (None: no usable
+        claim, a 502 ``no_user_id``). Adapters override it to map the identity to their own
+        users (Django: a user's primary key); raising a ``WebError`` refuses the login."""
         claim = self.settings.user_id_claim
         value = identity.sub if claim == "sub" else identity.claims.get(claim)
         if isinstance(value, bool) or not isinstance(value, str | int):
