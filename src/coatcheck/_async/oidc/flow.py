@@ -27,13 +27,13 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ...core.errors import InvalidToken as InvalidSessionToken
 from ...core.errors import SessionGone, StoreUnavailable
 from ...core.policy import Verdict
-from ...core.records import public_id
+from ...core.records import SessionRecord, public_id
 from ...core.session import Session, SessionReadOnly
 from ...oidc.errors import (
     INTERACTION_ERRORS,
@@ -106,12 +106,23 @@ SEALED_REFUSAL = (
 )
 
 
+class AsyncRevokedHook(Protocol):
+    """Told of each session the relying party ended, after it ended: the sessions a
+    back-channel logout revoked (reason ``backchannel_logout``), a session the provider said
+    was over (``invalid_grant``, ...) and one logged out through ``logout_path``
+    (``logout``). ``coatcheck serve`` publishes its revocation events from here."""
+
+    async def __call__(self, record: SessionRecord, reason: str) -> None: ...
+
+
 class AsyncOIDCFlow:
     """One relying party: the OIDC pages, silent refresh and both logouts, for one session
     backend (server-side sessions only) and one provider.
 
     provider: an :class:`AsyncOIDCProvider` of your own (closed by you); default: one made
         here from ``settings``, closed by :meth:`aclose`.
+    on_revoked: called for each session the relying party ends (:class:`AsyncRevokedHook`);
+        None (the default): nobody is told.
     """
 
     def __init__(
@@ -120,6 +131,7 @@ class AsyncOIDCFlow:
         settings: OIDCSettings,
         *,
         provider: AsyncOIDCProvider | None = None,
+        on_revoked: AsyncRevokedHook | None = None,
     ) -> None:
         if not isinstance(backend, AsyncSessionManager):
             raise OIDCConfigError(SEALED_REFUSAL, field=None)
@@ -138,6 +150,7 @@ class AsyncOIDCFlow:
             clock=backend.clock,
         )
         self.exempt = exempt_from_refresh(settings)
+        self.on_revoked = on_revoked
 
     async def aclose(self) -> None:
         """Close the provider's HTTP client if it was made here."""
@@ -192,6 +205,15 @@ class AsyncOIDCFlow:
         """Start a login: back to ``next`` (a same-origin path) afterwards."""
         await state.load()
         return await self._start_login(state, safe_next(query(state.request).get("next")))
+
+    async def start_login(
+        self, state: AsyncRequestSession, target: str, *, prompt: str | None = None
+    ) -> Reply:
+        """Send the browser to the provider, back to ``target`` (a same-origin path) after
+        the login; ``prompt="login"`` has the provider ask for the credentials again even
+        while its session lives (a re-authentication before a sensitive step)."""
+        await state.load()
+        return await self._start_login(state, safe_next(target), prompt)
 
     async def _start_login(
         self, state: AsyncRequestSession, target: str, prompt: str | None = None
@@ -448,7 +470,9 @@ class AsyncOIDCFlow:
         gets 401 with the reason."""
         request, settings = state.request, self.settings
         await state.load()
+        ended = state.session.record
         await state.logout()
+        await self._revoked(ended, reason)
         if request.wants_html:
             return redirect(with_next(settings.ended_path, target))
         return json_reply(
@@ -475,8 +499,10 @@ class AsyncOIDCFlow:
         request, settings = state.request, self.settings
         await state.load()
         oidc = state.session.get(OIDC_KEY)
-        if state.session.record is not None:
+        ended = state.session.record
+        if ended is not None:
             await state.logout()
+            await self._revoked(ended, "logout")
         if not isinstance(oidc, Mapping):
             return redirect(settings.logged_out_path)
         id_token = oidc.get("id_token")
@@ -590,7 +616,12 @@ class AsyncOIDCFlow:
                     ended += 1
                     ttl = min(max(record.expires_at - now, 1.0), MAX_MARKER_TTL)
                     await self.store.put_marker(ended_marker(record.public_id), "1", ttl)
+                    await self._revoked(record, "backchannel_logout")
         return ended
+
+    async def _revoked(self, record: SessionRecord | None, reason: str) -> None:
+        if record is not None and self.on_revoked is not None:
+            await self.on_revoked(record, reason)
 
 
 # -- answers --------------------------------------------------------------------------------

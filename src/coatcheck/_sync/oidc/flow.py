@@ -30,13 +30,13 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ...core.errors import InvalidToken as InvalidSessionToken
 from ...core.errors import SessionGone, StoreUnavailable
 from ...core.policy import Verdict
-from ...core.records import public_id
+from ...core.records import SessionRecord, public_id
 from ...core.session import Session, SessionReadOnly
 from ...oidc.errors import (
     INTERACTION_ERRORS,
@@ -109,12 +109,23 @@ SEALED_REFUSAL = (
 )
 
 
+class RevokedHook(Protocol):
+    """Told of each session the relying party ended, after it ended: the sessions a
+    back-channel logout revoked (reason ``backchannel_logout``), a session the provider said
+    was over (``invalid_grant``, ...) and one logged out through ``logout_path``
+    (``logout``). ``coatcheck serve`` publishes its revocation events from here."""
+
+    def __call__(self, record: SessionRecord, reason: str) -> None: ...
+
+
 class OIDCFlow:
     """One relying party: the OIDC pages, silent refresh and both logouts, for one session
     backend (server-side sessions only) and one provider.
 
     provider: an :class:`OIDCProvider` of your own (closed by you); default: one made
         here from ``settings``, closed by :meth:`close`.
+    on_revoked: called for each session the relying party ends (:class:`RevokedHook`);
+        None (the default): nobody is told.
     """
 
     def __init__(
@@ -123,6 +134,7 @@ class OIDCFlow:
         settings: OIDCSettings,
         *,
         provider: OIDCProvider | None = None,
+        on_revoked: RevokedHook | None = None,
     ) -> None:
         if not isinstance(backend, SessionManager):
             raise OIDCConfigError(SEALED_REFUSAL, field=None)
@@ -141,6 +153,7 @@ class OIDCFlow:
             clock=backend.clock,
         )
         self.exempt = exempt_from_refresh(settings)
+        self.on_revoked = on_revoked
 
     def close(self) -> None:
         """Close the provider's HTTP client if it was made here."""
@@ -195,6 +208,15 @@ class OIDCFlow:
         """Start a login: back to ``next`` (a same-origin path) afterwards."""
         state.load()
         return self._start_login(state, safe_next(query(state.request).get("next")))
+
+    def start_login(
+        self, state: RequestSession, target: str, *, prompt: str | None = None
+    ) -> Reply:
+        """Send the browser to the provider, back to ``target`` (a same-origin path) after
+        the login; ``prompt="login"`` has the provider ask for the credentials again even
+        while its session lives (a re-authentication before a sensitive step)."""
+        state.load()
+        return self._start_login(state, safe_next(target), prompt)
 
     def _start_login(self, state: RequestSession, target: str, prompt: str | None = None) -> Reply:
         request, session = state.request, state.session
@@ -449,7 +471,9 @@ class OIDCFlow:
         gets 401 with the reason."""
         request, settings = state.request, self.settings
         state.load()
+        ended = state.session.record
         state.logout()
+        self._revoked(ended, reason)
         if request.wants_html:
             return redirect(with_next(settings.ended_path, target))
         return json_reply(
@@ -476,8 +500,10 @@ class OIDCFlow:
         request, settings = state.request, self.settings
         state.load()
         oidc = state.session.get(OIDC_KEY)
-        if state.session.record is not None:
+        ended = state.session.record
+        if ended is not None:
             state.logout()
+            self._revoked(ended, "logout")
         if not isinstance(oidc, Mapping):
             return redirect(settings.logged_out_path)
         id_token = oidc.get("id_token")
@@ -589,7 +615,12 @@ class OIDCFlow:
                     ended += 1
                     ttl = min(max(record.expires_at - now, 1.0), MAX_MARKER_TTL)
                     self.store.put_marker(ended_marker(record.public_id), "1", ttl)
+                    self._revoked(record, "backchannel_logout")
         return ended
+
+    def _revoked(self, record: SessionRecord | None, reason: str) -> None:
+        if record is not None and self.on_revoked is not None:
+            self.on_revoked(record, reason)
 
 
 # -- answers --------------------------------------------------------------------------------
