@@ -25,11 +25,15 @@ session ended, CSRF, conflicting cookies) become clear 4xx/5xx answers, never a 
 
 The package is split by job: ``extension`` (``CoatCheck``, reading the config), ``interface``
 (Flask's session hook), ``session`` (``FlaskSession``), ``responses`` (refusals and headers),
-``decorators`` (the guards) and ``helpers`` (module functions and template globals). Import
-from ``coatcheck.web.flask``; the modules inside may move.
+``decorators`` (the guards), ``helpers`` (module functions and template globals) and
+``oidc`` (OpenID Connect login, ``CoatCheck(app, oidc=True)``; its ``oidc_access_token`` is
+loaded on first use, as it needs ``coatcheck[oidc]``). Import from ``coatcheck.web.flask``;
+the modules inside may move.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..._extras import missing_extra
 
@@ -73,6 +77,16 @@ __all__ = [
     "logout",
     "logout_other_sessions",
     "logout_session",
+    "oidc_access_token",
     "policy_from_config",
     "settings_from_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``oidc_access_token``, imported on first use (it needs ``coatcheck[oidc]``)."""
+    if name == "oidc_access_token":
+        from .oidc import oidc_access_token
+
+        return oidc_access_token
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

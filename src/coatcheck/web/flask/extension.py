@@ -4,6 +4,7 @@ session interface, the request hook, error pages and template globals."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import flask
 
@@ -17,6 +18,11 @@ from ..settings import WebSettings
 from .helpers import csrf_token, get_flashed_messages
 from .interface import CoatCheckSessionInterface
 from .responses import check_request, store_error_response, web_error_response
+
+if TYPE_CHECKING:
+    from ..._sync.oidc.flow import OIDCFlow
+    from ..._sync.oidc.provider import OIDCProvider
+    from ...oidc.settings import OIDCSettings
 
 EXTENSION_KEY = "coatcheck"
 
@@ -55,6 +61,11 @@ class CoatCheck:
     :func:`coatcheck.config.read_settings`, as every adapter reads them. ``bearer``:
     ``Authorization: Bearer`` API tokens on requests without a session cookie (True: the
     manager's own store; False: ignored; or a verifier; docs/api-tokens.md).
+
+    ``oidc``: log in through an OpenID Provider (docs/web/flask.md, "OpenID Connect"): True
+    reads the ``COATCHECK_OIDC_*`` keys of ``app.config``, or pass an ``OIDCSettings``;
+    ``oidc_provider`` is an ``OIDCProvider`` of your own (you close it). Needs server-side
+    sessions: sealed-cookie mode raises ``OIDCConfigError``.
     """
 
     def __init__(
@@ -66,6 +77,8 @@ class CoatCheck:
         policy: Policy | None = None,
         settings: WebSettings | None = None,
         bearer: BearerVerifier | bool = True,
+        oidc: OIDCSettings | bool = False,
+        oidc_provider: OIDCProvider | None = None,
     ) -> None:
         if manager is not None and (store_url is not None or policy is not None):
             raise ConfigError("CoatCheck takes either manager= or store_url=/policy=, not both")
@@ -75,6 +88,8 @@ class CoatCheck:
         self._policy = policy
         self._settings = settings
         self._bearer = bearer
+        self._oidc = oidc
+        self._oidc_provider = oidc_provider
         if app is not None:
             self.init_app(app)
 
@@ -84,6 +99,13 @@ class CoatCheck:
         settings = self._settings
         if settings is None:
             settings = WebSettings.from_settings(read, default_exempt=_static_exempt(app))
+        if self._oidc is not False:
+            from . import oidc  # the extra is needed only when asked for
+
+            relying_party = oidc.oidc_settings(app, self._oidc)
+            settings = oidc.web_settings_for(
+                app, settings, relying_party, read_from_config=self._settings is None
+            )
         manager = self._manager
         if manager is None:
             url = self._store_url or read.store_url
@@ -101,6 +123,8 @@ class CoatCheck:
         hooks = app.before_request_funcs.setdefault(None, [])
         if check_request not in hooks:
             hooks.insert(0, check_request)
+        if self._oidc is not False:
+            oidc.install(app, manager, relying_party, self._oidc_provider)
         app.register_error_handler(WebError, web_error_response)
         app.register_error_handler(StoreUnavailable, store_error_response)
         app.add_template_global(csrf_token, "csrf_token")
@@ -108,8 +132,7 @@ class CoatCheck:
 
     def interface(self, app: flask.Flask | None = None) -> CoatCheckSessionInterface:
         """The installed interface of ``app`` (default: this extension's app, or current_app)."""
-        target = app if app is not None else self.app
-        found = (target if target is not None else flask.current_app).extensions.get(EXTENSION_KEY)
+        found = self._target(app).extensions.get(EXTENSION_KEY)
         if not isinstance(found, CoatCheckSessionInterface):
             raise RuntimeError("CoatCheck is not installed on this app: call init_app(app)")
         return found
@@ -121,3 +144,14 @@ class CoatCheck:
     @property
     def settings(self) -> WebSettings:
         return self.interface().settings
+
+    def oidc(self, app: flask.Flask | None = None) -> OIDCFlow:
+        """The relying party of ``app`` (default: this extension's app, or current_app): its
+        ``settings``, and ``close()`` for the provider's HTTP client it made."""
+        from .oidc import flow_of
+
+        return flow_of(self._target(app))
+
+    def _target(self, app: flask.Flask | None) -> flask.Flask:
+        target = app if app is not None else self.app
+        return target if target is not None else flask.current_app

@@ -92,6 +92,15 @@ class FlaskSession(SessionMixin):
                 self._state[key] = value
                 self._encoded[key] = now
 
+    def hand_over(self) -> RequestSession:
+        """The shared-core session, for code that changes it directly (the OIDC relying party
+        logs in, refreshes and logs out there): in-place changes are recorded first, and the
+        values handed out so far are forgotten, since they may be stale afterwards."""
+        state = self._writable()
+        self._flush()
+        self._forget_values()
+        return state
+
     # -- the mapping ------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
