@@ -1,6 +1,7 @@
 """OpenID Connect end to end through a framework adapter, against the real provider: the
-scenarios the Flask and Django modules run on their own app (tests/web/test_flask_oidc.py,
-tests/web/test_django_oidc.py).
+tests the Flask and Django modules import, each running them on its own app through its
+``site`` fixture (tests/web/test_flask_oidc.py, tests/web/test_django_oidc.py). Each test
+logs in users of its own, so they share one app and one store.
 
 The app under test serves, besides the relying party's paths, the routes of
 ``oidc.apps``: ``GET /`` (who is logged in, as JSON, with a digest of the access token in the
@@ -11,19 +12,57 @@ session, ``token``, and of the one the framework's helper gives the view, ``help
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from oidc import test_flow_refresh
 from oidc.apps import Browser, Site, path_of
+from oidc.provider_harness import OidcProvider, start_provider
 from oidc.test_flow_backchannel import FORM, claims, post_token
 from oidc.test_flow_ended import assert_ended_page_logs_in_again
 
+__all__ = [  # what the adapter modules import: the provider and every test
+    "provider",
+    "test_a_provider_outage_is_a_503_and_the_session_stays",
+    "test_an_ended_provider_session_shows_the_ended_page",
+    "test_backchannel_logout_ends_the_right_session",
+    "test_rp_initiated_logout_round_trip",
+    "test_the_guard_sends_a_browser_to_the_oidc_login_and_the_view_sees_the_token",
+    "test_two_concurrent_requests_on_an_expired_token_refresh_once",
+]
 
-def guarded_page_logs_in_through_the_provider(site: Site, user: str) -> dict[str, object]:
-    """The login guard sends a browser to the OIDC login; after the provider, the view sees
-    the user and a fresh access token, through the session and the framework's helper."""
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[OidcProvider]:
+    """The module's own provider (5-s access tokens, rotating refresh tokens)."""
+    with start_provider() as provider:
+        yield provider
+
+
+def oidc_names(provider: OidcProvider) -> dict[str, Any]:
+    """The relying party's ``COATCHECK_OIDC_*`` settings for ``provider``'s client, on the
+    app's port: tokens refreshed a second before they expire."""
+    return {
+        "COATCHECK_OIDC_ISSUER": provider.issuer,
+        "COATCHECK_OIDC_CLIENT_ID": provider.client_id,
+        "COATCHECK_OIDC_CLIENT_SECRET": provider.client_secret,
+        "COATCHECK_OIDC_BASE_URL": provider.app.base,
+        "COATCHECK_OIDC_REFRESH_SKEW": "1s",
+    }
+
+
+def test_the_guard_sends_a_browser_to_the_oidc_login_and_the_view_sees_the_token(
+    site: Site,
+) -> None:
+    """The login guard sends a browser to the OIDC login (an API client gets 401); after the
+    provider, the view sees the user and a fresh access token, through the session and the
+    framework's helper."""
+    user = "grace"
+    assert site.browser().get("/guarded").status_code == 401
     browser = site.browser()
     guarded = browser.get("/guarded?tab=2", html=True)
     assert guarded.status_code == 303
@@ -46,13 +85,13 @@ def guarded_page_logs_in_through_the_provider(site: Site, user: str) -> dict[str
     assert me["sid"]
     assert cookie is not None and "." not in cookie, "the cookie holds a session token only"
     assert len(site.user_sessions(user)) == 1
-    return me
 
 
-def concurrent_requests_refresh_once(site: Site, user: str) -> None:
+def test_two_concurrent_requests_on_an_expired_token_refresh_once(site: Site) -> None:
     """Two requests on an expired access token (the token endpoint slowed down, so both are
     in flight together): one refresh grant at the provider, both answered with the new token,
     the user still logged in."""
+    user = "bob"
     browser, before = site.logged_in(user)
     browser.wait_until_expired(float(before["expires_at"]))
     site.provider.counters(reset=True)
@@ -72,7 +111,7 @@ def concurrent_requests_refresh_once(site: Site, user: str) -> None:
     assert after["token"] in tokens
 
 
-def provider_session_ended_shows_the_ended_page(site: Site) -> None:
+def test_an_ended_provider_session_shows_the_ended_page(site: Site) -> None:
     """The provider's session is ended (no back-channel message): the next page, once the
     token is due, is the "session ended" page, whose link logs in again and comes back."""
     browser, before = site.logged_in("alice")
@@ -84,9 +123,10 @@ def provider_session_ended_shows_the_ended_page(site: Site) -> None:
     assert_ended_page_logs_in_again(browser, answer, "/page?tab=3")
 
 
-def rp_initiated_logout_round_trip(site: Site, user: str) -> None:
+def test_rp_initiated_logout_round_trip(site: Site) -> None:
     """POST the logout (CSRF token required): the local session ends first, the provider
     confirms, its back-channel call arrives, and the browser lands on the logged-out page."""
+    user = "dave"
     browser, _ = site.logged_in(user)
     refused = browser.client.post(
         browser.url(site.settings.logout_path), data={}, headers={"accept": "text/html"}
@@ -112,10 +152,11 @@ def rp_initiated_logout_round_trip(site: Site, user: str) -> None:
     assert browser.me()["user"] is None
 
 
-def backchannel_logout_ends_the_right_session(site: Site, user: str) -> None:
+def test_backchannel_logout_ends_the_right_session(site: Site) -> None:
     """Two browsers of one user (two provider sessions): a forged logout token is refused
     with 400 and ends nothing; the provider's token for one ``sid`` ends that session only,
     with no cookie and no CSRF check involved; that browser's next page is the ended page."""
+    user = "erin"
     first, second = Browser(site), Browser(site)
     first.log_in(user)
     second.log_in(user)
@@ -144,7 +185,7 @@ def backchannel_logout_ends_the_right_session(site: Site, user: str) -> None:
     assert httpx.post(endpoint, content="other=1", headers=FORM).status_code == 400
 
 
-def provider_outage_is_a_503_and_keeps_the_session(site: Site) -> None:
+def test_a_provider_outage_is_a_503_and_the_session_stays(site: Site) -> None:
     """The token is due and the provider answers 503 to everything: a clear 503 (JSON for a
     script, a page for a browser), the session kept, working again once the provider is back
     (the ASGI stack's own test, on this app)."""

@@ -15,6 +15,8 @@ from .checks import check_ignored_settings
 
 DJANGO_SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
 DJANGO_CSRF = "django.middleware.csrf.CsrfViewMiddleware"
+SESSIONS = "coatcheck.django.middleware.SessionMiddleware"
+OIDC = "coatcheck.django.oidc.OIDCMiddleware"
 
 
 class CoatcheckConfig(AppConfig):
@@ -56,6 +58,27 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 "forms would need both tokens.",
                 hint=f"Remove {DJANGO_CSRF}.",
                 id="coatcheck.W002",
+            )
+        )
+    if OIDC in middleware:
+        found += check_oidc_middleware(middleware)
+    return found
+
+
+def check_oidc_middleware(middleware: list[str]) -> list[checks.CheckMessage]:
+    """The OIDC middleware's settings, backend and place (imported only when installed: it
+    needs ``coatcheck[oidc]``)."""
+    from .oidc import check_oidc
+
+    found: list[checks.CheckMessage] = [
+        checks.Error(problem, id="coatcheck.E002") for problem in check_oidc()
+    ]
+    if SESSIONS not in middleware[: middleware.index(OIDC)]:
+        found.append(
+            checks.Error(
+                f"{OIDC} works on the session of {SESSIONS}, which must come before it.",
+                hint=f"Put {OIDC} right after {SESSIONS} in MIDDLEWARE.",
+                id="coatcheck.E003",
             )
         )
     return found

@@ -204,6 +204,23 @@ class BoundSession(SessionBase):
         self._session_cache = self._load()
         return self._session_cache.snapshot()
 
+    def adopt(self) -> None:
+        """Take the request's session as the shared web core holds it now, for code that works
+        on it there before Django's does (the OIDC relying party, :mod:`coatcheck.django.oidc`,
+        refreshes, logs in and ends sessions through the core's request session).
+
+        A login made there is complete: a ``user_logged_in`` signal sent for it afterwards does
+        not make the save a second login (call this after sending it)."""
+        state = self._request
+        if state is None or not state.loaded:
+            return
+        core = state.session
+        self._resolved = True
+        self._logging_in = self._remember = False
+        self._token = core.token or _presented_token(state.cookie_values, core)
+        known = getattr(self, "_session_cache", None) is core  # checked when it was loaded
+        self._session_cache = core if known else self._checked(core)
+
     def _load(self) -> Session:
         request = self._request
         manager = self.manager
@@ -223,6 +240,12 @@ class BoundSession(SessionBase):
             core = manager.load(self._token, client_ip=ip, user_agent=agent)
             if core.is_new:
                 self._token = None
+        return self._checked(core)
+
+    def _checked(self, core: Session) -> Session:
+        """A loaded session with this adapter's own limits applied: a ``set_expiry()`` deadline,
+        and the touch that slides the idle timeout (saved at the end)."""
+        manager = self.manager
         record = core.record
         if record is None:
             return core

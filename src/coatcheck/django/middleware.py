@@ -29,6 +29,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 
+from .._sync.web.handler import RequestSession
 from ..core.errors import StoreUnavailable
 from ..web import caching, csrf, errors
 from ..web.errors import WebError, store_unavailable
@@ -156,38 +157,52 @@ class CsrfMiddleware(MiddlewareMixin):
     ) -> HttpResponse | None:
         if getattr(view_func, "csrf_exempt", False):
             return None
-        store = getattr(request, "session", None)
-        state = store.request_state if isinstance(store, SessionStore) else None
-        if store is None or state is None:
-            raise ImproperlyConfigured(
-                "coatcheck.django.middleware.CsrfMiddleware needs "
-                "coatcheck.django.middleware.SessionMiddleware before it in MIDDLEWARE"
-            )
-        info = state.request
-        web = get_config().web
-        has_cookie = bool(state.cookie_values)
-        if state.exempt or not csrf.needs_origin_check(info, web, has_cookie):
-            return None
-        problem = csrf.origin_problem(info, web)
-        if problem:
-            return error_response(errors.csrf_origin(problem), info)
-        if not has_cookie:
-            return None  # no session to ride on: the origin was all there is to check
-        try:
-            expected = store.get(csrf.SESSION_KEY)
-        except (StoreUnavailable, WebError) as exc:
-            return error_response(as_web_error(exc) or store_unavailable(exc), info)
-        if not csrf.token_matches(expected, _presented_token(request)):
-            return error_response(errors.csrf_token_mismatch(), info)
-        # Origin and token checked: Django's CsrfViewMiddleware.process_view (which
-        # ``csrf_protect`` and every admin view run) returns at once for a request that carries
-        # this attribute. Django sets it in its own ``_accept`` so that a request checked by the
-        # middleware is not checked again by the decorator; it is not underscore-private but
-        # not documented either, hence the tests that POST through a ``csrf_protect`` view and
-        # the real admin with ``enforce_csrf_checks=True``: a Django that stops reading it
-        # fails them (closed: its own check then refuses these requests, it lets none through).
-        setattr(request, DJANGO_CSRF_DONE, True)
+        return csrf_refusal(request)
+
+
+def csrf_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Both CSRF layers for ``request`` (see :class:`CsrfMiddleware`): the refusal, or None when
+    it passes (and is marked as checked). Also run by the OIDC middleware for the logout it
+    answers before any view."""
+    store, state = bound_session(request, "coatcheck.django.middleware.CsrfMiddleware")
+    info = state.request
+    web = get_config().web
+    has_cookie = bool(state.cookie_values)
+    if state.exempt or not csrf.needs_origin_check(info, web, has_cookie):
         return None
+    problem = csrf.origin_problem(info, web)
+    if problem:
+        return error_response(errors.csrf_origin(problem), info)
+    if not has_cookie:
+        return None  # no session to ride on: the origin was all there is to check
+    try:
+        expected = store.get(csrf.SESSION_KEY)
+    except (StoreUnavailable, WebError) as exc:
+        return error_response(as_web_error(exc) or store_unavailable(exc), info)
+    if not csrf.token_matches(expected, _presented_token(request)):
+        return error_response(errors.csrf_token_mismatch(), info)
+    # Origin and token checked: Django's CsrfViewMiddleware.process_view (which
+    # ``csrf_protect`` and every admin view run) returns at once for a request that carries
+    # this attribute. Django sets it in its own ``_accept`` so that a request checked by the
+    # middleware is not checked again by the decorator; it is not underscore-private but
+    # not documented either, hence the tests that POST through a ``csrf_protect`` view and
+    # the real admin with ``enforce_csrf_checks=True``: a Django that stops reading it
+    # fails them (closed: its own check then refuses these requests, it lets none through).
+    setattr(request, DJANGO_CSRF_DONE, True)
+    return None
+
+
+def bound_session(request: HttpRequest, needed_by: str) -> tuple[SessionStore, RequestSession]:
+    """``request.session`` and the web core's request session it is bound to, or
+    ``ImproperlyConfigured`` naming the middleware ``needed_by`` that needs them."""
+    store = getattr(request, "session", None)
+    state = store.request_state if isinstance(store, SessionStore) else None
+    if not isinstance(store, SessionStore) or state is None:
+        raise ImproperlyConfigured(
+            f"{needed_by} needs SESSION_ENGINE = 'coatcheck.django' and "
+            "coatcheck.django.middleware.SessionMiddleware before it in MIDDLEWARE"
+        )
+    return store, state
 
 
 def _presented_token(request: HttpRequest) -> str | None:

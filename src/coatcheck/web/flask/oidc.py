@@ -34,7 +34,7 @@ from ..backend import SessionBackend
 from ..oidc import MAX_BACKCHANNEL_BODY
 from ..oidc_wsgi import read_body
 from ..settings import WebSettings
-from .responses import current_session, flask_session
+from .responses import check_request, current_session, flask_session
 
 OIDC_EXTENSION_KEY = "coatcheck.oidc"  # app.extensions[...]: the app's OIDCFlow
 
@@ -80,8 +80,9 @@ def install(
         previous.close()
     app.extensions[OIDC_EXTENSION_KEY] = flow
     hooks = app.before_request_funcs.setdefault(None, [])
-    if relying_party not in hooks:
-        hooks.insert(1 if hooks else 0, relying_party)
+    if relying_party not in hooks:  # right after the extension's refusals and CSRF check
+        first = hooks.index(check_request) + 1 if check_request in hooks else 0
+        hooks.insert(first, relying_party)
     return flow
 
 
