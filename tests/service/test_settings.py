@@ -86,6 +86,8 @@ CASES: dict[str, tuple[str, object, str, object, object, object]] = {
     "public_url": ("https://a.example/", "https://a.example", '"http://b.example/cc"',
                    "http://b.example/cc", "https://c.example", "https://c.example"),
     "introspection_cache": ("2s", 2.0, "0", 0.0, "1.5", 1.5),
+    "login": ("LOCAL", "local", '"Local"', "local", "local", "local"),  # oidc: test_serve_oidc
+    "login_provider_name": ("Example ID", "Example ID", '"Acme"', "Acme", "X", "X"),
 }  # fmt: skip
 
 

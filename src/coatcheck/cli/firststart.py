@@ -103,12 +103,14 @@ def _migrate(url: str) -> None:
 
 
 def next_steps(settings: ServiceSettings) -> list[tuple[str, str]]:
-    """What to do after a first start: add a user, make a service key."""
+    """What to do after a first start: add a user (unless only the OpenID Provider's log
+    in), make a service key."""
     options = _where(settings)
-    return [
+    steps = [
         ("add a user:", f"coatcheck users add NAME{options}  (asks for the password)"),
         ("a key for the API:", f"coatcheck service-keys create NAME --scope admin{options}"),
     ]
+    return steps[1:] if settings.login == "oidc" else steps
 
 
 def _where(settings: ServiceSettings) -> str:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..service.keys import SCOPES
-from ..service.settings import CONFIG_FILE_ENV, SETTINGS
+from ..service.settings import CONFIG_FILE_ENV, LOGIN_CHOICES, SETTINGS
 from .arguments import duration_arg
 
 SERVICE_GROUPS = frozenset({"serve", "users", "service-keys", "tokens"})
@@ -25,7 +25,7 @@ def _service_options() -> argparse.ArgumentParser:
         "--config",
         metavar="FILE",
         default=argparse.SUPPRESS,
-        help=f"TOML config file with [service] and [sessions] tables (env {CONFIG_FILE_ENV})",
+        help=f"TOML config file: [service], [sessions], [oidc] tables (env {CONFIG_FILE_ENV})",
     )
     group.add_argument(
         "--data-dir",
@@ -67,6 +67,13 @@ def add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None
         default=argparse.SUPPRESS,
         help=f"open the autosession test door, loopback only; never in production "
         f"(env {_env('testing')})",
+    )
+    serve.add_argument(
+        "--login",
+        choices=LOGIN_CHOICES,
+        default=argparse.SUPPRESS,
+        help=f"who logs in on the pages: local users, the OpenID Provider's ([oidc], "
+        f"COATCHECK_OIDC_*) or both (env {_env('login')}, default local)",
     )
     serve.add_argument(
         "--signup",

@@ -30,6 +30,7 @@ _OVERRIDES = {
     "secret_file": "secret_file",
     "testing": "testing",
     "signup": "signup",
+    "login": "login",
 }
 
 
@@ -103,6 +104,8 @@ def run_serve(args: argparse.Namespace) -> int:
             "('session', no Secure); behind TLS set public_url = \"https://...\" for the secure "
             "__Host- cookie"
         )
+    if settings.oidc_login:
+        print(oidc_line(settings, address))
     print(f"coatcheck: serving {address} on {redacted(settings.store_url)}", flush=True)
     app = create_app(settings)
     uvicorn.run(
@@ -114,3 +117,16 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level="info",
     )
     return 0
+
+
+def oidc_line(settings: ServiceSettings, address: str) -> str:
+    """Where people log in, and the three addresses to register at the provider."""
+    oidc = settings.oidc
+    assert oidc is not None
+    base = oidc.base_url or address
+    return (
+        f"coatcheck: login = {settings.login} through the OpenID Provider {oidc.issuer}; "
+        f"register there: redirect URI {base}{oidc.callback_path}, post-logout redirect URI "
+        f"{base}{oidc.logged_out_path}, back-channel logout URI "
+        f"{base}{oidc.backchannel_logout_path}"
+    )

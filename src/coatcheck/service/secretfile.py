@@ -53,12 +53,7 @@ def read_secret_file(path: Path | None) -> Secrets | None:
         raise ConfigError(f"secret file {path} cannot be read: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(f"secret file {path} is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise ConfigError(
-            f"secret file {path} has permissions {mode:04o}, wider than 0600: it holds the "
-            f"token key, so other users must not read it; run: chmod 600 {path}"
-        )
+    refuse_if_shared("secret file", path, info, "it holds the token key")
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
@@ -75,6 +70,20 @@ def read_secret_file(path: Path | None) -> Secrets | None:
             raise ConfigError(f"secret file {path} lacks {name}")
         keys.append(decode_token_key(document[name], f"secret file {path}: {name}"))
     return Secrets(token_key=keys[0], log_key=keys[1])
+
+
+def refuse_if_shared(
+    what: str, path: Path, info: os.stat_result, holds: str, instead: str = ""
+) -> None:
+    """A ConfigError when the file at ``path`` (``info``: its stat) may be read by its group
+    or others: ``{what} {path} has permissions 0644, wider than 0600: {holds}, so other
+    users must not read it; run: chmod 600 {path}`` and ``instead``, another way out."""
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"{what} {path} has permissions {mode:04o}, wider than 0600: {holds}, so other "
+            f"users must not read it; run: chmod 600 {path}{instead}"
+        )
 
 
 def create_secret_file(path: Path) -> bool:

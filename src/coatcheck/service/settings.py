@@ -6,18 +6,20 @@ The session library's own settings (policy, cookie, keys, trusted proxies) keep 
 config file's ``[sessions]`` table, so a deployment's names mean the same for its apps and for
 this service. The token key and log key of the embedded set-up live in a secret file beside the
 database (see :mod:`coatcheck.service.secretfile`), so a copy of the database alone does not
-hold the token key.
+hold the token key. OpenID Connect login reads the ``[oidc]`` table and the ``COATCHECK_OIDC_*``
+names (:mod:`coatcheck.service.oidc_settings`).
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..config import NAMES, ConfigWarning, Settings, read_settings
@@ -27,7 +29,11 @@ from ..cookies import host_is_loopback
 from ..core.errors import ConfigError
 from ..stores.kinds import scheme_of
 from ..testing.guard import ensure_testing_allowed
+from .oidc_settings import OIDC_ENV_NAMES, oidc_table_names, read_service_oidc
 from .secretfile import SECRET_FILE_NAME, read_secret_file
+
+if TYPE_CHECKING:
+    from ..oidc import OIDCSettings
 
 CONFIG_FILE_ENV = "COATCHECK_SERVICE_CONFIG"
 """The environment variable naming the TOML config file (``--config`` wins over it)."""
@@ -37,6 +43,8 @@ DEFAULT_DATA_DIR = Path("coatcheck-data")
 DATABASE_NAME = "coatcheck.db"
 
 Limit = tuple[int, float]
+LOGIN_CHOICES = ("local", "oidc", "both")
+"""Who logs in on the pages: local users (password), the OpenID Provider's, or both."""
 
 
 def default_store_url(data_dir: Path) -> str:
@@ -51,7 +59,9 @@ class ServiceSettings:
     ``library`` holds the session library's settings (policy, cookies, keys); its
     ``store_url`` is the same as :attr:`store_url`. ``secret_file`` is where the token key and
     log key live (None: from the environment or the store's own key, for shared stores).
-    ``config_file`` is the TOML file the settings were read from, if any.
+    ``config_file`` is the TOML file the settings were read from, if any. ``oidc``: the
+    OpenID Provider (``[oidc]``, ``COATCHECK_OIDC_*``), used by the pages when ``login`` is
+    ``oidc`` or ``both``.
     """
 
     host: str = DEFAULT_HOST
@@ -69,7 +79,15 @@ class ServiceSettings:
     library: Settings = field(default_factory=Settings)
     public_url: str | None = None
     introspection_cache: float = 0.0
+    login: str = "local"
+    login_provider_name: str | None = None
     config_file: Path | None = None
+    oidc: OIDCSettings | None = None
+
+    @property
+    def oidc_login(self) -> bool:
+        """The pages log people in through the OpenID Provider (``login`` oidc or both)."""
+        return self.login != "local" and self.oidc is not None
 
     @property
     def development_cookies(self) -> bool:
@@ -153,6 +171,13 @@ def _cache_age(config: Mapping[str, Any], key: str) -> float:
     return age
 
 
+def _login(config: Mapping[str, Any], key: str) -> str:
+    value = _text(config, key).strip().lower()
+    if value not in LOGIN_CHOICES:
+        raise ConfigError(f"{key} must be local, oidc or both, got {config[key]!r}")
+    return value
+
+
 def _test_users(config: Mapping[str, Any], key: str) -> tuple[str, ...]:
     users = v.strings(config, key, ())
     if not users:
@@ -175,6 +200,8 @@ SETTINGS: dict[str, tuple[str, Parser]] = {
     "login_limit_ip": ("COATCHECK_LOGIN_LIMIT_IP", _limit),
     "public_url": ("COATCHECK_PUBLIC_URL", _public_url),
     "introspection_cache": ("COATCHECK_INTROSPECTION_CACHE", _cache_age),
+    "login": ("COATCHECK_LOGIN", _login),
+    "login_provider_name": ("COATCHECK_LOGIN_PROVIDER_NAME", _text),
 }
 """Each ``[service]`` key: its environment variable and how its value is read."""
 
@@ -203,7 +230,8 @@ def load_service_settings(
     _warn_unknown_env(env)
     if config_file is None and env.get(CONFIG_FILE_ENV):
         config_file = Path(env[CONFIG_FILE_ENV])
-    service_table, sessions_table = _read_config_file(config_file) if config_file else ({}, {})
+    file = _read_config_file(config_file) if config_file else ConfigFile()
+    service_table, sessions_table = file.service, file.sessions
     where = f"{config_file}: [service]"
 
     chosen: dict[str, Any] = {}
@@ -237,14 +265,49 @@ def load_service_settings(
         plain = public_url is None or not public_url.startswith("https://")
         library = replace(library, loopback_development=host_is_loopback(host) and plain)
     chosen.update(store_url=store_url, data_dir=data_dir)
-    settings = ServiceSettings(**chosen, library=library, config_file=config_file)
+    oidc = read_service_oidc(config_file, file.oidc, env, file.info)
+    if oidc is not None and oidc.base_url is None and public_url is not None:
+        oidc = replace(oidc, base_url=public_url)
+    settings = ServiceSettings(**chosen, library=library, config_file=config_file, oidc=oidc)
+    _check_login(settings, bool(file.oidc) or any(name in env for name in OIDC_ENV_NAMES))
     if settings.testing:
         ensure_testing_allowed(explicit=True, bind_host=settings.host)
     return settings
 
 
+def _check_login(settings: ServiceSettings, oidc_given: bool) -> None:
+    """The ``login`` choice fits the rest: a provider for ``oidc``/``both``, server-side
+    sessions, no sign-up of local users who could not log in."""
+    login = settings.login
+    if login == "local":
+        if oidc_given:
+            warnings.warn(
+                "OpenID Connect settings are given but login is local, so the pages offer no "
+                "OpenID Connect login; set login to both or oidc (COATCHECK_LOGIN)",
+                ConfigWarning,
+                stacklevel=3,
+            )
+        return
+    if settings.oidc is None:
+        raise ConfigError(
+            f"login = {login} needs an OpenID Provider: set issuer and client_id in the "
+            "[oidc] table, or COATCHECK_OIDC_ISSUER and COATCHECK_OIDC_CLIENT_ID"
+        )
+    if settings.library.session_mode != "server":
+        raise ConfigError(
+            f"login = {login}: OpenID Connect needs server-side sessions (in sealed-cookie mode "
+            "the provider's tokens would travel in the browser's cookie); unset "
+            "COATCHECK_SESSION_MODE or set it to 'server'"
+        )
+    if login == "oidc" and settings.signup:
+        raise ConfigError(
+            "signup creates local users, who cannot log in with login = oidc; turn signup "
+            "off or set login to both"
+        )
+
+
 def _warn_unknown_env(env: Mapping[str, str]) -> None:
-    known = NAMES | OTHER_NAMES | SERVICE_ENV_NAMES
+    known = NAMES | OTHER_NAMES | SERVICE_ENV_NAMES | OIDC_ENV_NAMES
     for name in sorted(env.keys() - known):
         close = difflib.get_close_matches(name, sorted(known), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
@@ -253,10 +316,26 @@ def _warn_unknown_env(env: Mapping[str, str]) -> None:
         )
 
 
-def _read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ``[service]`` and ``[sessions]`` tables; anything else is refused, naming the file."""
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """The config file's tables (``[sessions]`` and ``[oidc]`` under the library's names) and
+    its ``stat`` (whether others may read it)."""
+
+    service: Mapping[str, Any] = field(default_factory=dict)
+    sessions: Mapping[str, Any] = field(default_factory=dict)
+    oidc: Mapping[str, Any] = field(default_factory=dict)
+    info: os.stat_result | None = None
+
+
+TABLES = ("service", "sessions", "oidc")
+
+
+def _read_config_file(path: Path) -> ConfigFile:
+    """The ``[service]``, ``[sessions]`` and ``[oidc]`` tables; anything else is refused,
+    naming the file."""
     try:
         with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
             document = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
@@ -264,23 +343,23 @@ def _read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    for table in sorted(document.keys() - {"service", "sessions"}):
+    for table in sorted(document.keys() - set(TABLES)):
         raise ConfigError(
-            f"{path}: unknown table or key {table!r}; the file has a [service] and a "
-            "[sessions] table"
+            f"{path}: unknown table or key {table!r}; the file has [service], [sessions] and "
+            "[oidc] tables"
         )
     tables: list[dict[str, Any]] = []
-    for name in ("service", "sessions"):
+    for name in TABLES:
         table = document.get(name, {})
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {name} must be a table ([{name}])")
         tables.append(table)
-    service, sessions = tables
+    service, sessions, oidc = tables
     for key in sorted(service.keys() - SETTINGS.keys()):
         close = difflib.get_close_matches(key, sorted(SETTINGS), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise ConfigError(f"{path}: [service] {key} is not a service setting{hint}")
-    return service, _sessions_names(path, sessions)
+    return ConfigFile(service, _sessions_names(path, sessions), oidc_table_names(path, oidc), info)
 
 
 def _sessions_names(path: Path, table: Mapping[str, Any]) -> dict[str, Any]:
