@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .._async.apitokens import AsyncApiTokens
 from .._async.manager import AsyncSessionManager
@@ -14,6 +15,7 @@ from .._async.stores.by_url import open_async_store
 from ..client.cache import ClientCache
 from ..core.clock import Clock, system_clock
 from ..core.errors import ConfigError
+from ..core.records import SessionRecord
 from ..core.tokens import SessionKey
 from .actions import announce_ended
 from .data import ServiceData, open_service_data
@@ -24,6 +26,9 @@ from .metrics import InstrumentedStore, ServiceMetrics
 from .settings import ServiceSettings
 from .throttle import LoginThrottle
 from .users import LocalUsers
+
+if TYPE_CHECKING:
+    from .._async.oidc.flow import AsyncOIDCFlow
 
 SEALED_REFUSED = (
     "the session service keeps sessions server-side only (it must be able to list and revoke "
@@ -46,6 +51,9 @@ class ServiceContext:
     metrics: ServiceMetrics
     introspection_cache: IntrospectionCache | None = None
     """With ``settings.introspection_cache`` only: this process's cache of introspections."""
+    oidc: AsyncOIDCFlow | None = None
+    """With OpenID Connect login on (``settings.oidc_login``): the relying party, whose
+    provider client :meth:`close` closes. Every session it ends is announced."""
 
     @classmethod
     def build(cls, settings: ServiceSettings, *, clock: Clock = system_clock) -> ServiceContext:
@@ -76,6 +84,15 @@ class ServiceContext:
             token_key=library.token_key,
         )
         tokens = AsyncApiTokens(sessions)
+        oidc = None
+        if settings.oidc_login:
+            from .._async.oidc.flow import AsyncOIDCFlow
+
+            async def revoked(record: SessionRecord, reason: str) -> None:
+                await announce_ended(events, [record.key])
+
+            assert settings.oidc is not None
+            oidc = AsyncOIDCFlow(sessions, settings.oidc, on_revoked=revoked)
         return cls(
             settings=settings,
             sessions=sessions,
@@ -98,6 +115,7 @@ class ServiceContext:
                 session_touch=library.policy.touch_interval,
                 token_touch=tokens.touch_interval,
             ),
+            oidc=oidc,
         )
 
     async def ping(self) -> None:
@@ -107,11 +125,16 @@ class ServiceContext:
         await self.data.ping()
 
     async def close(self) -> None:
-        """Close both connections (pools, files); the context is not used afterwards."""
+        """Close both connections (pools, files) and the OpenID Provider's HTTP client; the
+        context is not used afterwards."""
         try:
-            await self.sessions.close()
+            if self.oidc is not None:
+                await self.oidc.aclose()
         finally:
-            await self.data.close()
+            try:
+                await self.sessions.close()
+            finally:
+                await self.data.close()
 
 
 PING_KEY = SessionKey(bytes(4), bytes(32))

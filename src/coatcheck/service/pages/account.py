@@ -1,11 +1,13 @@
 """A person's own account: ``/account/sessions`` (see and end sessions) and
 ``/account/tokens`` (create, list and revoke API tokens). Every ending goes through
-:mod:`coatcheck.service.actions`, so each one is announced on the revocation stream."""
+:mod:`coatcheck.service.actions` (or, for an OIDC session's own logout, the relying party's
+hook), so each one is announced on the revocation stream."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -24,6 +26,7 @@ from .view import Views, when
 
 if TYPE_CHECKING:
     from ..context import ServiceContext
+    from .oidc import OidcLogin
 
 MAX_TOKEN_DAYS = 3650
 DAY = 86400.0
@@ -33,9 +36,10 @@ _SCOPE_SPLIT = re.compile(r"[\s,]+")
 class AccountPages:
     """The signed-in person's sessions and API tokens."""
 
-    def __init__(self, ctx: ServiceContext, views: Views) -> None:
+    def __init__(self, ctx: ServiceContext, views: Views, oidc: OidcLogin | None = None) -> None:
         self.ctx = ctx
         self.views = views
+        self.oidc = oidc
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -49,11 +53,21 @@ class AccountPages:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    def needs_password(self, state: AsyncRequestSession) -> bool:
-        """Ending other sessions asks for the password again once the login is older than
-        ``reauth_after`` seconds (a borrowed, unlocked laptop cannot lock its owner out)."""
+    def needs_reauth(self, state: AsyncRequestSession) -> bool:
+        """Ending other sessions asks the person to prove who they are again once the login
+        is older than ``reauth_after`` seconds (a borrowed, unlocked laptop cannot lock its
+        owner out): the password, or a fresh login at the provider for an OIDC session."""
         at = state.authenticated_at
+        if self.provider_of(state) is not None:
+            assert self.oidc is not None
+            at = self.oidc.authenticated_at(state)
         return at is None or self.ctx.sessions.clock() - at > self.ctx.settings.reauth_after
+
+    def provider_of(self, data: Mapping[str, Any]) -> str | None:
+        """The OpenID Provider's name when this session (or session data) logged in through
+        it, else None (a password login)."""
+        oidc = self.oidc
+        return None if oidc is None or oidc.provider_record(data) is None else oidc.name
 
     async def sessions(self, request: Request) -> Response:
         state = await signed_in(request)
@@ -76,7 +90,12 @@ class AccountPages:
         current = state.session.record
         records = await self.ctx.sessions.list_user(user_id)
         rows = [
-            _session_row(record.summary(), now, current is not None and record.key == current.key)
+            _session_row(
+                record.summary(),
+                now,
+                current is not None and record.key == current.key,
+                self.provider_of(record.data),
+            )
             for record in records
             if not is_api_token(record)
         ]
@@ -91,7 +110,8 @@ class AccountPages:
             error=error,
             active="sessions",
             rows=rows,
-            needs_password=self.needs_password(state),
+            needs_reauth=self.needs_reauth(state),
+            reauth_provider=self.provider_of(state),
             reauth_minutes=max(1, math.ceil(self.ctx.settings.reauth_after / 60)),
         )
 
@@ -103,6 +123,8 @@ class AccountPages:
         wanted = fields.get("id", "")
         current = state.session.record
         if current is not None and wanted == current.public_id:
+            if self.oidc is not None and self.provider_of(state) is not None:
+                return await self.oidc.logout(state)  # at the provider too, like /logout
             await state.logout()
             await actions.announce_ended(self.ctx.events, [current.key])
             state.flash("You have logged out.", "success")
@@ -126,7 +148,12 @@ class AccountPages:
         user_id = state.user_id
         assert user_id is not None
         reauthenticated = False
-        if self.needs_password(state):
+        if self.needs_reauth(state):
+            if self.oidc is not None and self.provider_of(state) is not None:
+                # No password here: the provider asks for the credentials again and sends
+                # the browser back to this page with a fresh login; the button is pressed
+                # again from there.
+                return await self.oidc.reauthenticate(state, "/account/sessions")
             refused = await self._reauthenticate(request, state, user_id)
             if refused is not None:
                 return refused
@@ -252,7 +279,9 @@ class AccountPages:
         return see_other("/account/tokens")
 
 
-def _session_row(summary: dict[str, Any], now: float, current: bool) -> dict[str, Any]:
+def _session_row(
+    summary: dict[str, Any], now: float, current: bool, provider: str | None
+) -> dict[str, Any]:
     created, created_iso = when(summary["created_at"], now)
     seen, seen_iso = when(summary["last_seen_at"], now)
     return {
@@ -265,6 +294,7 @@ def _session_row(summary: dict[str, Any], now: float, current: bool) -> dict[str
         "seen_iso": seen_iso,
         "seen_at": summary["last_seen_at"],
         "current": current,
+        "provider": provider,
     }
 
 

@@ -1,6 +1,8 @@
 """Logging in and out: ``/login``, ``/logout``, ``/signup`` (behind a flag), ``/expired`` and
 ``/``. Credentials come from the POST body only; failed logins are throttled per account and
-per client IP; a login always gets a new session token (no fixation)."""
+per client IP; a login always gets a new session token (no fixation). With OpenID Connect on,
+the login page offers the provider (beside the password form, or alone with ``login = oidc``)
+and an OIDC session logs out at the provider too."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import math
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +24,7 @@ from .view import Views
 
 if TYPE_CHECKING:
     from ..context import ServiceContext
+    from .oidc import OidcLogin
 
 MIN_SIGNUP_PASSWORD = 8
 REASONS = {
@@ -34,15 +38,17 @@ FORM_EXPIRED = "This form has expired. Please try again."
 class LoginPages:
     """The routes that decide who the browser is."""
 
-    def __init__(self, ctx: ServiceContext, views: Views) -> None:
+    def __init__(self, ctx: ServiceContext, views: Views, oidc: OidcLogin | None = None) -> None:
         self.ctx = ctx
         self.views = views
+        self.oidc = oidc
+        self.passwords = oidc is None or not oidc.only
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [
             Route("/", self.home, methods=["GET"]),
             Route("/login", self.login_form, methods=["GET"]),
-            Route("/login", self.login, methods=["POST"]),
+            Route("/login", self.login if self.passwords else self.no_password, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/expired", self.expired, methods=["GET"]),
         ]
@@ -71,6 +77,7 @@ class LoginPages:
         notice: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
+        oidc = self.oidc
         return self.views.page(
             request,
             "login.html",
@@ -82,6 +89,9 @@ class LoginPages:
             notice=notice,
             next=next_page,
             username=username,
+            passwords=self.passwords,
+            provider=None if oidc is None else oidc.name,
+            provider_href=None if oidc is None else oidc.login_href(next_page),
         )
 
     async def login_form(self, request: Request) -> Response:
@@ -127,6 +137,16 @@ class LoginPages:
         await state.login(user.name)
         return see_other(next_page)
 
+    async def no_password(self, request: Request) -> Response:
+        """``login = oidc``: there is no password to check; say where logging in happens."""
+        assert self.oidc is not None
+        raise HTTPException(
+            405,
+            f"This service has no password login: people log in through {self.oidc.name} "
+            "(the button on GET /login).",
+            headers={"allow": "GET"},
+        )
+
     def _throttled(
         self,
         request: Request,
@@ -148,8 +168,11 @@ class LoginPages:
 
     async def logout(self, request: Request) -> Response:
         """Ends this session server-side (with its revocation event); the response expires
-        the cookie. A browser with no live session is simply sent to the login page."""
+        the cookie. A browser with no live session is simply sent to the login page; one
+        logged in through the OpenID Provider goes on to log out there too."""
         state = await get_session(request)
+        if self.oidc is not None and self.oidc.provider_record(state) is not None:
+            return await self.oidc.logout(state)
         record = state.session.record if state.is_authenticated else None
         if record is not None:
             await state.logout()
