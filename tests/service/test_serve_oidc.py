@@ -283,6 +283,21 @@ def test_login_through_the_provider_then_back_channel_logout(both: Service) -> N
     assert 'href="/oidc/login?next=/account/sessions">Log in again' in ended.text
 
 
+def test_a_session_the_provider_ended_silently_ends_at_the_next_refresh(both: Service) -> None:
+    browser = both.browser()
+    browser.log_in("frank")
+    ended_id, token = session_id(both, browser), browser.token
+    both.provider.end_sessions()  # no back-channel logout: the refresh token dies with it
+    deadline = time.monotonic() + WAIT_LIMIT
+    while (page := browser.get("/account/sessions")).status_code == 200:
+        assert time.monotonic() < deadline, "the access token was never refreshed"
+        time.sleep(0.25)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/oidc/ended?next=/account/sessions"
+    assert both.introspect(token) == {"active": False}
+    assert revocations(both, {ended_id}) == {ended_id: digest_prefix(token)}
+
+
 def test_rp_initiated_logout_from_the_logout_button(both: Service) -> None:
     browser = both.browser()
     browser.log_in("bob")
