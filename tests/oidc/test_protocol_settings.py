@@ -124,6 +124,12 @@ def test_bad_values_in_a_mapping_name_the_setting(name: str, value: object) -> N
         read_oidc_settings(config, environ={})
 
 
+def test_an_issuer_without_a_client_id_is_a_clear_error() -> None:
+    with pytest.raises(OIDCConfigError, match="COATCHECK_OIDC_CLIENT_ID: required") as caught:
+        read_oidc_settings({"COATCHECK_OIDC_ISSUER": ISSUER}, environ={})
+    assert caught.value.field == "client_id"
+
+
 def test_login_secrets_are_fresh_urlsafe_and_long() -> None:
     first, second = new_login_secrets(), new_login_secrets()
     assert len(set(first) | set(second)) == 6

@@ -140,6 +140,12 @@ def read_oidc_settings(
             given[name] = env[name]
     if ISSUER not in given:
         return None
+    client_id = OIDC_NAMES["client_id"]
+    if client_id not in given:
+        raise OIDCConfigError(
+            f"{client_id}: required with {ISSUER} (the client id registered at the provider)",
+            field="client_id",
+        )
     arguments: dict[str, Any] = {}
     try:
         for item in fields(OIDCSettings):
