@@ -66,6 +66,7 @@ SAMPLES: dict[str, Any] = {
     "COATCHECK_CSRF_EXEMPT_PATHS": "/webhooks",
     "COATCHECK_LOOPBACK_DEVELOPMENT": "1",
     "COATCHECK_LOGIN_CARRY": "cart",
+    "COATCHECK_CLEAR_SITE_DATA": "on",
 }
 
 TOML = f"""
@@ -97,6 +98,7 @@ COATCHECK_TRUSTED_ORIGINS = ["https://admin.example"]
 COATCHECK_CSRF_EXEMPT_PATHS = ["/webhooks"]
 COATCHECK_LOOPBACK_DEVELOPMENT = true
 COATCHECK_LOGIN_CARRY = ["cart"]
+COATCHECK_CLEAR_SITE_DATA = true
 """
 
 
@@ -152,6 +154,7 @@ def test_environment_strings_configure_everything() -> None:
     assert not web.csrf and web.trusted_origins == frozenset({"https://admin.example"})
     assert str(web.trusted_proxies[0]) == "10.0.0.0/8"
     assert web.login_url == "/shop/login"
+    assert web.clear_site_data
 
 
 def test_the_same_names_mean_the_same_from_every_source() -> None:
@@ -182,6 +185,7 @@ def test_defaults_are_the_secure_ones_and_the_web_layers_own() -> None:
     web = WebSettings.from_settings(settings)
     assert web == WebSettings() and web.cookie == CookieSettings()
     assert web.cookie.name == "__Host-session" and web.cookie.secure and web.csrf
+    assert not web.clear_site_data, "Clear-Site-Data reaches the whole registrable domain"
 
 
 def test_python_values_work_too() -> None:
@@ -224,6 +228,7 @@ def test_exempt_paths_unset_leave_the_adapter_its_default() -> None:
         ("COATCHECK_SEALED_KEYS", 5),
         ("COATCHECK_TOKEN_KEY", "short"),
         ("COATCHECK_LOG_KEY", 5),
+        ("COATCHECK_CLEAR_SITE_DATA", "sometimes"),
     ],
 )
 def test_malformed_values_name_their_setting(key: str, value: object) -> None:
@@ -343,6 +348,7 @@ settings.configure(
     COATCHECK_EXEMPT_PATHS="/static, /health",
     COATCHECK_COOKIE_NAME="__Secure-ignored",
     COATCHECK_LOGIN_CARRY=["cart"],
+    COATCHECK_CLEAR_SITE_DATA=True,
 )
 django.setup()
 from coatcheck.django import conf
@@ -357,6 +363,7 @@ print(json.dumps({
     "cookie": web.cookie.name,
     "login_url": web.login_url,
     "carry": read.login_carry,
+    "clear_site_data": web.clear_site_data,
     "token_key": read.token_key.hex(),
     "warnings": sorted({str(w.message) for w in caught}),
 }))
@@ -383,6 +390,7 @@ def test_django_settings_are_read_by_the_same_reader() -> None:
         "cookie": "sessionid",
         "login_url": "/accounts/login/",
         "carry": ["cart"],
+        "clear_site_data": True,
         "token_key": bytes(range(32)).hex(),
         "warnings": [
             "COATCHECK_COOKIE_NAME is not read by coatcheck's Django adapter; it uses "

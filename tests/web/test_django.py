@@ -590,7 +590,7 @@ def test_logout_session_of_the_current_session_is_a_logout(sessions: SessionMana
         response = client.get(f"/test/end/{own}")
     assert response.json() == {"ended": True}
     assert response.cookies[DEV_COOKIE].value == ""
-    assert response["Clear-Site-Data"] == '"cookies"'
+    assert "Clear-Site-Data" not in response
     assert sessions.list_user("alice") == []
     assert me_json(client).json()["error"] == "login_required"
 
@@ -716,15 +716,16 @@ def test_force_login_and_logout_of_the_test_client_work(sessions: SessionManager
     assert me_json(client).status_code == 401
 
 
-def test_logout_ends_the_session_and_clears_site_data(
+def test_logout_ends_the_session_and_leaves_other_cookies(
     client: Client, sessions: SessionManager
 ) -> None:
+    """No ``Clear-Site-Data`` by default: it would clear the whole registrable domain."""
     log_in(client)
     old = cookie(client)
     token = client.get("/csrf").json()["csrf_token"]
     response = client.post("/logout", {"csrf_token": token})
     assert response.status_code == 303 and response["Location"] == "/"
-    assert response["Clear-Site-Data"] == '"cookies"'
+    assert "Clear-Site-Data" not in response
     assert "no-store" in response["Cache-Control"]
     expired = response.cookies[DEV_COOKIE]
     assert expired.value == "" and str(expired["max-age"]) == "0"
@@ -733,6 +734,19 @@ def test_logout_ends_the_session_and_clears_site_data(
     replay = Client(**LOCAL)
     replay.cookies[DEV_COOKIE] = old
     assert me_json(replay).json()["error"] == "login_required"
+
+
+def test_logout_clears_site_data_when_switched_on(client: Client, sessions: SessionManager) -> None:
+    log_in(client)
+    token = client.get("/csrf").json()["csrf_token"]
+    with override_settings(COATCHECK_CLEAR_SITE_DATA=True):
+        response = client.post("/logout", {"csrf_token": token})
+    assert response.status_code == 303
+    assert response["Clear-Site-Data"] == '"cookies"'
+    assert "no-store" in response["Cache-Control"]
+    expired = response.cookies[DEV_COOKIE]
+    assert expired.value == "" and str(expired["max-age"]) == "0"
+    assert sessions.list_user("alice") == []
 
 
 def test_an_expired_session_is_told_apart(
@@ -1127,7 +1141,7 @@ def test_a_message_set_after_logout_is_kept_in_a_fresh_session(
 ) -> None:
     log_in(client)
     old = client.cookies[DEV_COOKIE].value
-    with override_settings(ROOT_URLCONF=__name__):
+    with override_settings(ROOT_URLCONF=__name__, COATCHECK_CLEAR_SITE_DATA=True):
         response = client.get("/test/logout-then-message", **API)
         new = response.cookies[DEV_COOKIE].value
         assert new and new != old, "a fresh anonymous session carries the message"

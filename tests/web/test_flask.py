@@ -232,14 +232,29 @@ def test_set_cookie_only_when_the_token_changes(client: FlaskClient, store: Coun
     assert rotated.headers["Cache-Control"] == "no-store"
 
 
-def test_logout_expires_cookie_and_clears_site_data(client: FlaskClient, raw: FlaskClient) -> None:
+def test_logout_expires_cookie_and_leaves_other_cookies(
+    client: FlaskClient, raw: FlaskClient
+) -> None:
+    """No ``Clear-Site-Data`` by default: it would clear the whole registrable domain."""
     old = token_of(client.get(f"{HTTPS}/login/alice"))
     response = client.get(f"{HTTPS}/logout")
-    assert response.headers["Clear-Site-Data"] == '"cookies"'
+    assert "Clear-Site-Data" not in response.headers
+    assert response.headers["Cache-Control"] == "no-store"
     (expired,) = cookies(response)
     assert expired.startswith("__Host-session=;") and "Max-Age=0" in expired
     replay = raw.get(f"{HTTPS}/whoami", headers={"Cookie": f"__Host-session={old}"})
     assert replay.json == {"user": None, "new": True, "expired": "unknown"}
+
+
+def test_clear_site_data_at_logout_when_switched_on(manager: SessionManager) -> None:
+    client = build_app(manager, COATCHECK_CLEAR_SITE_DATA=True).test_client()
+    client.get(f"{HTTPS}/login/alice")
+    response = client.get(f"{HTTPS}/logout")
+    assert response.headers["Clear-Site-Data"] == '"cookies"'
+    assert response.headers["Cache-Control"] == "no-store"
+    (expired,) = cookies(response)
+    assert expired.startswith("__Host-session=;") and "Max-Age=0" in expired
+    assert client.get(f"{HTTPS}/whoami").json["user"] is None
 
 
 def test_exempt_path_never_touches_session(client: FlaskClient, store: CountingStore) -> None:
@@ -562,13 +577,17 @@ def test_clear_logs_a_user_out(app: Flask, client: FlaskClient) -> None:
 
     client.get(f"{HTTPS}/login/alice")
     response = client.get(f"{HTTPS}/clear")
-    assert response.headers["Clear-Site-Data"] == '"cookies"'
+    assert "Max-Age=0" in cookies(response)[0]
+    assert "Clear-Site-Data" not in response.headers
     assert client.get(f"{HTTPS}/whoami").json["user"] is None
 
 
-def test_logout_then_flash_starts_a_fresh_session(
-    app: Flask, client: FlaskClient, raw: FlaskClient
-) -> None:
+def test_logout_then_flash_starts_a_fresh_session(manager: SessionManager) -> None:
+    """Even with ``COATCHECK_CLEAR_SITE_DATA`` no ``Clear-Site-Data``: it would delete the
+    fresh session's new cookie."""
+    app = build_app(manager, COATCHECK_CLEAR_SITE_DATA=True)
+    client, raw = app.test_client(), app.test_client(use_cookies=False)
+
     @app.get("/bye")
     def bye() -> str:
         logout()
@@ -828,7 +847,7 @@ def test_example_login_me_note_logout(example: Callable[..., Flask]) -> None:
     assert "saved" not in client.get(f"{base}/note").text
     out = client.post(f"{base}/logout", data={"csrf_token": form_token(after)})
     assert (out.status_code, out.headers["Location"]) == (303, "/")
-    assert out.headers["Clear-Site-Data"] == '"cookies"'
+    assert "Max-Age=0" in cookies(out)[0] and "Clear-Site-Data" not in out.headers
     assert client.get(f"{base}/me", headers=API).status_code == 401
 
 

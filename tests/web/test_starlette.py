@@ -90,7 +90,9 @@ def sessions(store: CountingStore, clock: FakeClock) -> AsyncSessionManager:
     return AsyncSessionManager(store, Policy(touch_interval=60), clock=clock)  # type: ignore[arg-type]
 
 
-def build_app(manager: AsyncSessionManager, settings: WebSettings = DEV_SETTINGS, **kw: Any) -> Any:
+def build_app(
+    manager: AsyncSessionManager, settings: WebSettings | None = DEV_SETTINGS, **kw: Any
+) -> Any:
     """A FastAPI app using every helper the adapter offers."""
     app = FastAPI()
     add_sessions(app, manager=manager, settings=settings, **kw)
@@ -288,12 +290,21 @@ def test_login_issues_a_new_token_and_the_old_one_is_dead(local: TestClient) -> 
         assert replay.get("/read").json() == {"value": None, "user": None, "why": "unknown"}
 
 
-def test_logout_expires_cookie_and_clears_site_data(local: TestClient) -> None:
-    log_in(local)
-    old = local.cookies["session"]
-    token = local.get("/csrf").json()["csrf_token"]
-    response = local.post("/logout", headers={"x-csrf-token": token})
-    assert response.headers["clear-site-data"] == '"cookies"'
+@pytest.mark.parametrize("clear_site_data", [False, True])
+def test_logout_expires_cookie_and_clears_site_data_only_when_asked(
+    sessions: AsyncSessionManager, clear_site_data: bool
+) -> None:
+    """``Clear-Site-Data`` reaches the whole registrable domain: only with the setting on."""
+    config = {
+        "COATCHECK_LOOPBACK_DEVELOPMENT": "true",
+        "COATCHECK_CLEAR_SITE_DATA": str(clear_site_data).lower(),
+    }
+    with client(build_app(sessions, settings=None, config=config)) as local:
+        log_in(local)
+        old = local.cookies["session"]
+        token = local.get("/csrf").json()["csrf_token"]
+        response = local.post("/logout", headers={"x-csrf-token": token})
+    assert response.headers.get("clear-site-data") == ('"cookies"' if clear_site_data else None)
     assert response.headers["cache-control"] == "no-store"
     (cookie,) = set_cookies(response)
     assert cookie.startswith("session=;") and "Max-Age=0" in cookie

@@ -68,6 +68,7 @@ TRUSTED_ORIGINS = "COATCHECK_TRUSTED_ORIGINS"
 CSRF_EXEMPT_PATHS = "COATCHECK_CSRF_EXEMPT_PATHS"
 LOOPBACK_DEVELOPMENT = "COATCHECK_LOOPBACK_DEVELOPMENT"
 LOGIN_CARRY = "COATCHECK_LOGIN_CARRY"
+CLEAR_SITE_DATA = "COATCHECK_CLEAR_SITE_DATA"
 WEB_NAMES = frozenset(
     {
         COOKIE_NAME,
@@ -83,6 +84,7 @@ WEB_NAMES = frozenset(
         CSRF_EXEMPT_PATHS,
         LOOPBACK_DEVELOPMENT,
         LOGIN_CARRY,
+        CLEAR_SITE_DATA,
     }
 )
 
@@ -158,6 +160,7 @@ class Settings:
     csrf_exempt_paths: tuple[str, ...] = ()
     loopback_development: bool = False
     login_carry: tuple[str, ...] | None = None
+    clear_site_data: bool = False
 
 
 _DEFAULT = Settings()
@@ -221,6 +224,7 @@ def read_settings(
         csrf_exempt_paths=v.strings(given, CSRF_EXEMPT_PATHS, ()),
         loopback_development=v.flag(given, LOOPBACK_DEVELOPMENT, False),
         login_carry=v.strings(given, LOGIN_CARRY, ()) if LOGIN_CARRY in given else None,
+        clear_site_data=v.flag(given, CLEAR_SITE_DATA, False),
     )
 
 

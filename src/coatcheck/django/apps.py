@@ -45,8 +45,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         found.append(
             checks.Warning(
                 f"{DJANGO_SESSIONS} with the coatcheck engine sets a cookie on every change, "
-                "cannot answer 503 when the store is down and sends no Clear-Site-Data at "
-                "logout.",
+                "cannot answer 503 when the store is down and ignores "
+                "COATCHECK_CLEAR_SITE_DATA at logout.",
                 hint="Use coatcheck.django.middleware.SessionMiddleware instead.",
                 id="coatcheck.W001",
             )

@@ -233,6 +233,7 @@ def web_settings() -> WebSettings:
         csrf=read.csrf,
         trusted_origins=_strings("CSRF_TRUSTED_ORIGINS"),
         csrf_exempt_paths=read.csrf_exempt_paths,
+        clear_site_data=read.clear_site_data,
     )
 
 

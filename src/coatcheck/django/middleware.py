@@ -53,8 +53,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
     interval; ``Set-Cookie`` is sent only when the token changes, always with
     ``Cache-Control: no-store``, which every response of a logged-in session gets too (unless
     the view is marked ``@cacheable``, :mod:`coatcheck.web.caching`);
-    ``django.contrib.auth.logout`` expires the cookie and sends ``Clear-Site-Data:
-    "cookies"``; a store failure is a 503 page or JSON body, never a traceback.
+    ``django.contrib.auth.logout`` expires the cookie (and sends ``Clear-Site-Data:
+    "cookies"`` with ``COATCHECK_CLEAR_SITE_DATA``); a store failure is a 503 page or JSON
+    body, never a traceback.
     """
 
     def __init__(self, get_response: Any) -> None:
@@ -218,7 +219,8 @@ def _presented_token(request: HttpRequest) -> str | None:
 
 @receiver(user_logged_out, dispatch_uid="coatcheck.django.logout")
 def _logging_out(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
-    """``auth.logout()`` flushes the session next: mark it so the response clears site data."""
+    """``auth.logout()`` flushes the session next: mark it so the response expires the cookie
+    as a logout (with ``Clear-Site-Data`` if ``COATCHECK_CLEAR_SITE_DATA`` is on)."""
     store = getattr(request, "session", None)
     if isinstance(store, SessionStore):
         store.mark_logout()

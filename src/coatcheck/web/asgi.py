@@ -12,7 +12,13 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from .._async.web.bearer import AsyncBearerVerifier
-from .._async.web.handler import NO_STORE, AsyncRequestSession, AsyncSessionHandler
+from .._async.web.handler import (
+    CLEAR_SITE_DATA,
+    NO_STORE,
+    VARY,
+    AsyncRequestSession,
+    AsyncSessionHandler,
+)
 from ..core.errors import StoreUnavailable
 from . import caching, csrf
 from .backend import AsyncSessionBackend
@@ -36,12 +42,7 @@ def _encode(header: tuple[str, str]) -> tuple[bytes, bytes]:
 # The fixed headers the session core adds, encoded once; looked up by name, so a long value
 # (a sealed Set-Cookie) is never hashed.
 _FIXED: dict[str, tuple[str, tuple[bytes, bytes]]] = {
-    name: (value, _encode((name, value)))
-    for name, value in (
-        ("vary", "Cookie"),
-        ("cache-control", "no-store"),
-        ("clear-site-data", '"cookies"'),
-    )
+    name: (value, _encode((name, value))) for name, value in (VARY, NO_STORE, CLEAR_SITE_DATA)
 }
 
 

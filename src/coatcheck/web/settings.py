@@ -25,6 +25,10 @@ class WebSettings:
     csrf: check unsafe cookie-authenticated requests (origin + synchronizer token).
     trusted_origins: other origins allowed to send unsafe requests (``https://admin.example``).
     csrf_exempt_paths: prefixes exempt from CSRF checks (webhooks with their own auth).
+    clear_site_data: also send ``Clear-Site-Data: "cookies"`` when a session ends. Off by
+        default: browsers apply it to the whole registrable domain, subdomains included, so
+        it would end other apps' sessions on the domain and an OpenID Provider's on a sibling
+        subdomain; the expired cookie already ends ours. For an app alone on its domain.
     """
 
     cookie: CookieSettings = field(default_factory=CookieSettings)
@@ -34,6 +38,7 @@ class WebSettings:
     csrf: bool = True
     trusted_origins: frozenset[str] = frozenset()
     csrf_exempt_paths: tuple[str, ...] = ()
+    clear_site_data: bool = False
 
     def __post_init__(self) -> None:
         if not self.login_url.startswith("/") or self.login_url.startswith("//"):
@@ -53,6 +58,7 @@ class WebSettings:
         csrf: bool = True,
         trusted_origins: Iterable[str] = (),
         csrf_exempt_paths: Iterable[str] = (),
+        clear_site_data: bool = False,
     ) -> WebSettings:
         """Friendly constructor taking plain strings and lists."""
         return cls(
@@ -63,6 +69,7 @@ class WebSettings:
             csrf=csrf,
             trusted_origins=frozenset(o.rstrip("/").lower() for o in trusted_origins),
             csrf_exempt_paths=tuple(csrf_exempt_paths),
+            clear_site_data=clear_site_data,
         )
 
     @classmethod
@@ -80,6 +87,7 @@ class WebSettings:
             csrf=settings.csrf,
             trusted_origins=settings.trusted_origins,
             csrf_exempt_paths=settings.csrf_exempt_paths,
+            clear_site_data=settings.clear_site_data,
         )
 
     def is_exempt(self, path: str) -> bool:

@@ -45,6 +45,7 @@ _NOT_EXPIRED = (None, Verdict.UNKNOWN)
 VARY = ("vary", "Cookie")
 VARY_AUTHORIZATION = ("vary", "Authorization")
 NO_STORE = ("cache-control", caching.NO_STORE)
+CLEAR_SITE_DATA = ("clear-site-data", '"cookies"')  # only with WebSettings.clear_site_data
 
 
 class RequestSession(MutableMapping[str, Any]):
@@ -223,7 +224,8 @@ class RequestSession(MutableMapping[str, Any]):
             self.handler.manager.rotate(self._writable(), reauthenticated=reauthenticated)
 
     def logout(self) -> None:
-        """End the session server-side; the response expires the cookie and clears site data.
+        """End the session server-side; the response expires the cookie (and sends
+        ``Clear-Site-Data`` if :attr:`WebSettings.clear_site_data` is on).
 
         The request carries on with a fresh anonymous session, so ``logout(); flash("bye")``
         or ``logout(); login(other)`` keep what they write (then the new cookie is sent).
@@ -432,11 +434,10 @@ class SessionHandler:
                 return [VARY, VARY_AUTHORIZATION]
             return [VARY, VARY_AUTHORIZATION, NO_STORE]
         if session.ended or (state.ended and not session.modified and not session.token):
-            return [
-                ("set-cookie", self.cookie.expire_cookie()),
-                ("clear-site-data", '"cookies"'),
-                NO_STORE,
-            ]
+            ended = [("set-cookie", self.cookie.expire_cookie()), NO_STORE]
+            if self.settings.clear_site_data:  # off by default: it reaches the whole domain
+                ended.append(CLEAR_SITE_DATA)
+            return ended
         if failed:
             return [VARY]
         if state.conflict and (session.modified or session.token):

@@ -225,9 +225,10 @@ class FlaskSession(SessionMixin):
         state.rotate(reauthenticated=reauthenticated)
 
     def logout(self) -> None:
-        """End the session server-side. The response expires the cookie and sends
-        ``Clear-Site-Data``, unless the request goes on to store something (a flash, a new
-        login): that goes into a fresh session under a new cookie."""
+        """End the session server-side. The response expires the cookie (and sends
+        ``Clear-Site-Data`` if ``COATCHECK_CLEAR_SITE_DATA`` is on), unless the request goes on
+        to store something (a flash, a new login): that goes into a fresh session under a new
+        cookie."""
         self._writable().logout()
         self._forget_values()
 
