@@ -29,7 +29,7 @@ from coatcheck.config import (
     parse_duration,
     read_settings,
 )
-from coatcheck.config.settings import OTHER_NAMES, WEB_NAMES
+from coatcheck.config.settings import OIDC_NAMES, OTHER_NAMES, WEB_NAMES
 from coatcheck.cookies import CookieSettings
 from coatcheck.web.settings import WebSettings
 
@@ -326,7 +326,9 @@ def names_in(text: str) -> set[str]:
 
 def test_the_readme_table_lists_every_name_and_no_other() -> None:
     table = section(ROOT / "README.md", "## Configuration")
-    assert names_in(table) - {"COATCHECK_POLICY"} == NAMES | OTHER_NAMES
+    named = names_in(table) - {"COATCHECK_POLICY"}
+    # OpenID Connect's names are listed in docs/oidc.md; the README names a few in passing.
+    assert named - set(OIDC_NAMES.values()) == NAMES | OTHER_NAMES
 
 
 def test_the_web_guide_lists_every_web_name() -> None:
