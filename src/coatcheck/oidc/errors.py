@@ -12,6 +12,10 @@ INTERACTION_ERRORS = frozenset(
 """The errors a ``prompt=none`` authorization answers with when the user must act: the
 provider's session is over (or needs consent), not a fault."""
 
+TRANSIENT_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+"""The authorization endpoint's answers for a provider that is not well (RFC 6749, 4.1.2.1:
+its 500 and 503): nothing is over, try again later."""
+
 _DESCRIPTION_LIMIT = 200  # characters of a provider's error_description kept in messages
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from ..web.errors import WebError
 from ..web.guards import safe_next
 from ..web.request import RequestInfo
 from .pages import PAGE_HEADERS, page
@@ -16,6 +17,11 @@ from .settings import OIDCSettings
 
 NO_STORE = ("cache-control", "no-store")
 RETRY_SOON = ("retry-after", "5")
+MAX_QUERY_FIELDS = 100  # the relying party's pages take a handful of parameters
+# What a Location header may carry as is: printable ASCII but the space. Anything else (a
+# ``next`` page with non-ASCII characters, which ASGI servers hand over decoded) is
+# percent-encoded as UTF-8, since headers are Latin-1 bytes.
+_LOCATION_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +38,9 @@ class Reply:
 
 
 def redirect(location: str) -> Reply:
-    """303 See Other (a POST becomes a GET), never cached."""
-    return Reply(303, [("location", location), NO_STORE])
+    """303 See Other (a POST becomes a GET), never cached; characters a header cannot carry
+    are percent-encoded."""
+    return Reply(303, [("location", quote(location, safe=_LOCATION_SAFE)), NO_STORE])
 
 
 def json_reply(
@@ -66,10 +73,19 @@ def problem(
     return json_reply(status, payload, headers)
 
 
-def query(request: RequestInfo) -> dict[str, str]:
-    """The query's parameters, the first value of each."""
+def query(request: RequestInfo, *, single: tuple[str, ...] = ()) -> dict[str, str]:
+    """The query's parameters, the first value of each. A query of more than
+    :data:`MAX_QUERY_FIELDS` parameters, or one that repeats a parameter named in ``single``
+    (RFC 6749, 3.1: a parameter must not be sent twice), is a 400 ``WebError``."""
+    try:
+        pairs = parse_qsl(request.query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        message = "This address takes a few query parameters only."
+        raise WebError(400, "bad_query", message) from None
     found: dict[str, str] = {}
-    for name, value in parse_qsl(request.query, keep_blank_values=True, max_num_fields=100):
+    for name, value in pairs:
+        if name in found and name in single:
+            raise WebError(400, "repeated_parameter", f"The {name!r} parameter was sent twice.")
         found.setdefault(name, value)
     return found
 

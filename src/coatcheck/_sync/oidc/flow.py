@@ -40,6 +40,7 @@ from ...core.records import SessionRecord, public_id
 from ...core.session import Session, SessionReadOnly
 from ...oidc.errors import (
     INTERACTION_ERRORS,
+    TRANSIENT_ERRORS,
     InvalidLogoutToken,
     InvalidToken,
     OIDCConfigError,
@@ -102,6 +103,8 @@ MAX_MARKER_TTL = 400 * 24 * 3600.0  # the stores' limit for a marker's lifetime
 MAX_USER_ID_CHARS = 1024  # a longer claim is no user id (and would not fit a marker)
 ENDS_SESSION = frozenset({"invalid_grant"}) | INTERACTION_ERRORS
 """Refresh refusals that mean the session at the provider is over."""
+CALLBACK_PARAMETERS = ("code", "state", "iss", "error")
+"""The authorization response's parameters: each may come once (RFC 6749, 3.1)."""
 SEALED_REFUSAL = (
     "OpenID Connect needs server-side sessions: in sealed-cookie mode the session data, and "
     "with it the provider's access, refresh and ID tokens, would travel in the browser's "
@@ -251,7 +254,7 @@ class OIDCFlow:
     def callback(self, state: RequestSession) -> Reply:
         """The provider sends the browser back: finish the login, or say why not."""
         request, settings = state.request, self.settings
-        params = query(request)
+        params = query(request, single=CALLBACK_PARAMETERS)
         state.load()
         session = state.session
         entry, rest = take_pending(session.get(PENDING_KEY), params.get("state"))
@@ -279,16 +282,19 @@ class OIDCFlow:
                 link=again,
             )
         silent = entry.get("prompt") == "none"
-        error = params.get("error")
-        if error is not None:
+        if "error" in params:
+            error = ProviderRefused(params["error"]).error  # printable, at most 64 characters
+            if error in TRANSIENT_ERRORS:  # nothing is over: the user may try again
+                retry = (target, "Try again") if silent else again
+                return provider_unavailable(request, kept=session.user_id is not None, link=retry)
             if silent:
-                return self._ended(state, error[:64], target)
+                return self._ended(state, error, target)
             return problem(
                 request,
                 403 if error == "access_denied" else 400,
                 "login_refused",
                 "Login not completed",
-                f"The sign-in provider did not log you in ({error[:64]}).",
+                f"The sign-in provider did not log you in ({error}).",
                 link=again,
             )
         return self._finish_login(state, params, entry, target, silent, again)
@@ -315,7 +321,8 @@ class OIDCFlow:
                 nonce=str(entry.get("nonce")),
             )
         except ProviderUnavailable:
-            return provider_unavailable(request, kept=False, link=again)
+            kept = state.session.user_id is not None  # a prompt=none login's session stays
+            return provider_unavailable(request, kept=kept, link=again)
         except ProviderRefused as exc:
             return problem(
                 request,
@@ -526,7 +533,7 @@ class OIDCFlow:
         must be the one sent (a different one is refused; none at all is accepted, since this
         page changes nothing)."""
         request, settings = state.request, self.settings
-        params = query(request)
+        params = query(request, single=("state",))
         home = safe_next(settings.post_logout_path)
         expected = None
         if state.cookie_values:
@@ -575,7 +582,9 @@ class OIDCFlow:
             return backchannel_error("invalid_request", "send the logout_token as a form")
         token = form_value(body, "logout_token")
         if not token:
-            return backchannel_error("invalid_request", "the logout_token parameter is missing")
+            return backchannel_error(
+                "invalid_request", "send one logout_token parameter in a form of a few fields"
+            )
         try:
             claims = self.provider.validate_logout_token(token)
         except InvalidLogoutToken as exc:
@@ -668,15 +677,14 @@ def backchannel_unavailable(description: str) -> Reply:
 
 
 def form_value(body: bytes, name: str) -> str | None:
-    """One field of an ``application/x-www-form-urlencoded`` body (the first), or None."""
+    """The one field ``name`` of an ``application/x-www-form-urlencoded`` body; None when it is
+    absent, sent twice (RFC 6749, 3.1), or the body is not such a form of at most 20 fields."""
     try:
         pairs = parse_qsl(body.decode("ascii"), max_num_fields=20, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
         return None
-    for key, value in pairs:
-        if key == name:
-            return value
-    return None
+    values = [value for key, value in pairs if key == name]
+    return values[0] if len(values) == 1 else None
 
 
 def _set_or_drop(session: Session, key: str, value: dict[str, Any]) -> None:
