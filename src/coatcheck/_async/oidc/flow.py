@@ -355,11 +355,17 @@ class AsyncOIDCFlow:
                 "(OIDCSettings.user_id_claim) to name the user by.",
             )
         await self._remember_user(identity, user_id)
+        # The tokens go into the new session's first write: a store failing half-way leaves
+        # no logged-in session without them.
+        tokens_kept = token_record(tokens, identity, self.clock())
         if silent and state.session.user_id == user_id:
+            state.session[OIDC_KEY] = tokens_kept
             await state.rotate(reauthenticated=True)
         else:
-            await state.login(user_id, carry=())
-        state.session[OIDC_KEY] = token_record(tokens, identity, self.clock())
+            if state.session.user_id not in (None, user_id):
+                await state.logout()  # another user's session: a login would carry nothing
+            state.session[OIDC_KEY] = tokens_kept
+            await state.login(user_id, carry=(OIDC_KEY,))
         return redirect(target)
 
     def user_id_for(self, identity: Identity) -> str | None:
