@@ -76,7 +76,8 @@ class SessionRecord:
     expires_at: float
     client_ip: str | None = None
     user_agent: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    # Not in the repr: session data may hold secrets (an OpenID Provider's tokens).
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
     version: int = 1
     remember: bool = False  # logged in with "remember me": the policy's remember limits apply
 

@@ -24,6 +24,7 @@ The relying party's own paths are never refreshed or redirected, so no loop can 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Mapping
 from contextlib import suppress
@@ -96,6 +97,7 @@ from ..web.handler import AsyncRequestSession
 from .lease import AsyncRefreshLease
 from .provider import AsyncOIDCProvider
 
+log = logging.getLogger("coatcheck.oidc")
 MAX_MARKER_TTL = 400 * 24 * 3600.0  # the stores' limit for a marker's lifetime
 MAX_USER_ID_CHARS = 1024  # a longer claim is no user id (and would not fit a marker)
 ENDS_SESSION = frozenset({"invalid_grant"}) | INTERACTION_ERRORS
@@ -233,7 +235,8 @@ class AsyncOIDCFlow:
                 code_verifier=verifier,
                 prompt=prompt,
             )
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
+            log.warning("OIDC login not started: %s", exc)
             return provider_unavailable(request, kept=session.user_id is not None)
         except OIDCError as exc:
             return provider_misconfigured(request, exc)
@@ -319,7 +322,8 @@ class AsyncOIDCFlow:
                 code_verifier=str(entry.get("verifier")),
                 nonce=str(entry.get("nonce")),
             )
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
+            log.warning("OIDC login not completed: %s", exc)
             kept = state.session.user_id is not None  # a prompt=none login's session stays
             return provider_unavailable(request, kept=kept, link=again)
         except ProviderRefused as exc:
@@ -414,6 +418,7 @@ class AsyncOIDCFlow:
         except ProviderRefused as exc:
             if exc.error in ENDS_SESSION:
                 return await self._ended(state, exc.error, return_to(request))
+            log.error("OIDC refresh refused, session kept: %s", exc)
             return problem(
                 request,
                 502,
@@ -424,7 +429,8 @@ class AsyncOIDCFlow:
             )
         except InvalidToken:
             return await self._ended(state, "invalid_id_token", return_to(request))
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
+            log.warning("OIDC refresh postponed, session kept: %s", exc)
             return provider_unavailable(request, kept=True)
         except RefreshWaitExpired:
             return refresh_busy(request)
@@ -485,6 +491,7 @@ class AsyncOIDCFlow:
         await state.load()
         ended = state.session.record
         await state.logout()
+        log.info("OIDC session ended here: the provider's ended (%s)", reason)
         await self._revoked(ended, reason)
         if request.wants_html:
             return redirect(with_next(settings.ended_path, target))
@@ -593,8 +600,10 @@ class AsyncOIDCFlow:
         try:
             claims = await self.provider.validate_logout_token(token)
         except InvalidLogoutToken as exc:
+            log.info("OIDC back-channel logout refused: %s", exc)
             return backchannel_error("invalid_request", exc.reason)
-        except OIDCError:
+        except OIDCError as exc:
+            log.warning("OIDC back-channel logout postponed: %s", exc)
             return backchannel_unavailable("the provider's keys could not be fetched")
         marker = jti_marker(claims.iss, claims.jti)
         ttl = LOGOUT_TOKEN_MAX_AGE + 2 * self.settings.clock_leeway
@@ -661,6 +670,7 @@ def method_not_allowed(request: RequestInfo, allowed: str) -> Reply:
 def provider_misconfigured(request: RequestInfo, exc: OIDCError) -> Reply:
     """The provider's answer does not fit the settings (an operator's problem, never the
     user's: nothing ends)."""
+    log.error("OIDC provider answer unusable: %s", exc)
     return problem(
         request,
         502,
