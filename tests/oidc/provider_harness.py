@@ -77,6 +77,7 @@ Tamper = Literal[
     "sig-none",
     "sig-hs256",
     "sig-es256",
+    "sig-rotated",
 ]
 SigningKey = Literal["provider", "rotated", "forged", "forged-ec", "client-secret"]
 
@@ -138,22 +139,26 @@ class OidcProvider:
         *,
         token_delay_ms: int | None = None,
         outage: bool | None = None,
+        jwks_outage: bool | None = None,
         id_token_tamper: Tamper | None = None,
         refresh_id_token_tamper: Tamper | None = None,
     ) -> Iterator[None]:
         """Within the block, slow the token endpoint down (ms before it handles a request),
         answer every protocol request with 503 (`outage=True`) while the provider keeps its
-        state, or spoil the ID token of every code answer (`id_token_tamper`) or refresh
-        answer (`refresh_id_token_tamper`): a claim made wrong and re-signed with the
-        provider's own key (`iss`, `sub`, `aud`, `azp` naming another client, `nonce`,
-        `missing-*`, `expired`, `iat-future`, `kid-absent`) or a bad signature (`sig-forged`,
-        `sig-none`, `sig-hs256` with the client secret, `sig-es256` with an unpublished key).
-        All are back to the start values afterwards."""
+        state, or the key set's only (`jwks_outage=True`), or spoil the ID token of every
+        code answer (`id_token_tamper`) or refresh answer (`refresh_id_token_tamper`): a
+        claim made wrong and re-signed with the provider's own key (`iss`, `sub`, `aud`, `azp`
+        naming another client, `nonce`, `missing-*`, `expired`, `iat-future`, `kid-absent`),
+        a bad signature (`sig-forged`, `sig-none`, `sig-hs256` with the client secret,
+        `sig-es256` with an unpublished key) or a good one by the newest key `rotate_key`
+        published (`sig-rotated`). All are back to the start values afterwards."""
         changes: dict[str, Any] = {}
         if token_delay_ms is not None:
             changes["token_delay_ms"] = token_delay_ms
         if outage is not None:
             changes["outage"] = outage
+        if jwks_outage is not None:
+            changes["jwks_outage"] = jwks_outage
         if id_token_tamper is not None:
             changes["id_token_tamper"] = id_token_tamper
         if refresh_id_token_tamper is not None:

@@ -140,6 +140,11 @@ class KeyCache:
             return self.keys
         return None
 
+    def stale(self) -> KeySet | None:
+        """The last keys fetched, however old (None: none yet): what a token is checked with
+        while the provider's key set cannot be fetched again."""
+        return self.keys
+
     def may_refetch(self) -> bool:
         """Whether an unknown key id may trigger a fetch now (rate limit)."""
         return self.clock() - self.attempted_at >= self.refetch_interval

@@ -40,6 +40,7 @@ function words(name) {
 const settings = {
   token_delay_ms: Number(env.OIDC_TOKEN_DELAY_MS ?? 0),
   outage: false,
+  jwks_outage: false,
   id_token_tamper: '',
   refresh_id_token_tamper: '',
 };
@@ -246,6 +247,8 @@ const TAMPERS = {
   'sig-none': (h) => { h.alg = 'none'; },
   'sig-hs256': (h) => { h.alg = 'HS256'; return 'client-secret'; },
   'sig-es256': (h) => { h.alg = 'ES256'; return 'forged-ec'; },
+  // Signed with the newest key published by a rotation, as after a real key rotation.
+  'sig-rotated': (h) => { h.kid = published[published.length - 1].kid; return 'rotated'; },
 };
 
 function tamperIdToken(idToken, tamper) {
@@ -413,6 +416,7 @@ const server = http.createServer((request, response) => {
   if (path === '/jwks') counters.jwks_requests += 1;
   if (path === '/token') counters.token_requests += 1;
   if (settings.outage) return reply(response, 503, { error: 'temporarily_unavailable' });
+  if (settings.jwks_outage && path === '/jwks') return reply(response, 503, { error: 'down' });
   if (path === '/jwks' && published.length > 1) return answerJwks(response);
   const delay = path === '/token' ? settings.token_delay_ms : 0;
   if (delay > 0) return void setTimeout(() => handle(request, response), delay);

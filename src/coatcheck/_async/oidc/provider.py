@@ -9,6 +9,7 @@ OAuth error answer becomes :class:`ProviderRefused`. Tokens never appear in mess
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -45,6 +46,7 @@ from ...oidc.secrets import check_code_verifier
 from ...oidc.settings import OIDCSettings
 
 JSON = {"Accept": "application/json"}
+log = logging.getLogger("coatcheck.oidc")
 
 
 class AsyncOIDCProvider:
@@ -169,22 +171,33 @@ class AsyncOIDCProvider:
     async def refresh(self, refresh_token: str, *, identity: Identity) -> TokenSet:
         """New tokens for ``refresh_token``. A new ID token must belong to ``identity`` (same
         iss, sub, aud); without a new refresh token the old one stays. ``identity`` of the
-        answer is None when no new ID token came."""
+        answer is None when no new ID token came.
+
+        The key set is made sure of before the refresh token is spent. Should it still be
+        unreachable afterwards (a new key to fetch), the answer is kept without its ID token:
+        with rotation the old refresh token is spent, and dropping the new one would end the
+        session at the next refresh."""
+        await self._current_keys()
         answer = await self._token_request(
             {"grant_type": "refresh_token", "refresh_token": refresh_token}
         )
         id_token = answer.get("id_token")
         refreshed: Identity | None = None
         if isinstance(id_token, str):
-            claims, alg = await self._verified(id_token, InvalidToken)
-            refreshed = check_refreshed_claims(
-                claims,
-                original=identity,
-                client_id=self.settings.client_id,
-                now=self.clock(),
-                leeway=self.settings.clock_leeway,
-            )
-            check_access_token_hash(claims, alg, answer["access_token"])
+            try:
+                claims, alg = await self._verified(id_token, InvalidToken)
+            except ProviderUnavailable as exc:
+                log.warning("refreshed ID token not checked, not kept: %s", exc)
+                answer = {name: value for name, value in answer.items() if name != "id_token"}
+            else:
+                refreshed = check_refreshed_claims(
+                    claims,
+                    original=identity,
+                    client_id=self.settings.client_id,
+                    now=self.clock(),
+                    leeway=self.settings.clock_leeway,
+                )
+                check_access_token_hash(claims, alg, answer["access_token"])
         elif id_token is not None:
             raise InvalidToken("the refreshed id_token is not a string")
         return self._token_set(answer, identity=refreshed, refresh_token=refresh_token)
@@ -227,13 +240,32 @@ class AsyncOIDCProvider:
         if check_header is not None:
             check_header(header)
         alg = check_algorithm(header, allowed_algorithms(await self.metadata()), reject)
-        keys = self._keys.fresh() or await self._fetch_keys()
+        keys = await self._current_keys()
         key = find_key(keys, header, alg)
         if key is None and self._keys.may_refetch():
             key = find_key(await self._fetch_keys(), header, alg)
         if key is None:
             raise reject("no key of the provider fits the token's key id (kid) and algorithm")
         return verified_claims(token, key, alg, reject), alg
+
+    async def _current_keys(self) -> KeySet:
+        """The key set: the cached one while fresh, else fetched again. When that fetch fails
+        (or failed within ``jwks_refetch_interval``), the last one fetched: a provider whose
+        key set is down for a while does not end sessions or refuse logins signed with keys
+        already known. ProviderUnavailable only when no key set was ever fetched."""
+        fresh = self._keys.fresh()
+        if fresh is not None:
+            return fresh
+        stale = self._keys.stale()
+        if stale is not None and not self._keys.may_refetch():
+            return stale
+        try:
+            return await self._fetch_keys()
+        except ProviderUnavailable as exc:
+            if stale is None:
+                raise
+            log.warning("using the OpenID Provider's last key set: %s", exc)
+            return stale
 
     async def _fetch_keys(self) -> KeySet:
         self._keys.attempt()
