@@ -72,6 +72,7 @@ Tamper = Literal[
     "missing-iat",
     "expired",
     "iat-future",
+    "auth-time-old",
     "kid-absent",
     "sig-forged",
     "sig-none",
@@ -148,10 +149,11 @@ class OidcProvider:
         state, or the key set's only (`jwks_outage=True`), or spoil the ID token of every
         code answer (`id_token_tamper`) or refresh answer (`refresh_id_token_tamper`): a
         claim made wrong and re-signed with the provider's own key (`iss`, `sub`, `aud`, `azp`
-        naming another client, `nonce`, `missing-*`, `expired`, `iat-future`, `kid-absent`),
-        a bad signature (`sig-forged`, `sig-none`, `sig-hs256` with the client secret,
-        `sig-es256` with an unpublished key) or a good one by the newest key `rotate_key`
-        published (`sig-rotated`). All are back to the start values afterwards."""
+        naming another client, `nonce`, `missing-*`, `expired`, `iat-future`, `kid-absent`,
+        `auth-time-old`: an hour before the login), a bad signature (`sig-forged`,
+        `sig-none`, `sig-hs256` with the client secret, `sig-es256` with an unpublished key)
+        or a good one by the newest key `rotate_key` published (`sig-rotated`). All are back
+        to the start values afterwards."""
         changes: dict[str, Any] = {}
         if token_delay_ms is not None:
             changes["token_delay_ms"] = token_delay_ms
@@ -275,9 +277,11 @@ def start_provider(
     token_delay_ms: int = 0,
     rp_initiated_logout: bool = True,
     app: AppUrls | None = None,
+    id_token_claims: bool = False,
 ) -> Iterator[OidcProvider]:
     """A provider of its own (TTLs in whole seconds), stopped when the block ends; without
-    `rp_initiated_logout` it advertises no end_session_endpoint."""
+    `rp_initiated_logout` it advertises no end_session_endpoint; with `id_token_claims` its ID
+    tokens carry the scopes' claims (`name`, `email`), not only the userinfo endpoint."""
     ensure_installed()
     app = app or AppUrls(port=free_port())
     client_id, client_secret = "coatcheck-test", secrets.token_urlsafe(32)
@@ -296,6 +300,7 @@ def start_provider(
         "OIDC_TOKEN_DELAY_MS": str(token_delay_ms),
         "OIDC_ADMIN_TOKEN": admin_token,
         "OIDC_RP_INITIATED_LOGOUT": "1" if rp_initiated_logout else "0",
+        "OIDC_ID_TOKEN_CLAIMS": "1" if id_token_claims else "0",
     }
     with tempfile.TemporaryDirectory(prefix="coatcheck-oidc-") as tmp:
         log_path = Path(tmp) / "provider.log"

@@ -74,6 +74,17 @@ def check_refreshed_claims(
     )
 
 
+def check_reauthenticated(identity: Identity, *, since: float, leeway: float) -> None:
+    """After ``prompt=login`` with ``max_age=0`` (Core 1.0, 3.1.2.1; 3.1.3.7, step 11): the ID
+    token says when the user authenticated (``auth_time``, required once ``max_age`` is
+    asked for), and that is after the login started. A provider that skipped asking for the
+    credentials is caught here, not trusted as a fresh re-authentication."""
+    if identity.auth_time is None:
+        raise InvalidToken("the auth_time claim is missing (max_age asked for it)")
+    if identity.auth_time < since - leeway:
+        raise InvalidToken("the provider did not authenticate the user again (auth_time)")
+
+
 def check_access_token_hash(claims: Mapping[str, Any], alg: str, access_token: str) -> None:
     """``at_hash``, when the ID token has one and the algorithm names its hash: the left half
     of the hash of the access token (Core 1.0, 3.1.3.8), so the two came together."""

@@ -241,6 +241,8 @@ const TAMPERS = {
   'missing-aud': (h, c) => { delete c.aud; },
   'missing-iat': (h, c) => { delete c.iat; },
   expired: (h, c) => { c.iat -= 7200; c.exp = c.iat + 3600; },
+  // As from a provider that skipped asking for the credentials again (prompt=login).
+  'auth-time-old': (h, c) => { c.auth_time = (c.auth_time ?? c.iat) - 3600; },
   'iat-future': (h, c) => { c.iat += 3600; c.exp += 3600; },
   'kid-absent': (h) => { delete h.kid; },
   'sig-forged': () => 'forged',
@@ -280,6 +282,9 @@ function configuration() {
     jwks: signingKeys(),
     cookies: { keys: [randomBytes(32).toString('hex')] },
     clockTolerance: 0,
+    // OIDC_ID_TOKEN_CLAIMS=1: the scopes' claims (name, email) in the ID token too, as
+    // Keycloak and Auth0 put them; by default oidc-provider keeps them for userinfo.
+    conformIdTokenClaims: (env.OIDC_ID_TOKEN_CLAIMS ?? '0') !== '1',
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
     features: {

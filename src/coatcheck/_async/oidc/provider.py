@@ -112,8 +112,10 @@ class AsyncOIDCProvider:
         nonce: str,
         code_verifier: str,
         prompt: str | None = None,
+        max_age: int | None = None,
     ) -> str:
-        """Where to send the browser: the code flow with PKCE (S256), ``state`` and ``nonce``."""
+        """Where to send the browser: the code flow with PKCE (S256), ``state`` and ``nonce``
+        (and ``prompt`` and ``max_age`` when given)."""
         check_code_verifier(code_verifier)
         params = {
             "response_type": "code",
@@ -127,6 +129,8 @@ class AsyncOIDCProvider:
         }
         if prompt is not None:
             params["prompt"] = prompt
+        if max_age is not None:
+            params["max_age"] = str(max_age)
         endpoint = (await self.metadata())["authorization_endpoint"]
         return with_query(endpoint, params)
 

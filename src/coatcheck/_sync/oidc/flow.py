@@ -49,6 +49,7 @@ from ...oidc.errors import (
     ProviderRefused,
     ProviderUnavailable,
 )
+from ...oidc.idtoken import check_reauthenticated
 from ...oidc.logouttoken import LOGOUT_TOKEN_MAX_AGE
 from ...oidc.models import Identity, LogoutClaims
 from ...oidc.pages import ended_page, logged_out_page
@@ -219,7 +220,9 @@ class OIDCFlow:
     ) -> Reply:
         """Send the browser to the provider, back to ``target`` (a same-origin path) after
         the login; ``prompt="login"`` has the provider ask for the credentials again even
-        while its session lives (a re-authentication before a sensitive step)."""
+        while its session lives (a re-authentication before a sensitive step): ``max_age=0``
+        goes along, and an ID token whose ``auth_time`` is older than the login's start is
+        refused (400 ``invalid_login``)."""
         state.load()
         return self._start_login(state, safe_next(target), prompt)
 
@@ -235,6 +238,7 @@ class OIDCFlow:
                 nonce=nonce,
                 code_verifier=verifier,
                 prompt=prompt,
+                max_age=0 if prompt == "login" else None,
             )
         except ProviderUnavailable as exc:
             log.warning("OIDC login not started: %s", exc)
@@ -323,6 +327,13 @@ class OIDCFlow:
                 code_verifier=str(entry.get("verifier")),
                 nonce=str(entry.get("nonce")),
             )
+            if entry.get("prompt") == "login" and tokens.identity is not None:
+                started = entry.get("started")
+                check_reauthenticated(
+                    tokens.identity,
+                    since=float(started) if isinstance(started, int | float) else 0.0,
+                    leeway=settings.clock_leeway,
+                )
         except ProviderUnavailable as exc:
             log.warning("OIDC login not completed: %s", exc)
             kept = state.session.user_id is not None  # a prompt=none login's session stays

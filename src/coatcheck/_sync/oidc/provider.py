@@ -115,8 +115,10 @@ class OIDCProvider:
         nonce: str,
         code_verifier: str,
         prompt: str | None = None,
+        max_age: int | None = None,
     ) -> str:
-        """Where to send the browser: the code flow with PKCE (S256), ``state`` and ``nonce``."""
+        """Where to send the browser: the code flow with PKCE (S256), ``state`` and ``nonce``
+        (and ``prompt`` and ``max_age`` when given)."""
         check_code_verifier(code_verifier)
         params = {
             "response_type": "code",
@@ -130,6 +132,8 @@ class OIDCProvider:
         }
         if prompt is not None:
             params["prompt"] = prompt
+        if max_age is not None:
+            params["max_age"] = str(max_age)
         endpoint = (self.metadata())["authorization_endpoint"]
         return with_query(endpoint, params)
 
