@@ -7,10 +7,11 @@ from coatcheck._async.oidc.flow import form_value
 from coatcheck.oidc.record import (
     LEASE_KEY,
     MAX_PENDING,
-    add_pending,
     holds,
     logged_out_by,
     needs_refresh,
+    pending_key,
+    pending_to_drop,
     read_lease,
     take_pending,
 )
@@ -39,24 +40,25 @@ def test_no_expiry_or_no_record_is_never_due() -> None:
 
 
 def test_pending_logins_are_few_and_expire() -> None:
-    pending: object = None
+    data: dict[str, object] = {"app": 1}
     for i in range(MAX_PENDING + 2):
-        pending = add_pending(pending, f"s{i}", {"started": NOW + i}, NOW + i, 600)
-    assert isinstance(pending, dict)
-    assert sorted(pending) == [f"s{i}" for i in range(2, MAX_PENDING + 2)]
-    later = add_pending(pending, "new", {"started": NOW + 603.5}, NOW + 603.5, 600)
-    assert sorted(later) == ["new", "s4", "s5"], "those started over 600 s ago are dropped"
+        for key in pending_to_drop(data, NOW + i, 600):
+            del data[key]
+        data[pending_key(f"s{i}")] = {"started": NOW + i}
+    assert sorted(data) == ["app", *(pending_key(f"s{i}") for i in range(2, MAX_PENDING + 2))]
+    assert pending_to_drop(data, NOW + 603.5, 600) == [pending_key("s2"), pending_key("s3")], (
+        "those started over 600 s ago go, then the oldest beyond the limit"
+    )
+    assert pending_to_drop({pending_key("x"): "junk", "app": 1}, NOW, 600) == [pending_key("x")]
 
 
-def test_a_pending_login_is_taken_once_and_only_by_its_state() -> None:
-    pending = {"abc": {"started": NOW}, "def": {"started": NOW}}
-    entry, rest = take_pending(pending, "abc")
-    assert entry == {"started": NOW}
-    assert rest == {"def": {"started": NOW}}
-    assert take_pending(rest, "abc") == (None, rest)
-    assert take_pending(pending, None)[0] is None
-    assert take_pending(pending, "ab")[0] is None
-    assert take_pending("junk", "abc") == (None, {})
+def test_a_pending_login_is_found_only_by_its_state() -> None:
+    data = {pending_key("abc"): {"started": NOW}, pending_key("def"): {"started": NOW}, "x": 1}
+    assert take_pending(data, "abc") == (pending_key("abc"), {"started": NOW})
+    assert take_pending(data, None) == (None, None)
+    assert take_pending(data, "ab") == (None, None)
+    assert take_pending(data, "x") == (None, None), "other session keys are no states"
+    assert take_pending({pending_key("abc"): "junk"}, "abc") == (pending_key("abc"), None)
 
 
 def test_a_logout_token_names_sessions_by_iss_and_sid_or_sub() -> None:

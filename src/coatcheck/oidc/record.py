@@ -4,8 +4,10 @@ Session data keys (JSON values, never in a cookie):
 
 * ``coatcheck.oidc``: the provider's tokens and who the user is there (:func:`token_record`).
 * ``coatcheck.oidc.lease``: the single-flight refresh lease, ``{"holder", "until"}``.
-* ``coatcheck.oidc.pending``: logins under way, by ``state``: ``{"nonce", "verifier",
-  "return_to", "prompt", "started"}`` (at most :data:`MAX_PENDING`).
+* ``coatcheck.oidc.pending.<state>``: a login under way, one key each: ``{"nonce",
+  "verifier", "return_to", "prompt", "started"}`` (at most :data:`MAX_PENDING`). One key per
+  login, not one dict of them all: two requests that start logins at once (tabs) save two
+  keys, where one shared value would keep only the last writer's.
 * ``coatcheck.oidc.logout``: the ``state`` of an RP-initiated logout, checked on return.
 
 No I/O and no clock of its own: every function is given ``now``.
@@ -26,6 +28,7 @@ from .models import Identity, TokenSet
 OIDC_KEY = "coatcheck.oidc"
 LEASE_KEY = "coatcheck.oidc.lease"
 PENDING_KEY = "coatcheck.oidc.pending"
+"""The prefix of the pending logins' keys (:func:`pending_key`)."""
 LOGOUT_KEY = "coatcheck.oidc.logout"
 KEYS = (OIDC_KEY, LEASE_KEY, PENDING_KEY, LOGOUT_KEY)
 
@@ -168,36 +171,49 @@ def holds(data: Mapping[str, Any], holder: str) -> bool:
 # -- logins under way ---------------------------------------------------------------------------
 
 
-def add_pending(
-    pending: object, state: str, entry: Mapping[str, Any], now: float, timeout: float
-) -> dict[str, Any]:
-    """The pending logins with ``entry`` added under ``state``: expired ones dropped, then the
-    oldest beyond :data:`MAX_PENDING`."""
-    kept = {
-        k: v
-        for k, v in (pending.items() if isinstance(pending, Mapping) else ())
-        if isinstance(v, Mapping) and not pending_expired(v, now, timeout)
-    }
-    kept[state] = dict(entry)
-    oldest_first = sorted(kept.items(), key=lambda item: _number(item[1].get("started")) or 0.0)
-    return dict(oldest_first[-MAX_PENDING:])
+_PENDING_PREFIX = PENDING_KEY + "."
+
+
+def pending_key(state: str) -> str:
+    """The session key of the login under way with this ``state``."""
+    return _PENDING_PREFIX + state
+
+
+def pending_to_drop(data: Mapping[str, Any], now: float, timeout: float) -> list[str]:
+    """The pending-login keys to delete before one more is added: expired or unreadable
+    entries, then the oldest beyond :data:`MAX_PENDING` less one."""
+    drop: list[str] = []
+    live: list[tuple[float, str]] = []
+    for key in list(data):
+        if not key.startswith(_PENDING_PREFIX):
+            continue
+        entry = data[key]
+        if not isinstance(entry, Mapping) or pending_expired(entry, now, timeout):
+            drop.append(key)
+        else:
+            live.append((_number(entry.get("started")) or 0.0, key))
+    live.sort()
+    return drop + [key for _, key in live[: max(0, len(live) - (MAX_PENDING - 1))]]
 
 
 def take_pending(
-    pending: object, presented: str | None
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """The pending login whose state equals ``presented`` (every stored state compared in
-    constant time) and the others; ``(None, all)`` when none matches."""
-    entries = dict(pending) if isinstance(pending, Mapping) else {}
+    data: Mapping[str, Any], presented: str | None
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The session key and entry of the pending login whose state equals ``presented`` (every
+    pending state compared in constant time); ``(None, None)`` when none matches, ``(key,
+    None)`` when its entry is unreadable."""
     found = None
     if presented:
-        for state in list(entries):
-            if hmac.compare_digest(state.encode(), presented.encode()):
-                found = state
+        wanted = presented.encode()
+        for key in list(data):
+            if key.startswith(_PENDING_PREFIX) and hmac.compare_digest(
+                key[len(_PENDING_PREFIX) :].encode(), wanted
+            ):
+                found = key
     if found is None:
-        return None, entries
-    entry = entries.pop(found)
-    return (dict(entry) if isinstance(entry, Mapping) else None), entries
+        return None, None
+    entry = data[found]
+    return found, (dict(entry) if isinstance(entry, Mapping) else None)
 
 
 def pending_expired(entry: Mapping[str, Any], now: float, timeout: float) -> bool:

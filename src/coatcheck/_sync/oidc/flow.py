@@ -38,7 +38,7 @@ from ...core.errors import InvalidToken as InvalidSessionToken
 from ...core.errors import SessionGone, StoreUnavailable
 from ...core.policy import Verdict
 from ...core.records import SessionRecord, public_id
-from ...core.session import Session, SessionReadOnly
+from ...core.session import SessionReadOnly
 from ...oidc.errors import (
     INTERACTION_ERRORS,
     TRANSIENT_ERRORS,
@@ -56,15 +56,15 @@ from ...oidc.pages import ended_page, logged_out_page
 from ...oidc.record import (
     LOGOUT_KEY,
     OIDC_KEY,
-    PENDING_KEY,
     RefreshWaitExpired,
-    add_pending,
     ended_marker,
     identity_of,
     jti_marker,
     logged_out_by,
     needs_refresh,
     pending_expired,
+    pending_key,
+    pending_to_drop,
     refreshed_record,
     sid_marker,
     sub_marker,
@@ -253,9 +253,9 @@ class OIDCFlow:
             "prompt": prompt,
             "started": now,
         }
-        session[PENDING_KEY] = add_pending(
-            session.get(PENDING_KEY), login_state, entry, now, self.settings.login_timeout
-        )
+        for key in pending_to_drop(session, now, self.settings.login_timeout):
+            del session[key]
+        session[pending_key(login_state)] = entry
         return redirect(url)
 
     def callback(self, state: RequestSession) -> Reply:
@@ -264,7 +264,9 @@ class OIDCFlow:
         params = query(request, single=CALLBACK_PARAMETERS)
         state.load()
         session = state.session
-        entry, rest = take_pending(session.get(PENDING_KEY), params.get("state"))
+        key, entry = take_pending(session, params.get("state"))
+        if key is not None:
+            del session[key]  # used once, whatever follows
         if entry is None:
             return problem(
                 request,
@@ -276,7 +278,6 @@ class OIDCFlow:
                 "Please start again.",
                 link=(with_next(settings.login_path, "/"), "Log in"),
             )
-        _set_or_drop(session, PENDING_KEY, rest)
         target = safe_next(entry.get("return_to"))
         again = (with_next(settings.login_path, target), "Log in again")
         if pending_expired(entry, self.clock(), settings.login_timeout):
@@ -712,13 +713,6 @@ def form_value(body: bytes, name: str) -> str | None:
         return None
     values = [value for key, value in pairs if key == name]
     return values[0] if len(values) == 1 else None
-
-
-def _set_or_drop(session: Session, key: str, value: dict[str, Any]) -> None:
-    if value:
-        session[key] = value
-    elif key in session:
-        del session[key]
 
 
 def _logout_state_matches(expected: object, presented: str, now: float, timeout: float) -> bool:
