@@ -119,7 +119,8 @@ class RevokedHook(Protocol):
     """Told of each session the relying party ended, after it ended: the sessions a
     back-channel logout revoked (reason ``backchannel_logout``), a session the provider said
     was over (``invalid_grant``, ...) and one logged out through ``logout_path``
-    (``logout``). ``coatcheck serve`` publishes its revocation events from here."""
+    (``logout``). ``coatcheck serve`` publishes its revocation events from here. An exception
+    it raises is logged (``coatcheck.oidc``) and changes nothing."""
 
     def __call__(self, record: SessionRecord, reason: str) -> None: ...
 
@@ -655,8 +656,14 @@ class OIDCFlow:
         return ended
 
     def _revoked(self, record: SessionRecord | None, reason: str) -> None:
-        if record is not None and self.on_revoked is not None:
+        """Tell the hook; a hook that fails is logged and undoes or halts nothing (the session
+        has ended, and a back-channel logout still has others to revoke)."""
+        if record is None or self.on_revoked is None:
+            return
+        try:
             self.on_revoked(record, reason)
+        except Exception:
+            log.exception("the OIDC on_revoked hook failed (%s); the session has ended", reason)
 
 
 # -- answers --------------------------------------------------------------------------------
