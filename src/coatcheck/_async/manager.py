@@ -79,26 +79,96 @@ class AsyncSessionManager(AsyncOperatorActions):
         """
         return await self._inspect(token, client_ip, delete_expired, True)
 
+    async def inspect_many(
+        self,
+        tokens: Sequence[object],
+        *,
+        client_ips: Sequence[str | None] | None = None,
+        delete_expired: bool = True,
+    ) -> list[tuple[Verdict, SessionRecord | None]]:
+        """:meth:`inspect` for each of several tokens (``client_ips``: each token's, in the
+        same order; none by default), with one store round trip (``load_many``) for all of
+        them; the answers in the order of ``tokens``.
+
+        Each answer is the one ``inspect`` gives, taken at one instant: malformed tokens never
+        reach the store, an expired session is deleted and reported, a missing one costs its
+        tombstone look-up. A token given twice is looked up and judged once (the same answer
+        for both, as two calls at the same instant would get).
+        """
+        ips = [None] * len(tokens) if client_ips is None else list(client_ips)
+        if len(ips) != len(tokens):
+            raise ValueError("inspect_many: one client_ip per token")
+        return await self._inspect_all(tokens, ips, delete_expired, True)
+
     async def _inspect(
         self, token: object, client_ip: str | None, delete_expired: bool, explain: bool
     ) -> tuple[Verdict, SessionRecord | None]:
         """:meth:`inspect`; ``explain=False`` (a request) reports a missing session as
         ``UNKNOWN`` without looking for its tombstone."""
-        tokens = self._tokens
-        if tokens is None:
-            if not is_well_formed(token):  # refused without a store call, even the first
-                return Verdict.UNKNOWN, None
-            tokens = await self.token_codec()
-        try:
-            key = tokens.parse(token)
-        except InvalidToken:
+        key = await self._key(token)
+        if key is None:
             return Verdict.UNKNOWN, None
         record = await self.store.load(key)
+        return await self._judge(key, record, client_ip, delete_expired, explain, self.clock())
+
+    async def _inspect_all(
+        self,
+        tokens: Sequence[object],
+        client_ips: Sequence[str | None],
+        delete_expired: bool,
+        explain: bool,
+    ) -> list[tuple[Verdict, SessionRecord | None]]:
+        """:meth:`_inspect` for each token (with its client IP), one store call for all: a
+        single ``load`` when only one token reaches the store, else one ``load_many``. A
+        token given twice is judged once, with its first client IP."""
+        keys: dict[str, SessionKey] = {}
+        ips: dict[str, str | None] = {}
+        for token, client_ip in zip(tokens, client_ips, strict=True):
+            if isinstance(token, str) and token not in keys:
+                key = await self._key(token)
+                if key is not None:
+                    keys[token], ips[token] = key, client_ip
+        if len(keys) == 1:  # the common case: the plain per-request look-up
+            records = [await self.store.load(next(iter(keys.values())))]
+        else:
+            records = await self.store.load_many(list(keys.values())) if keys else []
+        found: dict[str, tuple[Verdict, SessionRecord | None]] = {}
+        now = self.clock()
+        for (token, key), record in zip(keys.items(), records, strict=True):
+            found[token] = await self._judge(key, record, ips[token], delete_expired, explain, now)
+        unknown = (Verdict.UNKNOWN, None)
+        return [found.get(t, unknown) if isinstance(t, str) else unknown for t in tokens]
+
+    async def _key(self, token: object) -> SessionKey | None:
+        """The store key a token names, or None for a malformed one (refused without a store
+        call, even the first, which would otherwise read the store's token key)."""
+        tokens = self._tokens
+        if tokens is None:
+            if not is_well_formed(token):
+                return None
+            tokens = await self.token_codec()
+        try:
+            return tokens.parse(token)
+        except InvalidToken:
+            return None
+
+    async def _judge(
+        self,
+        key: SessionKey,
+        record: SessionRecord | None,
+        client_ip: str | None,
+        delete_expired: bool,
+        explain: bool,
+        now: float,
+    ) -> tuple[Verdict, SessionRecord | None]:
+        """The verdict on what the store holds under ``key``: a missing session is ``REVOKED``
+        while its tombstone lasts (looked for only with ``explain``), else ``UNKNOWN``; a
+        found one is judged by the policy and refused unless it is valid."""
         if record is None:
             if explain and await self._revoked(key) is not None:
                 return Verdict.REVOKED, None
             return Verdict.UNKNOWN, None
-        verdict = self.policy.verdict(record, self.clock(), client_ip)
+        verdict = self.policy.verdict(record, now, client_ip)
         if verdict is not Verdict.VALID:
             await self._refuse(verdict, record, delete_expired)
             return verdict, None
@@ -147,29 +217,9 @@ class AsyncSessionManager(AsyncOperatorActions):
         reach the store, an expired session is deleted and reported. A token given twice is
         looked up once but gets a session object of its own each time.
         """
-        keys: dict[str, SessionKey] = {}
-        for token in tokens:
-            if token and token not in keys and is_well_formed(token):
-                keys[token] = (self._tokens or await self.token_codec()).parse(token)
-        found: dict[str, tuple[Verdict, SessionRecord | None]] = {}
-        if len(keys) == 1:  # the common case: the plain per-request path
-            ((token, _),) = keys.items()
-            found[token] = await self._inspect(token, client_ip, True, False)
-        elif keys:
-            records = await self.store.load_many(list(keys.values()))
-            now = self.clock()
-            for token, record in zip(keys, records, strict=True):
-                if record is None:
-                    found[token] = (Verdict.UNKNOWN, None)
-                    continue
-                verdict = self.policy.verdict(record, now, client_ip)
-                if verdict is not Verdict.VALID:
-                    await self._refuse(verdict, record, True)
-                    record = None
-                found[token] = (verdict, record)
+        answers = await self._inspect_all(tokens, [client_ip] * len(tokens), True, False)
         sessions = []
-        for token in tokens:
-            verdict, record = found.get(token or "", (Verdict.UNKNOWN, None))
+        for token, (verdict, record) in zip(tokens, answers, strict=True):
             if not token:
                 sessions.append(Session(None, client_ip=client_ip, user_agent=user_agent))
                 continue
