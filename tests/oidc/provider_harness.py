@@ -73,6 +73,7 @@ Tamper = Literal[
     "expired",
     "iat-future",
     "auth-time-old",
+    "email-unverified",
     "kid-absent",
     "sig-forged",
     "sig-none",
@@ -150,10 +151,10 @@ class OidcProvider:
         code answer (`id_token_tamper`) or refresh answer (`refresh_id_token_tamper`): a
         claim made wrong and re-signed with the provider's own key (`iss`, `sub`, `aud`, `azp`
         naming another client, `nonce`, `missing-*`, `expired`, `iat-future`, `kid-absent`,
-        `auth-time-old`: an hour before the login), a bad signature (`sig-forged`,
-        `sig-none`, `sig-hs256` with the client secret, `sig-es256` with an unpublished key)
-        or a good one by the newest key `rotate_key` published (`sig-rotated`). All are back
-        to the start values afterwards."""
+        `auth-time-old`: an hour before the login, `email-unverified`), a bad signature
+        (`sig-forged`, `sig-none`, `sig-hs256` with the client secret, `sig-es256` with an
+        unpublished key) or a good one by the newest key `rotate_key` published
+        (`sig-rotated`). All are back to the start values afterwards."""
         changes: dict[str, Any] = {}
         if token_delay_ms is not None:
             changes["token_delay_ms"] = token_delay_ms

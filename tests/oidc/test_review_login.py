@@ -102,6 +102,20 @@ def test_the_user_id_can_be_the_email_claim(claims_provider: OidcProvider, tmp_p
         assert browser.me()["user"] == "alice@example.test", "a refresh keeps the user"
 
 
+def test_an_unverified_email_names_no_one(claims_provider: OidcProvider, tmp_path: Path) -> None:
+    """``email_verified: false``: an address anyone could have typed at the provider is no
+    user id (OpenID Connect Core 1.0, 5.7; the "nOAuth" account takeover)."""
+    store = f"sqlite:///{tmp_path}/sessions.db"
+    with asgi_site(claims_provider, store, user_id_claim="email") as site:
+        browser = site.browser()
+        with site.provider.configured(id_token_tamper="email-unverified"):
+            refused = browser.log_in("alice")
+        assert refused.status_code == 403
+        assert "not verified" in refused.text
+        assert site.user_sessions("alice@example.test") == []
+        assert browser.me()["user"] is None
+
+
 def test_a_missing_user_id_claim_is_a_clear_refusal(
     oidc_provider: OidcProvider, tmp_path: Path
 ) -> None:

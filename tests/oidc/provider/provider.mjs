@@ -243,6 +243,7 @@ const TAMPERS = {
   expired: (h, c) => { c.iat -= 7200; c.exp = c.iat + 3600; },
   // As from a provider that skipped asking for the credentials again (prompt=login).
   'auth-time-old': (h, c) => { c.auth_time = (c.auth_time ?? c.iat) - 3600; },
+  'email-unverified': (h, c) => { c.email_verified = false; },
   'iat-future': (h, c) => { c.iat += 3600; c.exp += 3600; },
   'kid-absent': (h) => { delete h.kid; },
   'sig-forged': () => 'forged',

@@ -101,6 +101,7 @@ from .provider import AsyncOIDCProvider
 log = logging.getLogger("coatcheck.oidc")
 MAX_MARKER_TTL = 400 * 24 * 3600.0  # the stores' limit for a marker's lifetime
 MAX_USER_ID_CHARS = 1024  # a longer claim is no user id (and would not fit a marker)
+VERIFIED = (True, "true")  # email_verified as providers send it (some as a string)
 ENDS_SESSION = frozenset({"invalid_grant"}) | INTERACTION_ERRORS
 """Refresh refusals that mean the session at the provider is over."""
 CALLBACK_PARAMETERS = ("code", "state", "iss", "error")
@@ -393,6 +394,13 @@ class AsyncOIDCFlow:
         value = identity.sub if claim == "sub" else identity.claims.get(claim)
         if isinstance(value, bool) or not isinstance(value, str | int):
             return None
+        if claim == "email" and identity.claims.get("email_verified", True) not in VERIFIED:
+            raise WebError(  # anyone may type an address the provider never checked
+                403,
+                "email_not_verified",
+                "Your e-mail address is not verified at the sign-in provider, so it cannot "
+                "name your account here. Verify it there, then log in again.",
+            )
         text = str(value)
         usable = text.strip() and text.isprintable() and len(text) <= MAX_USER_ID_CHARS
         return text if usable else None
