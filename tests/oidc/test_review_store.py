@@ -4,12 +4,14 @@ tests stop and start, so the data outlives the outage)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fixtures_postgres import PostgresInstance
 
-from coatcheck.oidc.record import OIDC_KEY, PENDING_KEY
+from coatcheck.oidc.record import LEASE_KEY, OIDC_KEY, PENDING_KEY
 
 from .apps import HTML, Site, asgi_site
 from .provider_harness import OidcProvider
@@ -96,3 +98,33 @@ def test_a_login_over_another_users_session_ends_it_and_keeps_the_tokens(site: S
     (record,) = site.user_sessions("bob")
     assert set(record.data) == {OIDC_KEY}
     assert record.data[OIDC_KEY]["sub"] == "bob"
+
+
+def test_store_down_when_the_refreshed_tokens_are_written_keeps_them(
+    site: Site, database: PostgresInstance
+) -> None:
+    """The provider has rotated the refresh token and answered, and the store is down: the
+    new tokens exist nowhere else. The write is tried again (up to ``refresh_wait``) instead
+    of dropping them; once the store is back they are kept and the user stays logged in (the
+    spent refresh token is never presented again)."""
+    browser, before = site.logged_in()
+    browser.wait_until_expired(float(before["expires_at"]))
+    site.provider.counters(reset=True)
+    with site.provider.configured(token_delay_ms=4000), ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(browser.get, "/")
+        while not any(LEASE_KEY in r.data for r in site.user_sessions("alice")):
+            time.sleep(0.02)  # the request holds the lease: its refresh is at the provider
+        database.stop()
+        try:
+            while site.provider.counters().grant("refresh_token") == 0:
+                time.sleep(0.05)  # the provider has answered: the new tokens are in flight
+        finally:
+            database.start()
+        answer = pending.result()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["token"] != before["token"]
+    browser.wait_until_expired(float(answer.json()["expires_at"]))
+    assert browser.me()["user"] == "alice"
+    counted = site.provider.counters()
+    assert counted.grant("refresh_token") == 2
+    assert counted.refresh_replays == 0

@@ -14,11 +14,12 @@ its user out. So one request refreshes and the others wait for its result:
    third of its duration, so a provider slower than the lease does not let a second request
    take it over and replay the refresh token.
 4. **Fenced write.** The new tokens are written, and the lease released, in one write
-   conditional on the version in which the lease is still this holder's. A holder whose lease
-   was taken over cannot write: its result is dropped and the request reads what the new
-   holder wrote instead. (A lease that lapsed without being taken over is still its holder's:
-   nobody else can have started a refresh without writing a lease of their own first, which
-   the version check sees.)
+   conditional on the version in which the lease is still this holder's (tried again for up
+   to ``wait`` seconds while the store is down: the new refresh token exists nowhere
+   else). A holder whose lease was taken over cannot write: its result is dropped and the
+   request reads what the new holder wrote instead. (A lease that lapsed without being taken
+   over is still its holder's: nobody else can have started a refresh without writing a lease
+   of their own first, which the version check sees.)
 
 Waiters read the record every ``poll`` seconds until the lease is gone (then they use the
 tokens it holds) or ``wait`` seconds have passed (:class:`RefreshWaitExpired`).
@@ -32,7 +33,7 @@ from contextlib import suppress
 from typing import Any, Protocol
 
 from ...core.clock import Clock, system_clock
-from ...core.errors import CoatcheckError, SessionConflict, SessionGone
+from ...core.errors import CoatcheckError, SessionConflict, SessionGone, StoreUnavailable
 from ...core.policy import WritePlan
 from ...core.records import Patch, SessionRecord, encode_value
 from ...core.tokens import SessionKey
@@ -45,11 +46,13 @@ from ...oidc.record import (
     new_lease,
     read_lease,
 )
-from ...oidc.renewing import poll_pause, run_renewing
+from ...oidc.renewing import log, poll_pause, run_renewing
 from ..stores.base import AsyncStore
 
 DEFAULT_POLL = 0.05
 """Seconds between two looks at a session another request is refreshing."""
+STORE_RETRY_PAUSE = 0.25
+"""Seconds between two tries to write a refresh's result while the store is down."""
 
 
 class AsyncRefreshCall(Protocol):
@@ -151,7 +154,23 @@ class AsyncRefreshLease:
         except BaseException:
             await self._release_quietly(key, mine)
             raise
-        return await self._fenced(key, mine, {OIDC_KEY: fresh})
+        return await self._kept(key, mine, {OIDC_KEY: fresh})
+
+    async def _kept(
+        self, key: SessionKey, mine: Lease, values: dict[str, Any]
+    ) -> SessionRecord | None:
+        """The fenced write of a refresh's result, tried again while the store is down (for up
+        to ``wait`` seconds): with rotation the old refresh token is spent, and the new one
+        exists nowhere else, so dropping it would end the session at the next refresh."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                return await self._fenced(key, mine, values)
+            except StoreUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("the session store failed to take refreshed OIDC tokens; retrying")
+                await poll_pause(STORE_RETRY_PAUSE)
 
     async def _extend(self, key: SessionKey, mine: Lease) -> bool:
         """Push the lease's end ``lease`` seconds ahead; False once it is no longer ours."""
