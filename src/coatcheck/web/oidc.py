@@ -17,6 +17,7 @@ Server-side sessions only: a sealed-cookie backend raises ``OIDCConfigError`` he
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .._async.oidc.flow import AsyncOIDCFlow
@@ -40,6 +41,20 @@ from .backend import AsyncSessionBackend
 from .settings import WebSettings
 
 MAX_BACKCHANNEL_BODY = 64 * 1024  # a logout token is a few kilobytes
+log = logging.getLogger("coatcheck.oidc")
+
+
+def warn_of_strict_cookies(web_settings: WebSettings) -> None:
+    """A ``SameSite=Strict`` session cookie is not sent when the provider redirects the browser
+    back (a navigation another site started, unless the provider is on this site), so every
+    callback would miss the login it belongs to: said once, at start-up."""
+    if web_settings.cookie.same_site == "Strict":
+        log.warning(
+            "the session cookie is SameSite=Strict: browsers do not send it when an OpenID "
+            "Provider on another site redirects back, so logins would fail with "
+            "login_state_mismatch; use SameSite=Lax (the default) for an app that logs in "
+            "through OIDC"
+        )
 
 
 class OIDCApp:
@@ -68,6 +83,7 @@ class OIDCApp:
         self.flow = AsyncOIDCFlow(backend, settings, provider=provider)
         self.backchannel_path = settings.backchannel_logout_path
         web_settings = web_settings or WebSettings(login_url=settings.login_path)
+        warn_of_strict_cookies(web_settings)
         self.sessions = SessionMiddleware(self._relying_party, backend, web_settings, bearer=bearer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,7 +21,7 @@ from .._sync.web.handler import RequestSession
 from ..oidc.routes import Reply
 from ..oidc.settings import OIDCSettings
 from .backend import SessionBackend
-from .oidc import MAX_BACKCHANNEL_BODY
+from .oidc import MAX_BACKCHANNEL_BODY, warn_of_strict_cookies
 from .settings import WebSettings
 from .wsgi import ENVIRON_KEY, Environ, SessionMiddleware, StartResponse, WSGIApp
 from .wsgi import request_from_environ as request_of
@@ -47,6 +47,7 @@ class OIDCWSGIApp:
         self.flow = OIDCFlow(backend, settings, provider=provider)
         self.backchannel_path = settings.backchannel_logout_path
         web_settings = web_settings or WebSettings(login_url=settings.login_path)
+        warn_of_strict_cookies(web_settings)
         self.sessions = SessionMiddleware(self._relying_party, backend, web_settings, bearer=bearer)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
