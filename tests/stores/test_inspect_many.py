@@ -79,10 +79,11 @@ def test_inspect_many_judges_each_token_with_its_own_client_ip(
     other = manager.load(None, client_ip="10.0.0.2")
     other["x"] = 1
     manager.login(other, "bob")
-    tokens = [token.token, other.token]
-    ips = ["10.0.0.1", "10.0.0.1"]
+    tokens = [token.token, other.token, token.token, token.token]
+    ips = ["10.0.0.1", "10.0.0.1", "10.0.0.9", "10.0.0.1"]  # the same token from elsewhere
     many = manager.inspect_many(tokens, client_ips=ips, delete_expired=False)
-    assert [v for v, _ in many] == [Verdict.VALID, Verdict.IP_MISMATCH]
+    verdicts = [v for v, _ in many]
+    assert verdicts == [Verdict.VALID, Verdict.IP_MISMATCH, Verdict.IP_MISMATCH, Verdict.VALID]
     assert many == [
         manager.inspect(t, client_ip=ip, delete_expired=False)
         for t, ip in zip(tokens, ips, strict=True)

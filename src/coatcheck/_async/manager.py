@@ -92,8 +92,8 @@ class AsyncSessionManager(AsyncOperatorActions):
 
         Each answer is the one ``inspect`` gives, taken at one instant: malformed tokens never
         reach the store, an expired session is deleted and reported, a missing one costs its
-        tombstone look-up. A token given twice is looked up and judged once (the same answer
-        for both, as two calls at the same instant would get).
+        tombstone look-up. A token given twice is looked up once and judged once per client
+        IP it comes with (the same answer for the same IP, as two calls at one instant get).
         """
         ips = [None] * len(tokens) if client_ips is None else list(client_ips)
         if len(ips) != len(tokens):
@@ -120,24 +120,32 @@ class AsyncSessionManager(AsyncOperatorActions):
     ) -> list[tuple[Verdict, SessionRecord | None]]:
         """:meth:`_inspect` for each token (with its client IP), one store call for all: a
         single ``load`` when only one token reaches the store, else one ``load_many``. A
-        token given twice is judged once, with its first client IP."""
+        token given twice is looked up once, and judged once per client IP it comes with."""
         keys: dict[str, SessionKey] = {}
-        ips: dict[str, str | None] = {}
-        for token, client_ip in zip(tokens, client_ips, strict=True):
+        for token in tokens:
             if isinstance(token, str) and token not in keys:
                 key = await self._key(token)
                 if key is not None:
-                    keys[token], ips[token] = key, client_ip
+                    keys[token] = key
         if len(keys) == 1:  # the common case: the plain per-request look-up
-            records = [await self.store.load(next(iter(keys.values())))]
+            loaded = [await self.store.load(next(iter(keys.values())))]
         else:
-            records = await self.store.load_many(list(keys.values())) if keys else []
-        found: dict[str, tuple[Verdict, SessionRecord | None]] = {}
+            loaded = await self.store.load_many(list(keys.values())) if keys else []
+        records = dict(zip(keys, loaded, strict=True))
         now = self.clock()
-        for (token, key), record in zip(keys.items(), records, strict=True):
-            found[token] = await self._judge(key, record, ips[token], delete_expired, explain, now)
-        unknown = (Verdict.UNKNOWN, None)
-        return [found.get(t, unknown) if isinstance(t, str) else unknown for t in tokens]
+        judged: dict[tuple[str, str | None], tuple[Verdict, SessionRecord | None]] = {}
+        answers: list[tuple[Verdict, SessionRecord | None]] = []
+        for token, client_ip in zip(tokens, client_ips, strict=True):
+            if not isinstance(token, str) or token not in keys:
+                answers.append((Verdict.UNKNOWN, None))
+                continue
+            asked = (token, client_ip)
+            if asked not in judged:
+                judged[asked] = await self._judge(
+                    keys[token], records[token], client_ip, delete_expired, explain, now
+                )
+            answers.append(judged[asked])
+        return answers
 
     async def _key(self, token: object) -> SessionKey | None:
         """The store key a token names, or None for a malformed one (refused without a store

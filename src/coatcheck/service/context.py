@@ -22,6 +22,7 @@ from .data import ServiceData, open_service_data
 from .events import RevocationEvents
 from .introspection_cache import MAX_ENTRIES, IntrospectionCache, LocallyDroppingEvents
 from .keys import ServiceKeys
+from .lookups import CoalescedInspections
 from .metrics import InstrumentedStore, ServiceMetrics
 from .settings import ServiceSettings
 from .throttle import LoginThrottle
@@ -49,6 +50,8 @@ class ServiceContext:
     throttle: LoginThrottle
     events: RevocationEvents
     metrics: ServiceMetrics
+    inspections: CoalescedInspections
+    """``sessions.inspect`` for the introspection endpoint, concurrent calls in one round trip."""
     introspection_cache: IntrospectionCache | None = None
     """With ``settings.introspection_cache`` only: this process's cache of introspections."""
     oidc: AsyncOIDCFlow | None = None
@@ -107,6 +110,7 @@ class ServiceContext:
             ),
             events=events,
             metrics=metrics,
+            inspections=CoalescedInspections(sessions),
             introspection_cache=None
             if cache is None
             else IntrospectionCache(

@@ -251,14 +251,13 @@ async def _live_session(
 
     ``touch``: as a request would, slide the idle deadline if the policy's touch interval has
     passed since the last write (so a refresh every few seconds costs no writes)."""
-    sessions = ctx.sessions
     if not is_well_formed(token):
         result = "malformed"
         record = None
     elif touch:
         record, result = await _touched(ctx, token, client_ip)
     else:
-        verdict, record = await sessions.inspect(token, client_ip=client_ip)
+        verdict, record = await ctx.inspections.inspect(token, client_ip)
         result = verdict.value
     if record is not None and record.user_id is None:
         record, result = None, "anonymous"  # a session before login vouches for nobody
