@@ -137,3 +137,23 @@ def test_one_round_trip_per_batch_of_at_most_max_batch_tokens() -> None:
     answers = asyncio.run(run())
     assert store.calls == ["load_many", "load_many", "load"]  # 2 + 2 + 1
     assert [r.user_id for _, r in answers] == [f"user{i}" for i in range(5)]
+
+
+def test_without_coalescing_each_call_is_a_plain_inspect() -> None:
+    store = CountingStore()
+    sessions = AsyncSessionManager(AsyncOverSync(store, threads=None))  # type: ignore[arg-type]
+    inspections = CoalescedInspections(sessions, coalesce=False)
+
+    async def run() -> list[Any]:
+        tokens = [await _logged_in(sessions, f"user{i}") for i in range(3)]
+        store.calls.clear()
+        return await asyncio.gather(*(inspections.inspect(t) for t in [*tokens, "junk"]))
+
+    answers = asyncio.run(run())
+    assert store.calls == ["load"] * 3
+    assert [r.user_id if r else v for v, r in answers] == [
+        "user0",
+        "user1",
+        "user2",
+        Verdict.UNKNOWN,
+    ]

@@ -17,12 +17,13 @@ from ..core.clock import Clock, system_clock
 from ..core.errors import ConfigError
 from ..core.records import SessionRecord
 from ..core.tokens import SessionKey
+from ..stores.kinds import scheme_of
 from .actions import announce_ended
 from .data import ServiceData, open_service_data
 from .events import RevocationEvents
 from .introspection_cache import MAX_ENTRIES, IntrospectionCache, LocallyDroppingEvents
 from .keys import ServiceKeys
-from .lookups import CoalescedInspections
+from .lookups import COALESCED_KINDS, CoalescedInspections
 from .metrics import InstrumentedStore, ServiceMetrics
 from .settings import ServiceSettings
 from .throttle import LoginThrottle
@@ -51,7 +52,8 @@ class ServiceContext:
     events: RevocationEvents
     metrics: ServiceMetrics
     inspections: CoalescedInspections
-    """``sessions.inspect`` for the introspection endpoint, concurrent calls in one round trip."""
+    """``sessions.inspect`` for the introspection endpoint: concurrent calls in one round trip
+    on the store kinds where that was measured to help (``lookups.COALESCED_KINDS``)."""
     introspection_cache: IntrospectionCache | None = None
     """With ``settings.introspection_cache`` only: this process's cache of introspections."""
     oidc: AsyncOIDCFlow | None = None
@@ -110,7 +112,9 @@ class ServiceContext:
             ),
             events=events,
             metrics=metrics,
-            inspections=CoalescedInspections(sessions),
+            inspections=CoalescedInspections(
+                sessions, coalesce=scheme_of(settings.store_url) in COALESCED_KINDS
+            ),
             introspection_cache=None
             if cache is None
             else IntrospectionCache(

@@ -20,6 +20,12 @@ from .._async.manager import AsyncSessionManager
 from ..core.policy import Verdict
 from ..core.records import SessionRecord
 
+COALESCED_KINDS: Final = frozenset({"postgresql"})
+"""Store kinds whose look-ups are coalesced. Measured (docs/performance.md, "Coalesced
+lookups"): on PostgreSQL one ``load_many`` saves a pool lease and a query per call; the Redis
+store already sends concurrent commands down one connection, and coalescing there cost more
+(an extra loop pass, a pipeline) than it saved. The embedded stores were not measured."""
+
 MAX_BATCH: Final = 64
 """Tokens in one round trip at most; a call arriving at a full batch opens the next one."""
 
@@ -40,17 +46,22 @@ class _Batch:
 
 class CoalescedInspections:
     """``sessions.inspect`` for concurrent callers, answered in batches of at most
-    ``max_batch`` tokens."""
+    ``max_batch`` tokens; with ``coalesce=False``, each call is a plain ``inspect``."""
 
-    def __init__(self, sessions: AsyncSessionManager, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, sessions: AsyncSessionManager, *, max_batch: int = MAX_BATCH, coalesce: bool = True
+    ) -> None:
         self.sessions = sessions
         self.max_batch = max_batch
+        self.coalesce = coalesce
         self._open: _Batch | None = None
         self._running: set[asyncio.Task[None]] = set()  # kept referenced until done
 
     async def inspect(self, token: str, client_ip: str | None = None) -> Answer:
         """What ``sessions.inspect(token, client_ip=client_ip)`` says, looked up together
         with the other calls of this loop pass."""
+        if not self.coalesce:
+            return await self.sessions.inspect(token, client_ip=client_ip)
         loop = asyncio.get_running_loop()
         batch = self._open
         if batch is None or batch.loop is not loop or len(batch.tokens) >= self.max_batch:
