@@ -119,17 +119,21 @@ class OIDCApp:
             await send_reply(send, reply)
 
     async def _backchannel(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(receive, MAX_BACKCHANNEL_BODY)
-        if body is None:
-            reply = Reply(413, [("cache-control", "no-store")])
-        else:
-            reply = await self.flow.backchannel_logout(request_from_scope(scope), body)
-        await send_reply(send, reply)
+        await send_reply(send, await backchannel_reply(self.flow, scope, receive))
 
 
 with_oidc = OIDCApp
 """``with_oidc(app, backend, settings, web_settings=None, *, provider=None, bearer=True)``:
 the whole stack (:class:`OIDCApp`)."""
+
+
+async def backchannel_reply(flow: AsyncOIDCFlow, scope: Scope, receive: Receive) -> Reply:
+    """The answer to a back-channel logout POST: its body read up to
+    :data:`MAX_BACKCHANNEL_BODY` (413 beyond), then the flow's."""
+    body = await read_body(receive, MAX_BACKCHANNEL_BODY)
+    if body is None:
+        return Reply(413, [("cache-control", "no-store")])
+    return await flow.backchannel_logout(request_from_scope(scope), body)
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

@@ -24,8 +24,8 @@ from starlette.routing import BaseRoute, Route
 from ..._async.oidc.flow import AsyncOIDCFlow
 from ...oidc.record import OIDC_KEY
 from ...oidc.routes import Reply, with_next
-from ...web.asgi import SCOPE_KEY, ASGIApp, Receive, Scope, Send, request_from_scope
-from ...web.oidc import send_reply
+from ...web.asgi import SCOPE_KEY, ASGIApp, Receive, Scope, Send
+from ...web.oidc import backchannel_reply, send_reply
 from ...web.starlette import AsyncRequestSession
 
 
@@ -74,10 +74,7 @@ class OidcLogin:
         return [Route(self.backchannel_path, self.backchannel, methods=["POST"])]
 
     async def backchannel(self, request: Request) -> Response:
-        reply = await self.flow.backchannel_logout(
-            request_from_scope(request.scope), await request.body()
-        )
-        return response_of(reply)
+        return response_of(await backchannel_reply(self.flow, request.scope, request.receive))
 
     def login_href(self, next_page: str) -> str:
         """The login button's link: to the provider, back to ``next_page`` afterwards."""
