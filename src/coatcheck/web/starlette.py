@@ -201,8 +201,9 @@ def add_oidc(
         raise OIDCConfigError(SEALED_REFUSAL)
     backend, relying_party = manager, oidc
 
-    def oidc_stack(inner: ASGIApp) -> ASGIApp:
-        return with_oidc(inner, backend, relying_party, settings, provider=provider, bearer=bearer)
+    # The parameter is named ``app``: Starlette before 0.38 builds middleware as ``cls(app=...)``.
+    def oidc_stack(app: ASGIApp) -> ASGIApp:
+        return with_oidc(app, backend, relying_party, settings, provider=provider, bearer=bearer)
 
     app.add_middleware(oidc_stack)
     for exc_class, handler in EXCEPTION_HANDLERS.items():
