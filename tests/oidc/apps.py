@@ -32,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from uvicorn_thread import running
 
 from coatcheck import AsyncSessionManager, SessionManager, open_async_store, open_store
 from coatcheck.cookies import development
@@ -167,7 +168,8 @@ class Site:
 def serve(app: Any, port: int) -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a thread on 127.0.0.1:``port``; its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    yield from _run(uvicorn.Server(config), port)
+    with running(uvicorn.Server(config), port, SERVER_START) as url:
+        yield url
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -192,21 +194,6 @@ def serve_wsgi(app: Any, port: int) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(SERVER_START)
-
-
-def _run(server: uvicorn.Server, port: int) -> Iterator[str]:
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
         thread.join(SERVER_START)
 
 

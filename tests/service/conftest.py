@@ -14,7 +14,6 @@ on a free loopback port.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 from servers import free_port
+from uvicorn_thread import running
 
 from coatcheck import FakeClock
 from coatcheck.service.app import create_app
@@ -127,15 +127,5 @@ def uvicorn_server(app: Any) -> Iterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_DEADLINE
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(SERVER_START_DEADLINE)
+    with running(server, port, SERVER_START_DEADLINE) as url:
+        yield url
