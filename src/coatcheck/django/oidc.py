@@ -67,6 +67,7 @@ from ..oidc.routes import NO_STORE, Reply
 from ..oidc.settings import OIDCSettings, read_oidc_settings
 from ..web.errors import WebError
 from ..web.oidc import MAX_BACKCHANNEL_BODY
+from ..web.wsgi import declared_length
 from .adapt import request_info
 from .conf import Config, get_config
 from .middleware import bound_session, csrf_refusal
@@ -237,11 +238,7 @@ def user_key(user: AbstractBaseUser) -> str:
 
 def backchannel(flow: OIDCFlow, request: HttpRequest) -> HttpResponse:
     """The provider's logout token: no session and no CSRF check (server to server)."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_BACKCHANNEL_BODY:
+    if declared_length(request.META) > MAX_BACKCHANNEL_BODY:
         return as_response(Reply(413, [NO_STORE]))
     return as_response(flow.backchannel_logout(request_info(request), request.body))
 

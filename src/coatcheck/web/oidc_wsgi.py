@@ -23,7 +23,7 @@ from ..oidc.settings import OIDCSettings
 from .backend import SessionBackend
 from .oidc import MAX_BACKCHANNEL_BODY, warn_of_strict_cookies
 from .settings import WebSettings
-from .wsgi import ENVIRON_KEY, Environ, SessionMiddleware, StartResponse, WSGIApp
+from .wsgi import ENVIRON_KEY, Environ, SessionMiddleware, StartResponse, WSGIApp, read_body
 from .wsgi import request_from_environ as request_of
 
 
@@ -75,17 +75,6 @@ class OIDCWSGIApp:
 with_oidc = OIDCWSGIApp
 """``with_oidc(app, backend, settings, web_settings=None, *, provider=None, bearer=True)``:
 the whole stack (:class:`OIDCWSGIApp`)."""
-
-
-def read_body(environ: Environ, limit: int) -> bytes | None:
-    """The request body (``CONTENT_LENGTH`` bytes), or None when it is over ``limit``."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        return None
-    return bytes(environ["wsgi.input"].read(length)) if length > 0 else b""
 
 
 def respond(start_response: StartResponse, reply: Reply) -> list[bytes]:

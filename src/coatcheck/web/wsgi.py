@@ -107,6 +107,22 @@ def error_app(error: WebError, request: RequestInfo | None) -> WSGIApp:
     return app
 
 
+def declared_length(environ: Mapping[str, Any]) -> int:
+    """The request's ``CONTENT_LENGTH`` (0 when absent or malformed)."""
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def read_body(environ: Environ, limit: int) -> bytes | None:
+    """The request body (``CONTENT_LENGTH`` bytes), or None when it is over ``limit``."""
+    length = declared_length(environ)
+    if length > limit:
+        return None
+    return bytes(environ["wsgi.input"].read(length)) if length > 0 else b""
+
+
 class SessionMiddleware:
     """Server-side sessions for any WSGI application.
 
@@ -167,18 +183,14 @@ class SessionMiddleware:
             return
         presented = request.header(csrf.HEADER)
         if presented is None and csrf.is_form(request.header("content-type")):
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > csrf.MAX_FORM_BYTES:
+            body = read_body(environ, csrf.MAX_FORM_BYTES)
+            if body is None:
                 raise WebError(
                     413,
                     "form_too_large",
                     "Form too large to check its CSRF field; send the token in the "
                     "X-CSRF-Token header instead.",
                 )
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
             environ["wsgi.input"] = io.BytesIO(body)
             presented = csrf.form_field(request.header("content-type"), body)
         try:

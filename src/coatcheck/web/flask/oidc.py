@@ -32,8 +32,8 @@ from ...oidc.routes import NO_STORE, Reply
 from ...oidc.settings import OIDCSettings, read_oidc_settings
 from ..backend import SessionBackend
 from ..oidc import MAX_BACKCHANNEL_BODY
-from ..oidc_wsgi import read_body
 from ..settings import WebSettings
+from ..wsgi import read_body
 from .responses import check_request, current_session, flask_session
 
 OIDC_EXTENSION_KEY = "coatcheck.oidc"  # app.extensions[...]: the app's OIDCFlow
