@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,11 +35,32 @@ def connect(path: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> sql
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn, busy_timeout_ms / 1000)
         conn.execute("PRAGMA synchronous = NORMAL")
     except (sqlite3.Error, OSError) as exc:
         raise StoreUnavailable(f"cannot open SQLite store {path!r}: {exc}") from exc
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, patience: float) -> None:
+    """Switch the file to WAL (a no-op once it is: the mode is kept in the file).
+
+    The switch needs the file to itself, and SQLite refuses it at once ("database is
+    locked"), without waiting ``busy_timeout``, while another connection is opening the same
+    new file: it cannot wait for a lock another reader may be waiting to upgrade. Several
+    threads or processes starting on a new file at the same moment do exactly that, so the
+    switch is tried again, a few milliseconds apart, for as long as ``busy_timeout``."""
+    deadline = time.monotonic() + patience
+    pause = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class ThreadConnections:
