@@ -110,4 +110,10 @@ def app() -> RawFloor:
         from coatcheck.service.api.state import context_of
 
         application.router.routes[2:2] = lean_routes(context_of)
+    try:
+        from coatcheck.service import heap
+    except ImportError:  # --compare-src with code from before `coatcheck serve` settled it
+        pass
+    else:
+        heap.settle()  # as `coatcheck serve` does before it starts uvicorn
     return RawFloor(application)

@@ -92,6 +92,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from ..service import heap
         from ..service.app import create_app
     except ImportError as exc:
         raise ConfigError(f"coatcheck serve: pip install 'coatcheck[service]' ({exc})") from None
@@ -108,6 +109,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(oidc_line(settings, address))
     print(f"coatcheck: serving {address} on {redacted(settings.store_url)}", flush=True)
     app = create_app(settings)
+    heap.settle()
     uvicorn.run(
         app,
         host=settings.host,
