@@ -6,6 +6,7 @@ and an injected clock: timeouts are crossed by moving the clock, never by sleepi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -196,6 +197,57 @@ def test_store_load_many_spans_many_keys(manager: Any) -> None:
     records = manager.store.load_many(keys + unknown)
     assert [r.user_id for r in records[:40]] == [f"user{i}" for i in range(40)]
     assert records[40:] == [None, None, None]
+
+
+def test_store_load_without_data_gives_everything_but_the_data(
+    make_manager: Any, clock: FakeClock
+) -> None:
+    manager = make_manager(REMEMBER)
+    token, _ = manager.create(
+        "alice",
+        data={"cart": ["a", 1], "pad": "x" * 150},
+        client_ip="192.0.2.7",
+        user_agent="agent/1.0",
+        remember=True,
+    )
+    bare, _ = manager.create("bob")  # no optional field set
+    plain = manager.token_codec().parse(token)
+    minimal = manager.token_codec().parse(bare)
+    for key in (plain, minimal):
+        full = manager.store.load(key)
+        facts = manager.store.load(key, data=False)
+        assert facts is not None and facts.data == {}
+        assert facts == dataclasses.replace(full, data={})
+        assert full.data or key is minimal, "data=False changes nothing stored"
+    missing = manager.token_codec().parse(manager.create("carol")[0])
+    manager.store.delete(missing)
+    assert manager.store.load(missing, data=False) is None
+    records = manager.store.load_many([minimal, missing, plain], data=False)
+    assert [r and r.user_id for r in records] == ["bob", None, "alice"]
+    assert records[2] == dataclasses.replace(manager.store.load(plain), data={})
+    assert manager.store.load_many([], data=False) == []
+    clock.advance(31 * MINUTE)  # expired records come back as they are, as with the data
+    expired = manager.store.load(minimal, data=False)
+    assert expired is not None and expired.expires_at <= clock.now
+
+
+def test_inspect_without_data_judges_as_inspect(manager: Any, clock: FakeClock) -> None:
+    live = logged_in(manager, n=1)
+    revoked = logged_in(manager, "bob")
+    manager.logout(manager.load(revoked))
+    tokens = [live, revoked, "junk"]
+    for token in tokens:
+        verdict, record = manager.inspect(token)
+        assert manager.inspect(token, data=False) == (
+            verdict,
+            record and dataclasses.replace(record, data={}),
+        )
+    many = manager.inspect_many(tokens, data=False)
+    assert [verdict for verdict, _ in many] == [Verdict.VALID, Verdict.REVOKED, Verdict.UNKNOWN]
+    assert many[0][1].user_id == "alice" and many[0][1].data == {}
+    clock.advance(31 * MINUTE)
+    assert manager.inspect(live, data=False) == (Verdict.EXPIRED_IDLE, None)
+    assert manager.store.load(manager.token_codec().parse(live)) is None, "deleted as expired"
 
 
 def test_manager_load_many_has_the_semantics_of_load(manager: Any, clock: FakeClock) -> None:

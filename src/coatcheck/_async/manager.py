@@ -66,7 +66,12 @@ class AsyncSessionManager(AsyncOperatorActions):
         return tokens
 
     async def inspect(
-        self, token: object, *, client_ip: str | None = None, delete_expired: bool = True
+        self,
+        token: object,
+        *,
+        client_ip: str | None = None,
+        delete_expired: bool = True,
+        data: bool = True,
     ) -> tuple[Verdict, SessionRecord | None]:
         """What a presented token is, without creating anything.
 
@@ -76,8 +81,12 @@ class AsyncSessionManager(AsyncOperatorActions):
         session was revoked (logout, revocation, eviction) is ``REVOKED`` until the session
         would have expired (:meth:`revocation` says why and when): that costs a second look-up,
         taken only when the session is missing, and only here, not by :meth:`load`.
+
+        ``data=False`` returns the record with empty ``data`` and has the store leave it unread
+        where it can (``load(data=False)``): for callers who need the facts only, as the
+        session service's introspection.
         """
-        return await self._inspect(token, client_ip, delete_expired, True)
+        return await self._inspect(token, client_ip, delete_expired, True, data)
 
     async def inspect_many(
         self,
@@ -85,6 +94,7 @@ class AsyncSessionManager(AsyncOperatorActions):
         *,
         client_ips: Sequence[str | None] | None = None,
         delete_expired: bool = True,
+        data: bool = True,
     ) -> list[tuple[Verdict, SessionRecord | None]]:
         """:meth:`inspect` for each of several tokens (``client_ips``: each token's, in the
         same order; none by default), with one store round trip (``load_many``) for all of
@@ -94,21 +104,28 @@ class AsyncSessionManager(AsyncOperatorActions):
         reach the store, an expired session is deleted and reported, a missing one costs its
         tombstone look-up. A token given twice is looked up once and judged once per client
         IP it comes with (the same answer for the same IP, as two calls at one instant get).
+        ``data``: as for :meth:`inspect`.
         """
         ips = [None] * len(tokens) if client_ips is None else list(client_ips)
         if len(ips) != len(tokens):
             raise ValueError("inspect_many: one client_ip per token")
-        return await self._inspect_all(tokens, ips, delete_expired, True)
+        return await self._inspect_all(tokens, ips, delete_expired, True, data)
 
     async def _inspect(
-        self, token: object, client_ip: str | None, delete_expired: bool, explain: bool
+        self,
+        token: object,
+        client_ip: str | None,
+        delete_expired: bool,
+        explain: bool,
+        data: bool = True,
     ) -> tuple[Verdict, SessionRecord | None]:
         """:meth:`inspect`; ``explain=False`` (a request) reports a missing session as
         ``UNKNOWN`` without looking for its tombstone."""
         key = await self._key(token)
         if key is None:
             return Verdict.UNKNOWN, None
-        record = await self.store.load(key)
+        # ``data`` is passed only when False: a store written before it existed still loads.
+        record = await (self.store.load(key) if data else self.store.load(key, data=False))
         return await self._judge(key, record, client_ip, delete_expired, explain, self.clock())
 
     async def _inspect_all(
@@ -117,6 +134,7 @@ class AsyncSessionManager(AsyncOperatorActions):
         client_ips: Sequence[str | None],
         delete_expired: bool,
         explain: bool,
+        data: bool = True,
     ) -> list[tuple[Verdict, SessionRecord | None]]:
         """:meth:`_inspect` for each token (with its client IP), one store call for all: a
         single ``load`` when only one token reaches the store, else one ``load_many``. A
@@ -127,10 +145,16 @@ class AsyncSessionManager(AsyncOperatorActions):
                 key = await self._key(token)
                 if key is not None:
                     keys[token] = key
-        if len(keys) == 1:  # the common case: the plain per-request look-up
-            loaded = [await self.store.load(next(iter(keys.values())))]
+        wanted = list(keys.values())
+        if len(wanted) == 1:  # the common case: the plain per-request look-up
+            one = wanted[0]
+            loaded = [await (self.store.load(one) if data else self.store.load(one, data=False))]
+        elif not wanted:
+            loaded = []
+        elif data:
+            loaded = await self.store.load_many(wanted)
         else:
-            loaded = await self.store.load_many(list(keys.values())) if keys else []
+            loaded = await self.store.load_many(wanted, data=False)
         records = dict(zip(keys, loaded, strict=True))
         now = self.clock()
         judged: dict[tuple[str, str | None], tuple[Verdict, SessionRecord | None]] = {}

@@ -70,7 +70,12 @@ class SessionManager(OperatorActions):
         return tokens
 
     def inspect(
-        self, token: object, *, client_ip: str | None = None, delete_expired: bool = True
+        self,
+        token: object,
+        *,
+        client_ip: str | None = None,
+        delete_expired: bool = True,
+        data: bool = True,
     ) -> tuple[Verdict, SessionRecord | None]:
         """What a presented token is, without creating anything.
 
@@ -80,8 +85,12 @@ class SessionManager(OperatorActions):
         session was revoked (logout, revocation, eviction) is ``REVOKED`` until the session
         would have expired (:meth:`revocation` says why and when): that costs a second look-up,
         taken only when the session is missing, and only here, not by :meth:`load`.
+
+        ``data=False`` returns the record with empty ``data`` and has the store leave it unread
+        where it can (``load(data=False)``): for callers who need the facts only, as the
+        session service's introspection.
         """
-        return self._inspect(token, client_ip, delete_expired, True)
+        return self._inspect(token, client_ip, delete_expired, True, data)
 
     def inspect_many(
         self,
@@ -89,6 +98,7 @@ class SessionManager(OperatorActions):
         *,
         client_ips: Sequence[str | None] | None = None,
         delete_expired: bool = True,
+        data: bool = True,
     ) -> list[tuple[Verdict, SessionRecord | None]]:
         """:meth:`inspect` for each of several tokens (``client_ips``: each token's, in the
         same order; none by default), with one store round trip (``load_many``) for all of
@@ -98,21 +108,28 @@ class SessionManager(OperatorActions):
         reach the store, an expired session is deleted and reported, a missing one costs its
         tombstone look-up. A token given twice is looked up once and judged once per client
         IP it comes with (the same answer for the same IP, as two calls at one instant get).
+        ``data``: as for :meth:`inspect`.
         """
         ips = [None] * len(tokens) if client_ips is None else list(client_ips)
         if len(ips) != len(tokens):
             raise ValueError("inspect_many: one client_ip per token")
-        return self._inspect_all(tokens, ips, delete_expired, True)
+        return self._inspect_all(tokens, ips, delete_expired, True, data)
 
     def _inspect(
-        self, token: object, client_ip: str | None, delete_expired: bool, explain: bool
+        self,
+        token: object,
+        client_ip: str | None,
+        delete_expired: bool,
+        explain: bool,
+        data: bool = True,
     ) -> tuple[Verdict, SessionRecord | None]:
         """:meth:`inspect`; ``explain=False`` (a request) reports a missing session as
         ``UNKNOWN`` without looking for its tombstone."""
         key = self._key(token)
         if key is None:
             return Verdict.UNKNOWN, None
-        record = self.store.load(key)
+        # ``data`` is passed only when False: a store written before it existed still loads.
+        record = self.store.load(key) if data else self.store.load(key, data=False)
         return self._judge(key, record, client_ip, delete_expired, explain, self.clock())
 
     def _inspect_all(
@@ -121,6 +138,7 @@ class SessionManager(OperatorActions):
         client_ips: Sequence[str | None],
         delete_expired: bool,
         explain: bool,
+        data: bool = True,
     ) -> list[tuple[Verdict, SessionRecord | None]]:
         """:meth:`_inspect` for each token (with its client IP), one store call for all: a
         single ``load`` when only one token reaches the store, else one ``load_many``. A
@@ -131,10 +149,16 @@ class SessionManager(OperatorActions):
                 key = self._key(token)
                 if key is not None:
                     keys[token] = key
-        if len(keys) == 1:  # the common case: the plain per-request look-up
-            loaded = [self.store.load(next(iter(keys.values())))]
+        wanted = list(keys.values())
+        if len(wanted) == 1:  # the common case: the plain per-request look-up
+            one = wanted[0]
+            loaded = [(self.store.load(one) if data else self.store.load(one, data=False))]
+        elif not wanted:
+            loaded = []
+        elif data:
+            loaded = self.store.load_many(wanted)
         else:
-            loaded = self.store.load_many(list(keys.values())) if keys else []
+            loaded = self.store.load_many(wanted, data=False)
         records = dict(zip(keys, loaded, strict=True))
         now = self.clock()
         judged: dict[tuple[str, str | None], tuple[Verdict, SessionRecord | None]] = {}

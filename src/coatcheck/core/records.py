@@ -18,6 +18,8 @@ SQL_COLUMNS = (
     "id, shard, user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, "
     "client_ip, user_agent, data, version, remember"
 )
+SQL_FACT_COLUMNS = SQL_COLUMNS.replace(" data,", " '{}',")
+"""``SQL_COLUMNS`` with an empty object read in place of ``data`` (``load(data=False)``)."""
 KINDS: tuple[Kind, ...] = ("browser", "api")
 
 CLUSTER_SLOTS: Final = 16384

@@ -58,10 +58,11 @@ class CoalescedInspections:
         self._running: set[asyncio.Task[None]] = set()  # kept referenced until done
 
     async def inspect(self, token: str, client_ip: str | None = None) -> Answer:
-        """What ``sessions.inspect(token, client_ip=client_ip)`` says, looked up together
-        with the other calls of this loop pass."""
+        """What ``sessions.inspect(token, client_ip=client_ip, data=False)`` says, looked up
+        together with the other calls of this loop pass (the service answers with a
+        session's facts, never its data: the store leaves the data unread)."""
         if not self.coalesce:
-            return await self.sessions.inspect(token, client_ip=client_ip)
+            return await self.sessions.inspect(token, client_ip=client_ip, data=False)
         loop = asyncio.get_running_loop()
         batch = self._open
         if batch is None or batch.loop is not loop or len(batch.tokens) >= self.max_batch:
@@ -97,7 +98,7 @@ class CoalescedInspections:
         futures: list[asyncio.Future[Answer]],
     ) -> None:
         try:
-            answers = await self.sessions.inspect_many(tokens, client_ips=client_ips)
+            answers = await self.sessions.inspect_many(tokens, client_ips=client_ips, data=False)
         except asyncio.CancelledError:  # the loop is shutting down: so are its callers
             for future in futures:
                 future.cancel()

@@ -8,7 +8,9 @@ Rules every implementation follows (the conformance suite in ``tests/stores`` ch
 * ``load`` returns what is stored, expired or not: the policy, not the store, decides liveness.
   ``load_many`` does the same for several keys in one round trip (one per cluster node),
   answering position by position (``None`` where nothing is stored; a repeated key gets its
-  own record object each time).
+  own record object each time). Given ``data=False`` both return the records with empty
+  ``data`` and everything else as stored: the stores that can leave the data unread and
+  undecoded do (the service's introspection never looks at it).
 * Every write is conditional on the record still existing. ``update`` of a missing record
   raises :class:`SessionGone` and writes nothing: a slow request cannot resurrect a session
   that was logged out, revoked, rotated or purged. With ``expected_version`` it also raises

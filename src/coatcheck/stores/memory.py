@@ -78,15 +78,17 @@ class MemoryStore:
     def migrate(self) -> None:
         return None
 
-    def load(self, key: SessionKey) -> SessionRecord | None:
+    def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
         with self._lock:
             row = self._rows.get(key.digest)
-            return None if row is None else self._decode(row)
+            return None if row is None else self._decode(row, data)
 
-    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+    def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
         with self._lock:
             rows = [self._rows.get(key.digest) for key in keys]
-            return [None if row is None else self._decode(row) for row in rows]
+            return [None if row is None else self._decode(row, data) for row in rows]
 
     def insert(
         self,
@@ -268,5 +270,5 @@ class MemoryStore:
         return None
 
     @staticmethod
-    def _decode(row: _Stored) -> SessionRecord:
-        return row.record.with_data(row.data())
+    def _decode(row: _Stored, data: bool = True) -> SessionRecord:
+        return row.record.with_data(row.data() if data else {})

@@ -57,15 +57,17 @@ class AsyncOverSync:
 
     # load and update run on every request: called inline, without _run's extra coroutine,
     # when there are no threads (memory).
-    async def load(self, key: SessionKey) -> SessionRecord | None:
+    async def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
         if self._pool is None:
-            return self.sync.load(key)
-        return await self._run(self.sync.load, key)
+            return self.sync.load(key, data=data)
+        return await self._run(self.sync.load, key, data=data)
 
-    async def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+    async def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
         if self._pool is None:
-            return self.sync.load_many(keys)
-        return await self._run(self.sync.load_many, keys)
+            return self.sync.load_many(keys, data=data)
+        return await self._run(self.sync.load_many, keys, data=data)
 
     async def insert(
         self,

@@ -19,9 +19,13 @@ class AsyncStore(Protocol):
     async def migrate(self) -> None:
         """Create tables and indexes if missing (idempotent; also done on first use)."""
 
-    async def load(self, key: SessionKey) -> SessionRecord | None: ...
+    async def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
+        """The record as stored, or None; ``data=False``: with empty ``data`` (the facts
+        alone, read and decoded for less: what an introspection needs)."""
 
-    async def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+    async def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
         """``load`` for each key, in one round trip; the answers in the order of ``keys``."""
 
     async def insert(

@@ -40,7 +40,7 @@ from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_k
 from ...stores.base import DEFAULT_PURGE_BATCH
 from ...stores.markers import check_marker, check_name
 from ...stores.postgres.decode import data_error, decode_record, json_object, patch_error
-from ...stores.postgres.sql import LOAD_NAME, Statements, lock_key
+from ...stores.postgres.sql import LOAD_FACTS_NAME, LOAD_NAME, Statements, lock_key
 from ...stores.postgres.url import parse_url
 from .postgres_pool import AsyncPostgresConnections
 
@@ -70,12 +70,16 @@ class AsyncPostgresStore(AsyncPostgresConnections):
             await self._ensure_schema(cur, force=True)
         await self.token_key()
 
-    async def load(self, key: SessionKey) -> SessionRecord | None:
+    async def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
+        if data:
+            name, query = LOAD_NAME, self._sql.load
+        else:
+            name, query = LOAD_FACTS_NAME, self._sql.load_facts
         conn = await self._checkout()
         try:
             if not self._schema_ready:
                 await self._ensure_schema(conn.reusable_cursor(), force=False)
-            res = await conn.run_prepared(LOAD_NAME, self._sql.load, key.digest)
+            res = await conn.run_prepared(name, query, key.digest)
         except BaseException as exc:
             await self._checkin(conn)
             self._raise_if_unavailable(exc, conn)
@@ -85,12 +89,15 @@ class AsyncPostgresStore(AsyncPostgresConnections):
             return None
         return decode_record(key, res, conn.text_encoding)
 
-    async def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+    async def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
         if not keys:
             return []
         wanted = list(dict.fromkeys(key.digest for key in keys))
+        query = self._sql.load_many if data else self._sql.load_many_facts
         async with self._lease() as cur:
-            await cur.execute(self._sql.load_many, (wanted,), binary=True)
+            await cur.execute(query, (wanted,), binary=True)
             rows = {bytes(row[0]): row for row in await cur.fetchall()}
         found = [rows.get(key.digest) for key in keys]
         return [None if row is None else SessionRecord.from_row(row) for row in found]

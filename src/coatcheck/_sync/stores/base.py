@@ -23,9 +23,13 @@ class Store(Protocol):
     def migrate(self) -> None:
         """Create tables and indexes if missing (idempotent; also done on first use)."""
 
-    def load(self, key: SessionKey) -> SessionRecord | None: ...
+    def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
+        """The record as stored, or None; ``data=False``: with empty ``data`` (the facts
+        alone, read and decoded for less: what an introspection needs)."""
 
-    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+    def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
         """``load`` for each key, in one round trip; the answers in the order of ``keys``."""
 
     def insert(

@@ -43,7 +43,7 @@ from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_k
 from ...stores.base import DEFAULT_PURGE_BATCH
 from ...stores.markers import check_marker, check_name
 from ...stores.postgres.decode import data_error, decode_record, json_object, patch_error
-from ...stores.postgres.sql import LOAD_NAME, Statements, lock_key
+from ...stores.postgres.sql import LOAD_FACTS_NAME, LOAD_NAME, Statements, lock_key
 from ...stores.postgres.url import parse_url
 from .postgres_pool import PostgresConnections
 
@@ -73,12 +73,16 @@ class PostgresStore(PostgresConnections):
             self._ensure_schema(cur, force=True)
         self.token_key()
 
-    def load(self, key: SessionKey) -> SessionRecord | None:
+    def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
+        if data:
+            name, query = LOAD_NAME, self._sql.load
+        else:
+            name, query = LOAD_FACTS_NAME, self._sql.load_facts
         conn = self._checkout()
         try:
             if not self._schema_ready:
                 self._ensure_schema(conn.reusable_cursor(), force=False)
-            res = conn.run_prepared(LOAD_NAME, self._sql.load, key.digest)
+            res = conn.run_prepared(name, query, key.digest)
         except BaseException as exc:
             self._checkin(conn)
             self._raise_if_unavailable(exc, conn)
@@ -88,12 +92,15 @@ class PostgresStore(PostgresConnections):
             return None
         return decode_record(key, res, conn.text_encoding)
 
-    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+    def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
         if not keys:
             return []
         wanted = list(dict.fromkeys(key.digest for key in keys))
+        query = self._sql.load_many if data else self._sql.load_many_facts
         with self._lease() as cur:
-            cur.execute(self._sql.load_many, (wanted,), binary=True)
+            cur.execute(query, (wanted,), binary=True)
             rows = {bytes(row[0]): row for row in cur.fetchall()}
         found = [rows.get(key.digest) for key in keys]
         return [None if row is None else SessionRecord.from_row(row) for row in found]

@@ -31,7 +31,7 @@ from ...stores.markers import check_marker, check_name
 from ...stores.redis import lua
 from ...stores.redis.failures import guarded, translate
 from ...stores.redis.keys import KeyLayout, ms, same_slot
-from ...stores.redis.record import Arg, decode_reply
+from ...stores.redis.record import FACT_FIELDS, Arg, decode_facts, decode_reply
 from ...stores.redis.url import parse_url
 from . import redis_scan
 from .redis_connections import Connections
@@ -129,32 +129,54 @@ class RedisStore:
             tokens = cast("TokenCodec", self._tokens)
         return tokens
 
-    def load(self, key: SessionKey) -> SessionRecord | None:
+    def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
+        """``HGETALL``; without the data, ``HMGET`` of the fixed fields (no ``d:`` fields to
+        send, parse and decode)."""
         name = self._keys.session(key)
         conn = self._conn
         try:
             client = conn.live or conn.ready()
             lane = conn.lane
-            reply = lane.command("HGETALL", name) if lane else client.hgetall(name)
+            if not data:
+                values = (
+                    lane.command("HMGET", name, *FACT_FIELDS)
+                    if lane
+                    else client.hmget(name, FACT_FIELDS)
+                )
+            else:
+                reply = lane.command("HGETALL", name) if lane else client.hgetall(name)
         except Exception as exc:
             translated = translate(exc, self.options)
             if translated is None:
                 raise
             raise translated from exc
+        if not data:
+            return decode_facts(key, values, self._keys, self._where)
         if not reply:
             return None
         return decode_reply(key, reply, self._keys, self._where)
 
-    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
-        """One pipeline of HGETALLs: one round trip, or on a cluster one per node holding
-        any of the keys (redis-py's cluster pipeline groups the commands by node)."""
+    def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
+        """One pipeline of HGETALLs (HMGETs without the data): one round trip, or on a
+        cluster one per node holding any of the keys (redis-py's cluster pipeline groups the
+        commands by node)."""
         if not keys:
             return []
         with guarded(self.options):
             pipe = (self._conn.live or self._conn.ready()).pipeline(transaction=False)
             for key in keys:
-                pipe.hgetall(self._keys.session(key))
+                if data:
+                    pipe.hgetall(self._keys.session(key))
+                else:
+                    pipe.hmget(self._keys.session(key), FACT_FIELDS)
             replies = pipe.execute()
+        if not data:
+            return [
+                decode_facts(key, values, self._keys, self._where)
+                for key, values in zip(keys, replies, strict=True)
+            ]
         return [
             decode_reply(key, reply, self._keys, self._where) if reply else None
             for key, reply in zip(keys, replies, strict=True)

@@ -25,7 +25,10 @@ RECORD = (
     "user_id, kind, created_at, last_seen_at, authenticated_at, expires_at, client_ip, "
     "user_agent, data::text, version, remember"
 )
+# ``RECORD`` with an empty object read in place of ``data`` (``load(data=False)``).
+FACTS = RECORD.replace("data::text", "'{}'::text")
 LOAD_NAME = b"coatcheck_load"  # the load statement, prepared once per connection
+LOAD_FACTS_NAME = b"coatcheck_load_facts"  # the same without the data, prepared as needed
 
 
 def lock_key(*parts: str) -> int:
@@ -43,6 +46,7 @@ class Statements:
             "columns": sql.SQL(SQL_COLUMNS + ", public_id"),
             "values": sql.SQL(VALUES + ", %s::bytea"),
             "record": sql.SQL(RECORD),
+            "facts": sql.SQL(FACTS),
             "expires_idx": sql.Identifier(f"{table}_expires_idx"),
             "user_idx": sql.Identifier(f"{table}_user_idx"),
             "public_idx": sql.Identifier(f"{table}_public_idx"),
@@ -146,7 +150,9 @@ class Statements:
             "DO NOTHING"
         )
         self.load = q("SELECT {record} FROM {t} WHERE id = $1").encode()
+        self.load_facts = q("SELECT {facts} FROM {t} WHERE id = $1").encode()
         self.load_many = q("SELECT id, shard, {record} FROM {t} WHERE id = ANY(%s::bytea[])")
+        self.load_many_facts = q("SELECT id, shard, {facts} FROM {t} WHERE id = ANY(%s::bytea[])")
         self.insert = q("INSERT INTO {t} ({columns}) VALUES ({values})")
         # Rotation without a limit: one statement, nothing happens unless the old row existed.
         self.insert_replacing = q(

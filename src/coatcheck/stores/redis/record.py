@@ -6,6 +6,7 @@ keys). Field names and values: docs/stores/redis.md ("Key layout").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final, TypeAlias
 
 from ...core.records import Kind, SessionRecord, decode_value, encode_value
@@ -25,6 +26,48 @@ def decode_reply(key: SessionKey, reply: Any, keys: KeyLayout, where: str) -> Se
             return decode(key, reply)
         it = iter(reply)
         return decode(key, dict(zip(it, it, strict=True)))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(
+            f"{where}: {keys.session(key)} is not a coatcheck session "
+            f"({type(exc).__name__}: {exc}); is another program using prefix {keys.prefix!r}?"
+        ) from exc
+
+
+FACT_FIELDS: Final = ("kind", "created", "seen", "exp", "v", "user", "auth", "ip", "ua", "rem")
+"""The fields ``HMGET`` reads for ``load(data=False)``, in :func:`decode_facts`'s order."""
+
+
+def decode_facts(
+    key: SessionKey, values: Sequence[Any], keys: KeyLayout, where: str
+) -> SessionRecord | None:
+    """A session without its data from an ``HMGET`` of :data:`FACT_FIELDS`; None when none
+    of them is there (no hash, or one of another program that shares none of the names). A
+    hash that has some but not all the fields a session always has is a ``ValueError``, as
+    in :func:`decode_reply`."""
+    kind, created, seen, exp, v, user, auth, ip, ua, rem = values
+    if kind is None or created is None or seen is None or exp is None or v is None:
+        if not any(values):
+            return None
+        missing = [n for n, value in zip(FACT_FIELDS[:5], values, strict=False) if value is None]
+        raise ValueError(
+            f"{where}: {keys.session(key)} is not a coatcheck session (no field "
+            f"{', '.join(missing)}); is another program using prefix {keys.prefix!r}?"
+        )
+    try:
+        return SessionRecord(
+            key,
+            None if user is None else user.decode(),
+            _KINDS[kind],
+            float(created),
+            float(seen),
+            None if auth is None else float(auth),
+            float(exp),
+            None if ip is None else ip.decode(),
+            None if ua is None else ua.decode(),
+            {},
+            int(v),
+            rem is not None,
+        )
     except (KeyError, ValueError) as exc:
         raise ValueError(
             f"{where}: {keys.session(key)} is not a coatcheck session "

@@ -27,6 +27,7 @@ from ...core.errors import (
 from ...core.policy import WritePlan, choose_evictions
 from ...core.records import (
     SQL_COLUMNS,
+    SQL_FACT_COLUMNS,
     Revocation,
     SessionRecord,
     Tombstone,
@@ -51,6 +52,7 @@ from .sql import (
 from .url import path_from_url
 
 _COLUMNS = SQL_COLUMNS
+_FACT_COLUMNS = SQL_FACT_COLUMNS
 _MANY_CHUNK = 500  # keys per statement in load_many (SQLite allows 999 parameters at least)
 
 
@@ -135,15 +137,19 @@ class SQLiteStore:
     def use_tokens(self, tokens: TokenCodec) -> None:
         return None  # records are found by digest alone
 
-    def load(self, key: SessionKey) -> SessionRecord | None:
+    def load(self, key: SessionKey, *, data: bool = True) -> SessionRecord | None:
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM coatcheck_sessions WHERE id = ?",  # noqa: S608
+                f"SELECT {_COLUMNS if data else _FACT_COLUMNS} FROM coatcheck_sessions"  # noqa: S608
+                " WHERE id = ?",
                 (key.digest,),
             ).fetchone()
         return None if row is None else SessionRecord.from_row(row)
 
-    def load_many(self, keys: Sequence[SessionKey]) -> list[SessionRecord | None]:
+    def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
+        columns = _COLUMNS if data else _FACT_COLUMNS
         wanted = list(dict.fromkeys(key.digest for key in keys))
         rows: dict[bytes, tuple[object, ...]] = {}
         with self._read() as conn:
@@ -152,7 +158,7 @@ class SQLiteStore:
                 chunk = wanted[start : start + _MANY_CHUNK]
                 marks = ", ".join("?" * len(chunk))
                 for row in conn.execute(
-                    f"SELECT {_COLUMNS} FROM coatcheck_sessions WHERE id IN ({marks})",  # noqa: S608
+                    f"SELECT {columns} FROM coatcheck_sessions WHERE id IN ({marks})",  # noqa: S608
                     chunk,
                 ):
                     rows[bytes(row[0])] = row
