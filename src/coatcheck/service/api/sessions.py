@@ -4,6 +4,7 @@ user's sessions."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -45,6 +46,7 @@ from .state import context_of
 RESERVED_DATA_PREFIX = "coatcheck."  # data keys the library itself uses
 INACTIVE = {"active": False}
 INACTIVE_JSON = encode(INACTIVE)
+ANSWER_FIELDS = tuple(f.name for f in dataclasses.fields(Answer) if f.name != "active")
 
 UserIdPath = Annotated[
     str, Path(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)
@@ -108,9 +110,18 @@ async def introspect(request: Request) -> Response:
     ctx = context_of(request)
     cache = ctx.introspection_cache
     if cache is None:
-        value = await _introspection(ctx, body)
-        return json_reply(INACTIVE_JSON if value is None else _encoded_facts(value))
+        return json_reply(await _uncached_introspection(ctx, body))
     return json_reply(await _cached_introspection(ctx, cache, body))
+
+
+async def _uncached_introspection(ctx: ServiceContext, body: Introspect) -> bytes:
+    """:func:`_introspection`'s answer, encoded; a session's facts are taken straight from its
+    record (no :class:`Answer` in between: this is every introspection without the cache)."""
+    if looks_like_api_token(body.token):
+        value = await _introspection(ctx, body)
+        return INACTIVE_JSON if value is None else _encoded_facts(value)
+    record = await _live_session(ctx, body.token, body.client_ip, touch=body.touch)
+    return INACTIVE_JSON if record is None else encode(_session_facts(record))
 
 
 async def _introspection(ctx: ServiceContext, body: Introspect) -> Answer | None:
@@ -283,18 +294,22 @@ def _absolute_deadline(ctx: ServiceContext, record: SessionRecord) -> float:
     return ctx.sessions.policy.absolute_deadline(record.created_at, record.remember)
 
 
+def _session_fields(record: SessionRecord) -> dict[str, Any]:
+    """An active session's answer fields (``active`` aside), from its record."""
+    return {
+        "token_type": "session",
+        "id": record.public_id,
+        "user_id": record.user_id,
+        "kind": record.kind,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "authenticated_at": record.authenticated_at,
+        "last_seen_at": record.last_seen_at,
+    }
+
+
 def _session_value(record: SessionRecord) -> Answer:
-    return Answer(
-        active=True,
-        token_type="session",  # noqa: S106 (a type name, not a secret)
-        id=record.public_id,
-        user_id=record.user_id,
-        kind=record.kind,
-        created_at=record.created_at,
-        expires_at=record.expires_at,
-        authenticated_at=record.authenticated_at,
-        last_seen_at=record.last_seen_at,
-    )
+    return Answer(active=True, **_session_fields(record))
 
 
 def _api_token_value(info: ApiTokenInfo) -> Answer:
@@ -313,28 +328,50 @@ def _api_token_value(info: ApiTokenInfo) -> Answer:
 
 
 def _facts(value: Answer) -> dict[str, Any]:
+    """The answer for an active token (see :func:`_facts_of`)."""
+    return _facts_of(**{name: getattr(value, name) for name in ANSWER_FIELDS})
+
+
+def _session_facts(record: SessionRecord) -> dict[str, Any]:
+    """What :func:`_facts` gives for :func:`_session_value`'s answer, from the record itself
+    (no :class:`Answer` in between)."""
+    return _facts_of(**_session_fields(record))
+
+
+def _facts_of(
+    *,
+    token_type: str | None,
+    id: str | None,
+    user_id: str | None,
+    kind: str | None,
+    created_at: float | None,
+    expires_at: float | None,
+    authenticated_at: float | None,
+    last_seen_at: float | None,
+    scopes: tuple[str, ...] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
     """The answer for an active token (RFC 7662's shape; ``scope`` and ``name`` for API
     tokens only, ``exp`` only for what expires), its fields in the documented order."""
-    created_at, expires_at = value.created_at, value.expires_at
     assert created_at is not None
     facts: dict[str, Any] = {
         "active": True,
-        "token_type": value.token_type,
-        "id": value.id,
-        "sub": value.user_id,
-        "user_id": value.user_id,
-        "kind": value.kind,
+        "token_type": token_type,
+        "id": id,
+        "sub": user_id,
+        "user_id": user_id,
+        "kind": kind,
         "iat": int(created_at),
     }
-    if value.scopes is None and expires_at is not None:  # a session
+    if scopes is None and expires_at is not None:  # a session
         facts["exp"] = int(expires_at)
     facts["created_at"] = created_at
     facts["expires_at"] = expires_at
-    facts["authenticated_at"] = value.authenticated_at
-    facts["last_seen_at"] = value.last_seen_at
-    if value.scopes is not None:  # an API token
-        facts["scope"] = " ".join(value.scopes)
-        facts["name"] = value.name
+    facts["authenticated_at"] = authenticated_at
+    facts["last_seen_at"] = last_seen_at
+    if scopes is not None:  # an API token
+        facts["scope"] = " ".join(scopes)
+        facts["name"] = name
         if expires_at is not None:
             facts["exp"] = int(expires_at)
     return facts
