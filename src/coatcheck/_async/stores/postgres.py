@@ -8,6 +8,7 @@ the URL, the SQL and the decoding are in :mod:`coatcheck.stores.postgres`, the c
 * ``load`` is one prepared ``SELECT`` by primary key, sent straight through libpq (no cursor,
   no query conversion, no row factory): the per-request path. Results are binary, so floats
   and integers arrive exactly; ``data`` travels as text and is decoded with :func:`json.loads`.
+  ``load_many`` takes the same path with the ids as one binary ``bytea[]`` parameter.
 * ``update`` is one conditional ``UPDATE ... RETURNING version`` that applies the patch with
   jsonb operators against the *current* row, so concurrent patches to different keys both
   survive and a deleted row is never written again. Only when no row matched does a second
@@ -39,8 +40,24 @@ from ...core.records import Revocation, SessionRecord, Tombstone, UserLimit, pub
 from ...core.tokens import SessionKey, TokenCodec, new_token_key, stored_token_key
 from ...stores.base import DEFAULT_PURGE_BATCH
 from ...stores.markers import check_marker, check_name
-from ...stores.postgres.decode import data_error, decode_record, json_object, patch_error
-from ...stores.postgres.sql import LOAD_FACTS_NAME, LOAD_NAME, Statements, lock_key
+from ...stores.postgres.decode import (
+    BYTEA_ARRAY_OID,
+    BYTEA_OID,
+    Result,
+    bytea_array,
+    data_error,
+    decode_record,
+    json_object,
+    patch_error,
+)
+from ...stores.postgres.sql import (
+    LOAD_FACTS_NAME,
+    LOAD_MANY_FACTS_NAME,
+    LOAD_MANY_NAME,
+    LOAD_NAME,
+    Statements,
+    lock_key,
+)
 from ...stores.postgres.url import parse_url
 from .postgres_pool import AsyncPostgresConnections
 
@@ -75,32 +92,48 @@ class AsyncPostgresStore(AsyncPostgresConnections):
             name, query = LOAD_NAME, self._sql.load
         else:
             name, query = LOAD_FACTS_NAME, self._sql.load_facts
+        res, encoding = await self._read(name, query, key.digest, BYTEA_OID)
+        if not res.ntuples:
+            return None
+        return decode_record(key, res, encoding)
+
+    async def load_many(
+        self, keys: Sequence[SessionKey], *, data: bool = True
+    ) -> list[SessionRecord | None]:
+        """One prepared ``SELECT ... WHERE id = ANY($1)`` on the short path of :meth:`load`
+        (the service's coalesced introspections make this call under load)."""
+        if not keys:
+            return []
+        if data:
+            name, query = LOAD_MANY_NAME, self._sql.load_many
+        else:
+            name, query = LOAD_MANY_FACTS_NAME, self._sql.load_many_facts
+        wanted = bytea_array(list(dict.fromkeys(key.digest for key in keys)))
+        res, encoding = await self._read(name, query, wanted, BYTEA_ARRAY_OID)
+        rows = {res.get_value(row, 0): row for row in range(res.ntuples)}
+        return [
+            None
+            if (row := rows.get(key.digest)) is None
+            else decode_record(key, res, encoding, row, 1)
+            for key in keys
+        ]
+
+    async def _read(
+        self, name: bytes, query: bytes, param: bytes, param_type: int
+    ) -> tuple[Result, str]:
+        """The load statements' short path (no pool lease, no cursor): the result of the
+        prepared ``query`` and the connection's text encoding to decode it with."""
         conn = await self._checkout()
         try:
             if not self._schema_ready:
                 await self._ensure_schema(conn.reusable_cursor(), force=False)
-            res = await conn.run_prepared(name, query, key.digest)
+            res = await conn.run_prepared(name, query, param, param_type)
         except BaseException as exc:
             await self._checkin(conn)
             self._raise_if_unavailable(exc, conn)
             raise
         await self._checkin(conn)
-        if not res.ntuples:
-            return None
-        return decode_record(key, res, conn.text_encoding)
-
-    async def load_many(
-        self, keys: Sequence[SessionKey], *, data: bool = True
-    ) -> list[SessionRecord | None]:
-        if not keys:
-            return []
-        wanted = list(dict.fromkeys(key.digest for key in keys))
-        query = self._sql.load_many if data else self._sql.load_many_facts
-        async with self._lease() as cur:
-            await cur.execute(query, (wanted,), binary=True)
-            rows = {bytes(row[0]): row for row in await cur.fetchall()}
-        found = [rows.get(key.digest) for key in keys]
-        return [None if row is None else SessionRecord.from_row(row) for row in found]
+        return res, conn.text_encoding
 
     async def insert(
         self,

@@ -20,7 +20,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 from ...stores.postgres.backend import Backend
-from ...stores.postgres.decode import Result
+from ...stores.postgres.decode import BYTEA_OID, Result
 from ...stores.postgres.failures import UNDEFINED_STATEMENT, Health, error_from, sqlstate
 
 _IDLE = pq.TransactionStatus.IDLE
@@ -28,7 +28,6 @@ _BINARY = pq.Format.BINARY
 _BINARY_PARAM = (_BINARY,)
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
-_BYTEA_OID = 17  # run_prepared's one parameter is bytea
 
 
 class PooledConnection(Connection[TupleRow]):
@@ -67,16 +66,19 @@ class PooledConnection(Connection[TupleRow]):
             cur = self._coatcheck_cursor = self.cursor()
         return cur
 
-    def run_prepared(self, name: bytes, query: bytes, param: bytes) -> Result:
-        """The binary result of the one-parameter (bytea) statement ``query``, prepared on
-        this connection under ``name``: no cursor, no query conversion, no row factory.
+    def run_prepared(
+        self, name: bytes, query: bytes, param: bytes, param_type: int = BYTEA_OID
+    ) -> Result:
+        """The binary result of the one-parameter statement ``query``, prepared on this
+        connection under ``name``: no cursor, no query conversion, no row factory. ``param``
+        is in binary format, of type ``param_type`` (one type per ``name``).
 
         Prepared on first use and again if something deallocated it (``DISCARD ALL``, a
         pooler); a failure is raised as psycopg's exception for its SQLSTATE.
         """
         for again in (False, True):
             if name not in self.prepared:
-                self._prepare(name, query)
+                self._prepare(name, query, param_type)
             self.pgconn.send_query_prepared(
                 name, (param,), param_formats=_BINARY_PARAM, result_format=_BINARY
             )
@@ -88,9 +90,9 @@ class PooledConnection(Connection[TupleRow]):
             self.prepared -= {name}  # deallocated behind our back: prepare again, once
         raise error_from(res, self.text_encoding)
 
-    def _prepare(self, name: bytes, query: bytes) -> None:
+    def _prepare(self, name: bytes, query: bytes, param_type: int) -> None:
         self.text_encoding = self.info.encoding
-        self.pgconn.send_prepare(name, query, param_types=(_BYTEA_OID,))
+        self.pgconn.send_prepare(name, query, param_types=(param_type,))
         res = Backend.result(self)
         if res.status != _COMMAND_OK:
             raise error_from(res, self.text_encoding)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ...core.errors import SessionDataError
@@ -36,27 +36,45 @@ class Result(Protocol):
     def error_field(self, fieldcode: Any) -> bytes | None: ...
 
 
-def decode_record(key: SessionKey, res: Result, encoding: str) -> SessionRecord:
-    """The record in the load statement's first row (binary columns in ``sql.RECORD`` order)."""
+def decode_record(
+    key: SessionKey, res: Result, encoding: str, row: int = 0, first: int = 0
+) -> SessionRecord:
+    """The record in row ``row`` of a load statement's result: binary columns in
+    ``sql.RECORD`` order, from column ``first`` on (load_many's rows start with the id)."""
     value = res.get_value
-    user_id = value(0, 0)
-    authenticated_at = value(0, 4)
-    client_ip = value(0, 6)
-    user_agent = value(0, 7)
+    user_id = value(row, first)
+    authenticated_at = value(row, first + 4)
+    client_ip = value(row, first + 6)
+    user_agent = value(row, first + 7)
     return SessionRecord(
         key,
         None if user_id is None else user_id.decode(encoding),
-        value(0, 1).decode(encoding),  # type: ignore[union-attr, arg-type]
-        _FLOAT8(value(0, 2))[0],  # type: ignore[arg-type]
-        _FLOAT8(value(0, 3))[0],  # type: ignore[arg-type]
+        value(row, first + 1).decode(encoding),  # type: ignore[union-attr, arg-type]
+        _FLOAT8(value(row, first + 2))[0],  # type: ignore[arg-type]
+        _FLOAT8(value(row, first + 3))[0],  # type: ignore[arg-type]
         None if authenticated_at is None else _FLOAT8(authenticated_at)[0],
-        _FLOAT8(value(0, 5))[0],  # type: ignore[arg-type]
+        _FLOAT8(value(row, first + 5))[0],  # type: ignore[arg-type]
         None if client_ip is None else client_ip.decode(encoding),
         None if user_agent is None else user_agent.decode(encoding),
-        decode_value(value(0, 8).decode(encoding)),  # type: ignore[union-attr]
-        int.from_bytes(value(0, 9), "big", signed=True),  # type: ignore[arg-type]
-        value(0, 10) == b"\x01",
+        decode_value(value(row, first + 8).decode(encoding)),  # type: ignore[union-attr]
+        int.from_bytes(value(row, first + 9), "big", signed=True),  # type: ignore[arg-type]
+        value(row, first + 10) == b"\x01",
     )
+
+
+_ARRAY_HEAD = struct.Struct(">iiiii")
+BYTEA_OID = 17  # the type of load's one parameter ...
+BYTEA_ARRAY_OID = 1001  # ... and of load_many's
+
+
+def bytea_array(values: Sequence[bytes]) -> bytes:
+    """``values`` as a one-dimensional ``bytea[]`` in PostgreSQL's binary format (header:
+    dimensions, has-nulls, element type, then length and lower bound of the dimension; each
+    element as its length and bytes), for a statement sent straight through libpq."""
+    parts = [_ARRAY_HEAD.pack(1, 0, BYTEA_OID, len(values), 1)]
+    for value in values:
+        parts += (len(value).to_bytes(4, "big"), value)
+    return b"".join(parts)
 
 
 def json_object(values: Mapping[str, str]) -> str:

@@ -29,6 +29,8 @@ RECORD = (
 FACTS = RECORD.replace("data::text", "'{}'::text")
 LOAD_NAME = b"coatcheck_load"  # the load statement, prepared once per connection
 LOAD_FACTS_NAME = b"coatcheck_load_facts"  # the same without the data, prepared as needed
+LOAD_MANY_NAME = b"coatcheck_load_many"  # load_many's statements, likewise
+LOAD_MANY_FACTS_NAME = b"coatcheck_load_many_facts"
 
 
 def lock_key(*parts: str) -> int:
@@ -151,8 +153,8 @@ class Statements:
         )
         self.load = q("SELECT {record} FROM {t} WHERE id = $1").encode()
         self.load_facts = q("SELECT {facts} FROM {t} WHERE id = $1").encode()
-        self.load_many = q("SELECT id, shard, {record} FROM {t} WHERE id = ANY(%s::bytea[])")
-        self.load_many_facts = q("SELECT id, shard, {facts} FROM {t} WHERE id = ANY(%s::bytea[])")
+        self.load_many = q("SELECT id, {record} FROM {t} WHERE id = ANY($1)").encode()
+        self.load_many_facts = q("SELECT id, {facts} FROM {t} WHERE id = ANY($1)").encode()
         self.insert = q("INSERT INTO {t} ({columns}) VALUES ({values})")
         # Rotation without a limit: one statement, nothing happens unless the old row existed.
         self.insert_replacing = q(
