@@ -335,9 +335,9 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.calls: list[str] = []
 
-    def load(self, key: Any) -> Any:
+    def load(self, key: Any, *, data: bool = True) -> Any:
         self.calls.append("load")
-        return super().load(key)
+        return super().load(key, data=data)
 
     def token_key(self) -> bytes:
         self.calls.append("token_key")

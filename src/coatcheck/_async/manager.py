@@ -124,8 +124,7 @@ class AsyncSessionManager(AsyncOperatorActions):
         key = await self._key(token)
         if key is None:
             return Verdict.UNKNOWN, None
-        # ``data`` is passed only when False: a store written before it existed still loads.
-        record = await (self.store.load(key) if data else self.store.load(key, data=False))
+        record = await self.store.load(key, data=data)
         return await self._judge(key, record, client_ip, delete_expired, explain, self.clock())
 
     async def _inspect_all(
@@ -147,14 +146,9 @@ class AsyncSessionManager(AsyncOperatorActions):
                     keys[token] = key
         wanted = list(keys.values())
         if len(wanted) == 1:  # the common case: the plain per-request look-up
-            one = wanted[0]
-            loaded = [await (self.store.load(one) if data else self.store.load(one, data=False))]
-        elif not wanted:
-            loaded = []
-        elif data:
-            loaded = await self.store.load_many(wanted)
+            loaded = [await self.store.load(wanted[0], data=data)]
         else:
-            loaded = await self.store.load_many(wanted, data=False)
+            loaded = await self.store.load_many(wanted, data=data) if wanted else []
         records = dict(zip(keys, loaded, strict=True))
         now = self.clock()
         judged: dict[tuple[str, str | None], tuple[Verdict, SessionRecord | None]] = {}

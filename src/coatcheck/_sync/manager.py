@@ -128,8 +128,7 @@ class SessionManager(OperatorActions):
         key = self._key(token)
         if key is None:
             return Verdict.UNKNOWN, None
-        # ``data`` is passed only when False: a store written before it existed still loads.
-        record = self.store.load(key) if data else self.store.load(key, data=False)
+        record = self.store.load(key, data=data)
         return self._judge(key, record, client_ip, delete_expired, explain, self.clock())
 
     def _inspect_all(
@@ -151,14 +150,9 @@ class SessionManager(OperatorActions):
                     keys[token] = key
         wanted = list(keys.values())
         if len(wanted) == 1:  # the common case: the plain per-request look-up
-            one = wanted[0]
-            loaded = [(self.store.load(one) if data else self.store.load(one, data=False))]
-        elif not wanted:
-            loaded = []
-        elif data:
-            loaded = self.store.load_many(wanted)
+            loaded = [self.store.load(wanted[0], data=data)]
         else:
-            loaded = self.store.load_many(wanted, data=False)
+            loaded = self.store.load_many(wanted, data=data) if wanted else []
         records = dict(zip(keys, loaded, strict=True))
         now = self.clock()
         judged: dict[tuple[str, str | None], tuple[Verdict, SessionRecord | None]] = {}

@@ -134,14 +134,14 @@ class AsyncRedisStore:
         try:
             client = conn.live or await conn.ready()
             lane = conn.lane
-            if not data:
+            if data:
+                reply = await (lane.command("HGETALL", name) if lane else client.hgetall(name))
+            else:
                 values = await (
                     lane.command("HMGET", name, *FACT_FIELDS)
                     if lane
                     else client.hmget(name, FACT_FIELDS)
                 )
-            else:
-                reply = await (lane.command("HGETALL", name) if lane else client.hgetall(name))
         except Exception as exc:
             translated = translate(exc, self.options)
             if translated is None:

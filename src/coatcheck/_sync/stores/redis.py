@@ -137,14 +137,14 @@ class RedisStore:
         try:
             client = conn.live or conn.ready()
             lane = conn.lane
-            if not data:
+            if data:
+                reply = lane.command("HGETALL", name) if lane else client.hgetall(name)
+            else:
                 values = (
                     lane.command("HMGET", name, *FACT_FIELDS)
                     if lane
                     else client.hmget(name, FACT_FIELDS)
                 )
-            else:
-                reply = lane.command("HGETALL", name) if lane else client.hgetall(name)
         except Exception as exc:
             translated = translate(exc, self.options)
             if translated is None:
